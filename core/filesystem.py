@@ -1,0 +1,60 @@
+"""Atomic writes and file hashing: nothing a killed process leaves behind is half-written."""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator, Union
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+@contextlib.contextmanager
+def atomic_path(final_path: PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``final_path``; rename it into place only on success.
+
+    The temp file keeps the final suffix (OpenImageIO picks the format from it) and lives in
+    the same directory so the rename is atomic. On any exception the temp file is removed and
+    an existing ``final_path`` is left untouched.
+    """
+    final = Path(final_path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=f".tmp{final.suffix}", dir=final.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def atomic_write_bytes(final_path: PathLike, data: bytes) -> None:
+    """Write ``data`` to ``final_path`` atomically."""
+    with atomic_path(final_path) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_text(final_path: PathLike, text: str) -> None:
+    """Write UTF-8 ``text`` to ``final_path`` atomically."""
+    atomic_write_bytes(final_path, text.encode("utf-8"))
+
+
+def sha256_file(path: PathLike, chunk_size: int = 1 << 20) -> str:
+    """Hex sha256 of a file, streamed."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(chunk_size), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    """Hex sha256 of bytes."""
+    return hashlib.sha256(data).hexdigest()
