@@ -295,7 +295,8 @@ def write_exr(path: str, frame: PlateFrame, extra_metadata: Optional[dict] = Non
     pixel aspect and header attributes, plus ``extra_metadata`` (e.g. ``faceplate/version``).
 
     ``compression`` overrides the header's; lossy ones (DWA, B44) are replaced by zip unless
-    asked for explicitly, so untouched pixels stay bit-identical to the plate.
+    asked for explicitly, so untouched pixels stay bit-identical to the plate. No wall-clock
+    time is added: the same frame and metadata always give a byte-identical file.
     """
     oiio = _oiio()
     pixels = np.asarray(frame.pixels)
@@ -322,6 +323,10 @@ def write_exr(path: str, frame: PlateFrame, extra_metadata: Optional[dict] = Non
     for name, value in (extra_metadata or {}).items():
         _set_attribute(spec, name, value, None)
     spec.attribute("PixelAspectRatio", float(frame.pixel_aspect))
+    if spec.getattribute("DateTime") is None:
+        # OIIO stamps the wall-clock time unless DateTime is set; "" suppresses it so the same
+        # frame written twice (e.g. a render in different chunks) gives byte-identical files.
+        spec.attribute("DateTime", "")
     current = str(spec.get_string_attribute("compression", "zip")).lower()
     if compression is not None:
         spec.attribute("compression", compression)
