@@ -1,0 +1,31 @@
+"""`faceplate export CKPT -o model.onnx [--fp16] [--opset N] [--dynamic-batch]` (torch imported lazily)."""
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "export", help="export a training checkpoint to ONNX with its model contract",
+        description="Export an identity or swapper checkpoint to ONNX. The model contract goes into metadata_props "
+                    "(faceplate.contract), the ONNX checker runs, and onnxruntime's output is compared with torch's "
+                    "(fails above --tolerance, prints the max error).")
+    parser.add_argument("checkpoint", help="a .safetensors checkpoint written by `faceplate train`")
+    parser.add_argument("-o", "--output", required=True, help="output .onnx path")
+    parser.add_argument("--fp16", action="store_true", help="store weights and compute in float16 (GPU inference)")
+    parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    parser.add_argument("--dynamic-batch", action="store_true", help="make the batch dimension dynamic")
+    parser.add_argument("--name", default=None, help="model name recorded in the contract (default: file stem)")
+    parser.add_argument("--tolerance", type=float, default=None,
+                        help="max abs difference onnxruntime vs torch (default 1e-4 fp32, 2e-2 fp16)")
+    parser.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .export import export_checkpoint
+
+    report = export_checkpoint(args.checkpoint, args.output, fp16=args.fp16, opset=args.opset,
+                               dynamic_batch=args.dynamic_batch, name=args.name, tolerance=args.tolerance)
+    print(f"{report.path}: {report.role} parity max abs diff {report.max_abs_diff:.3g} "
+          f"(tolerance {report.tolerance:g}); sha256 {report.sha256}")
+    return 0

@@ -1,0 +1,310 @@
+"""Face-crop datasets for training: scanning identity folders, alignment matrices, seeded batches.
+
+Layout (the dataset builder's output): ``DATASET/<group>/<k>/<id>.png`` aligned FFHQ-style crops
+(any square size), one folder per identity ``k`` per ``group``; every ``<group>/<k>`` is one class.
+
+Crops reach the networks through a single affine warp from the FFHQ crop to the network's template
+(``arcface112`` scaled to the input size, or ``ffhq``), with augmentation folded into the same warp.
+Batches come from a NumPy PCG64 generator whose state is saved in checkpoints, so a resumed run
+draws exactly the batches the uninterrupted run would have drawn.
+
+Arrays: images are uint8 RGB ``(H, W, 3)``; batches are float32 ``(N, 3, S, S)`` in 0..1.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import cv2
+import numpy as np
+
+from faceplate.core.errors import FaceplateError
+
+log = logging.getLogger("faceplate.training")
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
+
+# ArcFace 112x112 template (image-left eye, image-right eye, nose, left mouth, right mouth).
+ARCFACE_112 = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
+                        [41.5493, 92.3655], [70.7299, 92.2041]], dtype=np.float64)
+
+
+def ffhq_matrix(points5: np.ndarray, size: int) -> np.ndarray:
+    """(2,3) similarity mapping image pixels to an FFHQ-style ``size``² crop, from 5 ArcFace-order points.
+
+    FFHQ's rule on eye and mouth centres: the crop side is max(2·|eye-to-eye|, 1.8·|eye-to-mouth|)·2,
+    centred 0.1·eye-to-mouth below the eye midpoint, rotated to the eye/mouth axes.
+    """
+    p = np.asarray(points5, dtype=np.float64)
+    eye_avg = (p[0] + p[1]) / 2
+    mouth_avg = (p[3] + p[4]) / 2
+    eye_to_eye = p[1] - p[0]
+    eye_to_mouth = mouth_avg - eye_avg
+    x = eye_to_eye - np.array([-eye_to_mouth[1], eye_to_mouth[0]])
+    x /= np.hypot(*x)
+    half = max(np.hypot(*eye_to_eye) * 2.0, np.hypot(*eye_to_mouth) * 1.8)
+    x = x * half
+    y = np.array([-x[1], x[0]])
+    c = eye_avg + eye_to_mouth * 0.1
+    src = np.array([c - x - y, c + x - y, c - x + y], dtype=np.float64)  # top-left, top-right, bottom-left
+    dst = np.array([[0, 0], [size, 0], [0, size]], dtype=np.float64) - 0.5  # pixel centres at integers
+    return cv2.getAffineTransform(src.astype(np.float32), dst.astype(np.float32)).astype(np.float64)
+
+
+def _compose(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(2,3) matrix of ``a`` after ``b``."""
+    a3 = np.vstack([a, [0, 0, 1]])
+    b3 = np.vstack([b, [0, 0, 1]])
+    return (a3 @ b3)[:2]
+
+
+def template_matrix(alignment: str, out_size: int) -> np.ndarray:
+    """(2,3) mapping an FFHQ crop normalised to side 1 (pixel units of a 1-px crop) to the template crop."""
+    if alignment == "ffhq":
+        return np.array([[out_size, 0, -0.5], [0, out_size, -0.5]], dtype=np.float64)
+    if alignment == "arcface112":
+        # Where the template's own points land in an FFHQ crop fixes the FFHQ -> arcface similarity.
+        ffhq_of_template = ffhq_matrix(ARCFACE_112, 1)           # arcface112 px -> unit FFHQ crop (-0.5 shift)
+        ffhq_of_template[:, 2] += 0.5                           # undo the pixel-centre shift at size 1
+        inv = cv2.invertAffineTransform(ffhq_of_template)       # unit FFHQ -> arcface112 px
+        scale = out_size / 112.0
+        return np.array([[scale, 0, 0.5 * scale - 0.5], [0, scale, 0.5 * scale - 0.5]]) @ np.vstack([inv, [0, 0, 1]])
+    raise FaceplateError(f"unknown alignment {alignment!r}; use arcface112 or ffhq")
+
+
+def crop_to_template(src_size: int, alignment: str, out_size: int) -> np.ndarray:
+    """(2,3) mapping pixels of an FFHQ crop of side ``src_size`` to the template crop of side ``out_size``."""
+    to_unit = np.array([[1.0 / src_size, 0, 0.5 / src_size], [0, 1.0 / src_size, 0.5 / src_size]])
+    return _compose(template_matrix(alignment, out_size), to_unit)
+
+
+@dataclass
+class DatasetIndex:
+    root: str
+    classes: list[str]                    # "<group>/<k>"
+    items: list[tuple[str, int]]          # (path, class index)
+    per_class: list[list[int]] = field(default_factory=list)   # item indices of each class
+
+    def __post_init__(self) -> None:
+        if not self.per_class:
+            self.per_class = [[] for _ in self.classes]
+            for i, (_, label) in enumerate(self.items):
+                self.per_class[label].append(i)
+
+
+def scan_dataset(root: Union[str, Path], min_classes: int = 2, max_per_class: int = 0) -> DatasetIndex:
+    """Index ``root/<group>/<k>/*.png``; FaceplateError if missing, empty or with too few identities."""
+    root = Path(root)
+    if not str(root) or not root.is_dir():
+        raise FaceplateError(f"{root}: dataset folder not found; set `dataset:` in the config to the output "
+                             f"of `faceplate dataset build`")
+    classes: list[str] = []
+    items: list[tuple[str, int]] = []
+    for group in sorted(p for p in root.iterdir() if p.is_dir()):
+        for ident in sorted((p for p in group.iterdir() if p.is_dir()), key=lambda p: (len(p.name), p.name)):
+            files = sorted(f for f in ident.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+            if max_per_class > 0:
+                files = files[:max_per_class]
+            if not files:
+                continue
+            label = len(classes)
+            classes.append(f"{group.name}/{ident.name}")
+            items.extend((str(f), label) for f in files)
+    if not items:
+        raise FaceplateError(f"{root}: dataset is empty (no <group>/<identity>/*.png crops); build it with "
+                             f"`faceplate dataset build` or point `dataset:` at its output folder")
+    if len(classes) < min_classes:
+        raise FaceplateError(f"{root}: found {len(classes)} identity folder(s) ({', '.join(classes)}), training "
+                             f"needs at least {min_classes}; add footage of more people")
+    return DatasetIndex(root=str(root), classes=classes, items=items)
+
+
+def split_index(index: DatasetIndex, val_fraction: float, seed: int) -> tuple[DatasetIndex, DatasetIndex]:
+    """Hold out ``val_fraction`` of each class's images (at least one when the class has ≥ 3)."""
+    rng = np.random.Generator(np.random.PCG64(seed + 7919))
+    train, val = [], []
+    for label, members in enumerate(index.per_class):
+        order = [members[i] for i in rng.permutation(len(members))]
+        # Same-identity verification pairs need two held-out crops of a class: hold out 0 or >= 2.
+        n_val = int(round(len(members) * val_fraction)) if val_fraction > 0 else 0
+        if val_fraction > 0 and len(members) >= 5:
+            n_val = max(2, n_val)
+        n_val = min(n_val, len(members) - 2) if n_val >= 2 else 0
+        val += [index.items[i] for i in sorted(order[:n_val])]
+        train += [index.items[i] for i in sorted(order[n_val:])]
+    return (DatasetIndex(index.root, index.classes, train), DatasetIndex(index.root, index.classes, val))
+
+
+class ImageStore:
+    """Decodes crops once (cached at a working size); corrupt files are skipped and counted."""
+
+    def __init__(self, work_size: int, cache_limit_bytes: int = 2 << 30):
+        self.work_size = int(work_size)
+        self.cache: dict[str, np.ndarray] = {}
+        self.corrupt: set[str] = set()
+        self.cache_limit = cache_limit_bytes
+        self._bytes = 0
+
+    def get(self, path: str) -> Optional[np.ndarray]:
+        if path in self.corrupt:
+            return None
+        hit = self.cache.get(path)
+        if hit is not None:
+            return hit
+        image = None
+        try:
+            data = np.fromfile(path, dtype=np.uint8)
+            image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+        except (OSError, cv2.error):
+            image = None
+        if image is None or image.ndim != 3 or image.shape[0] < 16 or image.shape[0] != image.shape[1]:
+            self.corrupt.add(path)
+            log.warning("%s: unreadable or not a square face crop; skipped (%d skipped so far)", path, len(self.corrupt))
+            return None
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        if image.shape[0] != self.work_size:
+            interp = cv2.INTER_AREA if image.shape[0] > self.work_size else cv2.INTER_LINEAR
+            image = cv2.resize(image, (self.work_size, self.work_size), interpolation=interp)
+        if self._bytes + image.nbytes <= self.cache_limit:
+            self.cache[path] = image
+            self._bytes += image.nbytes
+        return image
+
+
+@dataclass
+class Augment:
+    flip: bool = True
+    max_rotate_deg: float = 4.0
+    max_scale: float = 0.04
+    max_shift: float = 0.03         # fraction of the crop
+    colour: float = 0.1             # brightness/contrast/saturation jitter
+
+
+def warp_crop(image: np.ndarray, alignment: str, out_size: int, rng: Optional[np.random.Generator],
+              augment: Optional[Augment]) -> np.ndarray:
+    """FFHQ crop uint8 (S,S,3) → template crop float32 (3,out,out) in 0..1, augmented when ``rng`` given."""
+    m = crop_to_template(image.shape[0], alignment, out_size)
+    flip = False
+    if rng is not None and augment is not None:
+        angle = math.radians(rng.uniform(-augment.max_rotate_deg, augment.max_rotate_deg))
+        scale = 1.0 + rng.uniform(-augment.max_scale, augment.max_scale)
+        shift = rng.uniform(-augment.max_shift, augment.max_shift, size=2) * out_size
+        c = (out_size - 1) / 2.0
+        cos, sin = scale * math.cos(angle), scale * math.sin(angle)
+        jitter = np.array([[cos, -sin, c - cos * c + sin * c + shift[0]], [sin, cos, c - sin * c - cos * c + shift[1]]])
+        m = _compose(jitter, m)
+        flip = augment.flip and bool(rng.integers(0, 2))
+    out = cv2.warpAffine(image, m, (out_size, out_size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+    out = out.astype(np.float32) / 255.0
+    if flip:
+        out = out[:, ::-1]
+    if rng is not None and augment is not None and augment.colour > 0:
+        b, ct, s = 1 + rng.uniform(-augment.colour, augment.colour, size=3)
+        grey = out.mean(axis=2, keepdims=True)
+        out = (grey + (out - grey) * s)
+        out = (out - out.mean()) * ct + out.mean() * b
+        out = np.clip(out, 0.0, 1.0)
+    return np.ascontiguousarray(out.transpose(2, 0, 1), dtype=np.float32)
+
+
+class Sampler:
+    """Seeded batch drawing over a DatasetIndex; ``state()``/``set_state()`` go into checkpoints."""
+
+    def __init__(self, index: DatasetIndex, store: ImageStore, seed: int, rank: int = 0,
+                 augment: Optional[Augment] = None):
+        self.index = index
+        self.store = store
+        self.augment = augment
+        self.rng = np.random.Generator(np.random.PCG64([seed, rank]))
+
+    def state(self) -> dict[str, Any]:
+        return self.rng.bit_generator.state
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.rng.bit_generator.state = state
+
+    def _draw_item(self, pool: Optional[list[int]] = None) -> tuple[np.ndarray, int]:
+        for _ in range(1000):
+            i = int(self.rng.integers(0, len(pool))) if pool else int(self.rng.integers(0, len(self.index.items)))
+            path, label = self.index.items[pool[i] if pool else i]
+            image = self.store.get(path)
+            if image is not None:
+                return image, label
+            if pool:
+                pool = [j for j in pool if self.index.items[j][0] not in self.store.corrupt] or None
+        raise FaceplateError(f"{self.index.root}: no readable face crops left after skipping "
+                             f"{len(self.store.corrupt)} corrupt files; rebuild the dataset")
+
+    def identity_batch(self, batch_size: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """(N,3,size,size) arcface-aligned crops and (N,) int64 labels."""
+        images, labels = [], []
+        for _ in range(batch_size):
+            image, label = self._draw_item()
+            images.append(warp_crop(image, "arcface112", size, self.rng, self.augment))
+            labels.append(label)
+        return np.stack(images), np.asarray(labels, dtype=np.int64)
+
+    def swap_batch(self, batch_size: int, size: int, alignment: str, same_fraction: float
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Targets (N,3,S,S), sources (N,3,S,S) (same template) and ``same`` (N,) bool.
+
+        ``same`` marks pairs whose source is the target image itself: those get the reconstruction loss.
+        """
+        targets, sources, same = [], [], []
+        for _ in range(batch_size):
+            image, label = self._draw_item()
+            is_same = bool(self.rng.random() < same_fraction)
+            source = image if is_same else self._draw_item()[0]
+            targets.append(warp_crop(image, alignment, size, self.rng, self.augment))
+            sources.append(warp_crop(source, alignment, size, self.rng, self.augment))
+            same.append(is_same)
+        return np.stack(targets), np.stack(sources), np.asarray(same)
+
+
+def verification_pairs(index: DatasetIndex, max_pairs: int, seed: int) -> list[tuple[int, int, bool]]:
+    """Balanced (i, j, same) pairs of item indices: half same identity, half different."""
+    rng = np.random.Generator(np.random.PCG64(seed + 104729))
+    multi = [m for m in index.per_class if len(m) >= 2]
+    pairs: list[tuple[int, int, bool]] = []
+    half = max_pairs // 2
+    if multi:
+        for _ in range(half):
+            members = multi[int(rng.integers(0, len(multi)))]
+            a, b = rng.choice(len(members), size=2, replace=False)
+            pairs.append((members[a], members[b], True))
+    n_same = len(pairs)
+    labelled = [c for c in range(len(index.classes)) if index.per_class[c]]
+    if n_same and len(labelled) >= 2:   # accuracy over one kind of pair alone would mean nothing
+        for _ in range(n_same):
+            ca, cb = rng.choice(labelled, size=2, replace=False)
+            a = index.per_class[ca][int(rng.integers(0, len(index.per_class[ca])))]
+            b = index.per_class[cb][int(rng.integers(0, len(index.per_class[cb])))]
+            pairs.append((a, b, False))
+    return pairs
+
+
+def verification_accuracy(similarity: np.ndarray, same: np.ndarray, folds: int = 10) -> tuple[float, float]:
+    """k-fold verification accuracy (threshold chosen on the other folds) and the mean threshold."""
+    similarity = np.asarray(similarity, dtype=np.float64)
+    same = np.asarray(same, dtype=bool)
+    n = len(similarity)
+    if n < 2:
+        return float("nan"), float("nan")
+    folds = max(2, min(folds, n))
+    order = np.arange(n)
+    accs, thresholds = [], []
+    for k in range(folds):
+        test = order % folds == k
+        train = ~test
+        candidates = np.unique(similarity[train])
+        best_t, best = 0.0, -1.0
+        for t in candidates:
+            acc = np.mean((similarity[train] >= t) == same[train])
+            if acc > best:
+                best, best_t = acc, t
+        thresholds.append(best_t)
+        accs.append(np.mean((similarity[test] >= best_t) == same[test]))
+    return float(np.mean(accs)), float(np.mean(thresholds))

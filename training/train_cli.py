@@ -1,0 +1,45 @@
+"""`faceplate train identity|swapper --config cfg.yaml`: registration only imports argparse (torch is lazy)."""
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train", help="train an identity encoder or a swapper from a dataset folder",
+        description="Train from a YAML config (see training/configs/ and docs/TRAINING.md). Progress and ETA on "
+                    "stderr; checkpoints (safetensors), losses.csv and TensorBoard logs in the config's out_dir. "
+                    "Multi-GPU: torchrun --nproc_per_node=N -m faceplate.core.cli train swapper --config cfg.yaml")
+    parser.add_argument("kind", choices=["identity", "swapper"], help="what to train")
+    parser.add_argument("--config", required=True, help="YAML config file (unknown keys are an error)")
+    parser.add_argument("--resume", default=None, help="'auto' or a checkpoint path (overrides the config's resume)")
+    parser.add_argument("--steps", type=int, default=None, help="override the config's total steps")
+    parser.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import logging
+
+    from .config import load_config
+
+    cfg = load_config(args.config, args.kind)
+    if args.resume is not None:
+        cfg.resume = args.resume
+    if args.steps is not None:
+        cfg.steps = args.steps
+    if args.kind == "identity":
+        from .identity_train import train_identity as train
+    else:
+        from .swapper_train import train_swapper as train
+    result = train(cfg)
+    log = logging.getLogger("faceplate.training")
+    last = result.history[-1] if result.history else {}
+    log.info("trained steps %d..%d in %.0f s; last %s", result.first_step, result.last_step, result.seconds,
+             " ".join(f"{k}={v:.4f}" for k, v in last.items() if k != "step"))
+    if result.corrupt_images:
+        log.warning("skipped %d corrupt images", result.corrupt_images)
+    for k, v in result.metrics.items():
+        log.info("%s = %.4f", k, v)
+    if result.checkpoint:
+        print(result.checkpoint)
+    return 0
