@@ -420,6 +420,24 @@ def resolve(name_or_path: str, role: str) -> tuple[ModelEntry, ModelSource]:
     return entry, model
 
 
+def infer_role(name_or_path: str) -> str:
+    """The role of a registry name or model file (by sha256, our metadata or its signature)."""
+    reg = registry()
+    if name_or_path in reg:
+        return reg[name_or_path].role
+    path = Path(name_or_path).expanduser()
+    if not path.is_file():
+        raise ModelError(f"{name_or_path}: neither a model name nor a file; see `faceplate models list`")
+    actual = sha256_file(path)
+    for entry in reg.values():
+        if entry.sha256 == actual:
+            return entry.role
+    same_name = [e for e in reg.values() if os.path.basename(e.location) == path.name]
+    if same_name:
+        verify(same_name[0], str(path))
+    return infer_contract(str(path)).role
+
+
 _ROLE_HINT = {
     "detector": "a RetinaFace, SCRFD or YuNet detector ONNX",
     "landmarker": "a PFLD-98 or 2d106 landmarker ONNX",
