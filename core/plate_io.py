@@ -250,7 +250,7 @@ def read_image(path: str, layer: Optional[str] = None, frame: Optional[int] = No
         raise PlateError(f"plate frame missing: {path}; check the path/pattern and --frames")
     inp = oiio.ImageInput.open(path)
     if inp is None:
-        err = oiio.geterror().splitlines()[0] if oiio.geterror() else "unknown error"
+        err = " ".join(oiio.geterror().split()) or "unknown format"  # geterror() clears: call once
         raise PlateError(f"cannot read {path} ({err}); it is not a readable image: re-render or replace the file")
     try:
         spec = inp.spec()
