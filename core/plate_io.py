@@ -376,9 +376,17 @@ class PlateSequence:
 
     def __init__(self, pattern: str, frames: Optional[list[int]] = None, layer: Optional[str] = None,
                  read_ahead: int = READ_AHEAD):
-        self.pattern, on_disk = detect_pattern(os.fspath(pattern))
         self.layer = layer
         self.read_ahead = max(1, int(read_ahead))
+        self._video: Optional[_VideoReader] = None
+        if is_video(os.fspath(pattern)):  # frames 1..N, like a movie in a Nuke Read
+            self.pattern = os.fspath(pattern)
+            self._video = _VideoReader(self.pattern)
+            self.frames = sorted(set(int(f) for f in frames)) if frames else list(range(1, self._video.count + 1))
+            if not self.frames:
+                raise PlateError(f"empty frame list for {self.pattern}: pass --frames, e.g. 1-100")
+            return
+        self.pattern, on_disk = detect_pattern(os.fspath(pattern))
         if _split_placeholder(self.pattern) is None:  # a single still: one frame, any number
             if not os.path.exists(self.pattern):
                 raise PlateError(f"plate not found: {self.pattern}; check the path")
@@ -402,7 +410,18 @@ class PlateSequence:
     def path(self, frame: int) -> str:
         return sequence_path(self.pattern, frame)
 
+    @property
+    def is_video(self) -> bool:
+        return self._video is not None
+
+    def close(self) -> None:
+        """Release an open video decoder (image sequences hold no open files)."""
+        if self._video is not None:
+            self._video.close()
+
     def read(self, frame: int) -> PlateFrame:
+        if self._video is not None:
+            return self._video.read(frame)
         path = self.path(frame)
         if not os.path.exists(path):
             raise PlateError(f"plate frame {frame} missing: {path}; render/copy it or choose --frames "
@@ -411,6 +430,12 @@ class PlateSequence:
 
     def check_complete(self) -> None:
         """PlateError naming the first frame of the range that is not on disk."""
+        if self._video is not None:
+            missing = [f for f in self.frames if not 1 <= f <= self._video.count]
+            if missing:
+                raise PlateError(f"frame {missing[0]} is outside {self.pattern} (frames 1-{self._video.count}); "
+                                 f"choose --frames inside that range")
+            return
         missing = [f for f in self.frames if not os.path.exists(self.path(f))]
         if missing:
             more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
@@ -438,6 +463,7 @@ class PlateSequence:
             "channels": list(first.channels),
             "layer": self.layer,
             "fingerprint": frame_fingerprint(first),
+            "colourspace_hint": colourspace_hint(first),
         }
 
 
@@ -452,6 +478,21 @@ def frame_fingerprint(frame: PlateFrame) -> str:
     text = repr((frame.channels, frame.channel_formats, frame.data_window.as_list(),
                  frame.display_window.as_list(), round(frame.pixel_aspect, 6), size))
     return sha256_bytes(text.encode("utf-8"))
+
+
+def colourspace_hint(frame: PlateFrame) -> Optional[str]:
+    """What the file says its colour encoding is, as a name OCIO configs resolve, or None.
+
+    OIIO reports an interop id (``srgb_rec709_scene`` for PNG/JPEG, ``lin_ap1_scene`` for an EXR
+    that declares ACEScg); integer formats without one are assumed sRGB-encoded; float without one
+    -> None (the caller's default, the config's scene_linear role).
+    """
+    declared = frame.metadata.get("oiio:ColorSpace") or frame.metadata.get("colorInteropID")
+    if declared:
+        return str(declared)
+    if all(f.startswith(("uint", "int")) for f in frame.channel_formats):
+        return "srgb_rec709_scene"
+    return None
 
 
 _DONE = object()
@@ -539,3 +580,83 @@ def read_video(path: str, start: int = 0, stop: Optional[int] = None) -> Iterato
 def is_video(path: str) -> bool:
     """True for file extensions PyAV handles and OIIO does not treat as image sequences."""
     return Path(os.fspath(path)).suffix.lower() in {".mp4", ".mov", ".mkv", ".avi", ".m4v", ".webm", ".mxf", ".mpg", ".mpeg"}
+
+
+class _VideoReader:
+    """Random access to a video's frames 1..N by decoding forward (re-opening to go back).
+
+    Sequential reads, as PlateSequence iteration does, decode every frame once.
+    """
+
+    def __init__(self, path: str):
+        import av
+
+        if not os.path.exists(path):
+            raise PlateError(f"video not found: {path}; check the path")
+        self.path = path
+        self._lock = threading.Lock()
+        self._container = None
+        self._decoder: Optional[Iterator] = None
+        self._next = 1
+        try:
+            with av.open(path) as container:
+                if not container.streams.video:
+                    raise PlateError(f"{path} has no video stream; pass a video file or an image sequence")
+                stream = container.streams.video[0]
+                count = int(stream.frames or 0)
+                if count <= 0:  # container without a frame count: count packets (no decoding)
+                    count = sum(1 for packet in container.demux(stream) if packet.size)
+                sar = stream.codec_context.sample_aspect_ratio
+                self.pixel_aspect = float(sar) if sar else 1.0
+                self.fps = float(stream.average_rate) if stream.average_rate else 0.0
+        except PlateError:
+            raise
+        except Exception as exc:  # PyAV raises its own error classes per failure
+            raise PlateError(f"cannot open video {path} ({type(exc).__name__}); "
+                             f"check it is a video file FFmpeg can read") from None
+        self.count = count
+
+    def _open(self) -> None:
+        import av
+
+        self.close()
+        self._container = av.open(self.path)
+        stream = self._container.streams.video[0]
+        stream.thread_type = "AUTO"
+        self._decoder = iter(self._container.decode(stream))
+        self._next = 1
+
+    def read(self, frame: int) -> PlateFrame:
+        if not 1 <= frame <= self.count:
+            raise PlateError(f"frame {frame} is outside {self.path} (frames 1-{self.count}); "
+                             f"choose --frames inside that range")
+        with self._lock:
+            if self._decoder is None or frame < self._next:
+                self._open()
+            try:
+                while True:
+                    decoded = next(self._decoder)  # type: ignore[arg-type]
+                    number = self._next
+                    self._next += 1
+                    if number == frame:
+                        break
+            except StopIteration:
+                raise PlateError(f"video {self.path} ends before frame {frame}; choose --frames "
+                                 f"inside 1-{self._next - 1}") from None
+            except Exception as exc:
+                raise PlateError(f"video {self.path} is corrupt near frame {frame} ({type(exc).__name__}); "
+                                 f"re-encode or re-copy it") from None
+            rgb = decoded.to_ndarray(format="rgb24")
+        h, w = rgb.shape[:2]
+        window = Window(0, 0, w - 1, h - 1)
+        return PlateFrame(pixels=rgb.astype(np.float32) / np.float32(255.0), channels=("R", "G", "B"),
+                          channel_formats=("uint8",) * 3, rgb=(0, 1, 2), data_window=window,
+                          display_window=window, pixel_aspect=self.pixel_aspect,
+                          metadata={"oiio:ColorSpace": "srgb_rec709_scene", "faceplate/video_fps": self.fps},
+                          path=self.path, frame=frame)
+
+    def close(self) -> None:
+        if self._container is not None:
+            self._container.close()
+        self._container = None
+        self._decoder = None

@@ -304,10 +304,9 @@ def test_8_and_16_bit_sequences_read_as_float(tmp_path, ext, fmt, scale) -> None
     np.testing.assert_allclose(read_image(str(tmp_path / "conv.exr")).pixels, frames[0].pixels, atol=1e-3)
 
 
-def test_read_video_made_with_pyav(tmp_path) -> None:
+def _make_clip(path: Path) -> None:
     import av
 
-    path = tmp_path / "clip.mp4"
     with av.open(str(path), "w") as container:
         stream = container.add_stream("mpeg4", rate=24)
         stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
@@ -319,6 +318,11 @@ def test_read_video_made_with_pyav(tmp_path) -> None:
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
+
+
+def test_read_video_made_with_pyav(tmp_path) -> None:
+    path = tmp_path / "clip_01.mp4"
+    _make_clip(path)
     frames = list(read_video(str(path)))
     assert [i for i, _ in frames] == list(range(6))
     assert all(img.shape == (48, 64, 3) and img.dtype == np.uint8 for _, img in frames)
@@ -349,3 +353,26 @@ def test_plate_frame_copy_is_independent(production_exr) -> None:
     other.metadata["studio/show"] = "x"
     assert frame.pixels[0, 0, 0] != 5.0 and frame.metadata["studio/show"] != "x"
     assert isinstance(other, PlateFrame) and plate_io.is_video("a.MOV") and not plate_io.is_video("a.exr")
+
+
+def test_video_file_as_a_plate_sequence(tmp_path) -> None:
+    path = tmp_path / "clip_01.mp4"      # digits in the name must not turn it into a pattern
+    _make_clip(path)
+    seq = PlateSequence(str(path))
+    assert seq.is_video and seq.frames == [1, 2, 3, 4, 5, 6]    # frames 1..N like a Nuke Read
+    frames = list(seq)
+    assert [f.frame for f in frames] == [1, 2, 3, 4, 5, 6]
+    assert frames[5].pixels.dtype == np.float32 and abs(frames[5].pixels[..., 0].mean() - 200 / 255) < 0.05
+    back = seq.read(2)                                          # random access goes back
+    np.testing.assert_array_equal(back.pixels, frames[1].pixels)
+    assert seq.info()["colourspace_hint"] == "srgb_rec709_scene" and seq.info()["width"] == 64
+    with pytest.raises(PlateError, match="outside"):
+        PlateSequence(str(path), [5, 6, 7]).check_complete()
+    seq.close()
+
+
+def test_colourspace_hint_reads_what_the_file_declares(tmp_path, production_exr) -> None:
+    assert plate_io.colourspace_hint(read_image(str(production_exr[0]))) is None     # float: caller's default
+    buf = oiio.ImageBuf(oiio.ImageSpec(8, 8, 3, "uint8"))
+    buf.write(str(tmp_path / "photo.png"))
+    assert plate_io.colourspace_hint(read_image(str(tmp_path / "photo.png"))) == "srgb_rec709_scene"
