@@ -21,64 +21,37 @@ from typing import Any, Optional, Union
 import cv2
 import numpy as np
 
+from faceplate.core import align
 from faceplate.core.errors import FaceplateError
 
 log = logging.getLogger("faceplate.training")
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
 
-# ArcFace 112x112 template (image-left eye, image-right eye, nose, left mouth, right mouth).
-ARCFACE_112 = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
-                        [41.5493, 92.3655], [70.7299, 92.2041]], dtype=np.float64)
-
-
 def ffhq_matrix(points5: np.ndarray, size: int) -> np.ndarray:
-    """(2,3) similarity mapping image pixels to an FFHQ-style ``size``² crop, from 5 ArcFace-order points.
-
-    FFHQ's rule on eye and mouth centres: the crop side is max(2·|eye-to-eye|, 1.8·|eye-to-mouth|)·2,
-    centred 0.1·eye-to-mouth below the eye midpoint, rotated to the eye/mouth axes.
-    """
-    p = np.asarray(points5, dtype=np.float64)
-    eye_avg = (p[0] + p[1]) / 2
-    mouth_avg = (p[3] + p[4]) / 2
-    eye_to_eye = p[1] - p[0]
-    eye_to_mouth = mouth_avg - eye_avg
-    x = eye_to_eye - np.array([-eye_to_mouth[1], eye_to_mouth[0]])
-    x /= np.hypot(*x)
-    half = max(np.hypot(*eye_to_eye) * 2.0, np.hypot(*eye_to_mouth) * 1.8)
-    x = x * half
-    y = np.array([-x[1], x[0]])
-    c = eye_avg + eye_to_mouth * 0.1
-    src = np.array([c - x - y, c + x - y, c - x + y], dtype=np.float64)  # top-left, top-right, bottom-left
-    dst = np.array([[0, 0], [size, 0], [0, size]], dtype=np.float64) - 0.5  # pixel centres at integers
-    return cv2.getAffineTransform(src.astype(np.float32), dst.astype(np.float32)).astype(np.float64)
-
-
-def _compose(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(2,3) matrix of ``a`` after ``b``."""
-    a3 = np.vstack([a, [0, 0, 1]])
-    b3 = np.vstack([b, [0, 0, 1]])
-    return (a3 @ b3)[:2]
-
-
-def template_matrix(alignment: str, out_size: int) -> np.ndarray:
-    """(2,3) mapping an FFHQ crop normalised to side 1 (pixel units of a 1-px crop) to the template crop."""
-    if alignment == "ffhq":
-        return np.array([[out_size, 0, -0.5], [0, out_size, -0.5]], dtype=np.float64)
-    if alignment == "arcface112":
-        # Where the template's own points land in an FFHQ crop fixes the FFHQ -> arcface similarity.
-        ffhq_of_template = ffhq_matrix(ARCFACE_112, 1)           # arcface112 px -> unit FFHQ crop (-0.5 shift)
-        ffhq_of_template[:, 2] += 0.5                           # undo the pixel-centre shift at size 1
-        inv = cv2.invertAffineTransform(ffhq_of_template)       # unit FFHQ -> arcface112 px
-        scale = out_size / 112.0
-        return np.array([[scale, 0, 0.5 * scale - 0.5], [0, scale, 0.5 * scale - 0.5]]) @ np.vstack([inv, [0, 0, 1]])
-    raise FaceplateError(f"unknown alignment {alignment!r}; use arcface112 or ffhq")
+    """(2,3) image → FFHQ-style ``size``² crop (core.align's rule, the dataset builder's crops)."""
+    return align.ffhq_transform(np.asarray(points5, dtype=np.float64), size)
 
 
 def crop_to_template(src_size: int, alignment: str, out_size: int) -> np.ndarray:
-    """(2,3) mapping pixels of an FFHQ crop of side ``src_size`` to the template crop of side ``out_size``."""
-    to_unit = np.array([[1.0 / src_size, 0, 0.5 / src_size], [0, 1.0 / src_size, 0.5 / src_size]])
-    return _compose(template_matrix(alignment, out_size), to_unit)
+    """(2,3) mapping pixels of an FFHQ crop of side ``src_size`` to the template crop of side ``out_size``.
+
+    Fixed by the canonical face (the ArcFace template's own points): the same similarity takes any FFHQ
+    crop to the crop ``core.align.arcface_transform(points5, out_size)`` would cut — what render feeds
+    the swapper and what a recognizer sees.
+    """
+    if alignment == "ffhq":
+        s = out_size / float(src_size)
+        return np.array([[s, 0, 0.5 * s - 0.5], [0, s, 0.5 * s - 0.5]], dtype=np.float64)
+    if alignment == "arcface112":
+        canonical = align.ARCFACE_112
+        return align.compose(align.arcface_transform(canonical, out_size),
+                             align.invert(align.ffhq_transform(canonical, src_size)))
+    raise FaceplateError(f"unknown alignment {alignment!r}; use arcface112 or ffhq")
+
+
+def _compose(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return align.compose(a, b)
 
 
 @dataclass
