@@ -1,0 +1,258 @@
+"""`faceplate render` end to end on a real face in EXR plates with extra layers, overscan and super-whites."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from render_plates import FRAMES, make_shot  # noqa: E402
+
+from faceplate.core.cli import main  # noqa: E402
+
+pytestmark = pytest.mark.assets
+
+
+@pytest.fixture(scope="module")
+def shot(tmp_path_factory, asset):
+    folder = tmp_path_factory.mktemp("shot")
+    return make_shot(folder, asset("media/face_recognition/biden.jpg"), asset("media/face_recognition/obama.jpg"))
+
+
+@pytest.fixture(scope="module")
+def full_render(shot, tmp_path_factory):
+    out = tmp_path_factory.mktemp("full")
+    rc = main(["render", shot.pattern, "--track", shot.track, "--source", shot.source, "--frames", "1001-1009",
+               "--out", str(out / "out.####.exr"), "--patch", str(out / "patch.####.exr"),
+               "--contact-sheet", str(out / "sheet.png")])
+    assert rc == 0
+    return out
+
+
+def _read(path):
+    import OpenImageIO as oiio
+    inp = oiio.ImageInput.open(str(path))
+    spec = inp.spec()
+    # Native per-channel data as raw bytes: compare stored half/float bits, not converted values.
+    pix = inp.read_image(0, 0, 0, spec.nchannels, "float")
+    attrs = {a.name: a.value for a in spec.extra_attribs}
+    inp.close()
+    return spec, np.asarray(pix, np.float32).reshape(spec.height, spec.width, spec.nchannels), attrs
+
+
+def _bits(a: np.ndarray, fmt: str) -> np.ndarray:
+    """The stored bit pattern of values read as float32 from a channel stored as ``fmt``."""
+    return a.astype(np.float16).view(np.uint16) if fmt == "half" else a.astype(np.float32).view(np.uint32)
+
+
+def _files(folder: Path, prefix: str) -> dict:
+    return {p.name: p.read_bytes() for p in sorted(folder.glob(f"{prefix}.*.exr"))}
+
+
+def test_outside_matte_bit_exact_and_layers_header_kept(shot, full_render):
+    from faceplate.core.plate_io import sequence_path
+    changed_total = 0
+    for f in FRAMES:
+        pspec, plate, pattrs = _read(sequence_path(shot.pattern, f))
+        ospec, out, oattrs = _read(full_render / f"out.{f:04d}.exr")
+        names = list(ospec.channelnames)
+        assert names[:-1] == list(pspec.channelnames) and names[-1] == "faceplate.matte"
+        assert [str(t) for t in ospec.channelformats][:-1] == [str(t) for t in pspec.channelformats]
+        assert (ospec.x, ospec.y, ospec.width, ospec.height) == (pspec.x, pspec.y, pspec.width, pspec.height)
+        assert (ospec.full_x, ospec.full_y, ospec.full_width, ospec.full_height) == \
+               (pspec.full_x, pspec.full_y, pspec.full_width, pspec.full_height)
+        for key, value in pattrs.items():  # every plate header attribute survives unchanged
+            assert oattrs.get(key) == value, key
+        matte = out[..., -1]
+        outside = matte == 0
+        fmts = [str(t) for t in pspec.channelformats]
+        for c, fmt in enumerate(fmts):
+            a, b = _bits(plate[..., c], fmt), _bits(out[..., c], fmt)
+            if c < 3:
+                assert np.array_equal(a[outside], b[outside]), f"frame {f} channel {names[c]} changed outside matte"
+            else:  # alpha, depth and cryptomatte layers: identical everywhere
+                assert np.array_equal(a, b), f"frame {f} layer {names[c]} changed"
+        # Super-whites, negatives, NaN and the hot line (all away from the face) survive.
+        assert np.all(out[5:40, 5:60, :3] == 6.5) and np.all(out[-30:-5, 5:60, :3] == np.float16(-0.02))
+        assert np.isnan(out[-20, -20, 0]) and np.all(out[out.shape[0] // 2, -30:-10, :3] == 40.0)
+        changed = (_bits(plate[..., :3], "half") != _bits(out[..., :3], "half")).any(axis=2)
+        assert changed.sum() > 5000  # the face really was replaced
+        assert not (changed & outside).any()
+        changed_total += int(changed.sum())
+    print(f"\nchanged pixels per frame: {changed_total / len(FRAMES):.0f}; 0 differing bytes outside the matte")
+
+
+def test_provenance_and_patch(shot, full_render):
+    from faceplate.core import __version__
+    from faceplate.core.filesystem import sha256_file
+    from faceplate.core.track import track_file_sha256
+
+    f = FRAMES[4]
+    _, out, oattrs = _read(full_render / f"out.{f:04d}.exr")
+    pspec, patch, pattrs = _read(full_render / f"patch.{f:04d}.exr")
+    for attrs in (oattrs, pattrs):
+        assert attrs["faceplate/version"] == __version__
+        assert attrs["faceplate/model"] == "classical"
+        assert attrs["faceplate/model_sha256"]
+        assert attrs["faceplate/track_sha256"] == track_file_sha256(shot.track)
+        assert attrs["faceplate/source_sha256"]
+    assert list(pspec.channelnames) == ["R", "G", "B", "A"]
+    assert (pspec.full_width, pspec.full_height) == (480, 360)
+    # Data window = bbox of the matte; Merge(over) of the patch on the plate == composite.
+    matte = out[..., -1]
+    ys, xs = np.nonzero(matte > 0)
+    ox, oy = -16, -12
+    assert (pspec.x, pspec.y) == (xs.min() + ox, ys.min() + oy)
+    assert (pspec.width, pspec.height) == (xs.max() - xs.min() + 1, ys.max() - ys.min() + 1)
+    from faceplate.core.plate_io import sequence_path
+    _, plate, _ = _read(sequence_path(shot.pattern, f))
+    r0, c0 = pspec.y - oy, pspec.x - ox
+    region = plate[r0:r0 + pspec.height, c0:c0 + pspec.width, :3]
+    over = patch[..., :3] + (1 - patch[..., 3:4]) * region
+    comp = out[r0:r0 + pspec.height, c0:c0 + pspec.width, :3]
+    assert np.allclose(patch[..., 3], matte[r0:r0 + pspec.height, c0:c0 + pspec.width])
+    assert np.abs(over - comp).max() < 0.01 * max(1.0, np.abs(comp).max())
+    assert (full_render / "sheet.png").stat().st_size > 10000
+
+
+def test_any_chunking_is_byte_identical(shot, full_render, tmp_path):
+    for chunk in (1, 7):
+        out = tmp_path / f"chunk{chunk}"
+        for start in range(0, len(FRAMES), chunk):
+            part = FRAMES[start:start + chunk]
+            rc = main(["render", shot.pattern, "--track", shot.track, "--source", shot.source,
+                       "--frames", f"{part[0]}-{part[-1]}", "--out", str(out / "out.####.exr"),
+                       "--patch", str(out / "patch.####.exr")])
+            assert rc == 0
+        for prefix in ("out", "patch"):
+            assert _files(out, prefix) == _files(full_render, prefix), f"chunks of {chunk}: {prefix} differs"
+
+
+def test_kill_and_resume_is_byte_identical(shot, full_render, tmp_path):
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "faceplate.core.cli", "render", shot.pattern, "--track", shot.track,
+           "--source", shot.source, "--frames", "1001-1009", "--out", str(out / "out.####.exr"),
+           "--patch", str(out / "patch.####.exr")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list(out.glob("out.*.exr"))) < 3 and proc.poll() is None:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = len(list(out.glob("out.*.exr")))
+    assert 0 < done < len(FRAMES), f"kill landed after {done} frames: not a mid-render kill"
+    # A killed writer may leave a hidden temp file; the final names are only ever complete files.
+    rc = subprocess.run(cmd + ["--resume"], capture_output=True, text=True)
+    assert rc.returncode == 0, rc.stderr
+    assert "already complete" in rc.stderr
+    for prefix in ("out", "patch"):
+        assert _files(out, prefix) == _files(full_render, prefix)
+    assert not [p for p in out.iterdir() if p.name.startswith(".")], "temp files left behind"
+
+
+def test_resume_rerenders_frames_made_with_other_settings(shot, full_render, tmp_path):
+    import shutil
+    out = tmp_path / "resume"
+    out.mkdir()
+    for name in ("out.1001.exr", "out.1002.exr"):
+        shutil.copy(full_render / name, out / name)
+    (out / "out.1003.exr").write_bytes(b"not an exr")  # a corrupt leftover is re-rendered
+    args = ["render", shot.pattern, "--track", shot.track, "--source", shot.source, "--frames", "1001-1003",
+            "--out", str(out / "out.####.exr"), "--resume"]
+    assert main(args + ["--no-regrain"]) == 0  # other settings: nothing counts as complete
+    assert (out / "out.1001.exr").read_bytes() != (full_render / "out.1001.exr").read_bytes()
+    assert main(args) == 0
+    for name in ("out.1001.exr", "out.1002.exr", "out.1003.exr"):
+        assert (out / name).read_bytes() == (full_render / name).read_bytes()
+
+
+def _run_cli(args):
+    return subprocess.run([sys.executable, "-m", "faceplate.core.cli", *args], capture_output=True, text=True)
+
+
+def test_bad_inputs_fail_with_one_line_and_no_files(shot, tmp_path, asset):
+    import json
+    out = tmp_path / "bad"
+    base = ["render", shot.pattern, "--track", shot.track, "--frames", "1001-1002", "--out", str(out / "o.####.exr")]
+    # A source photo without a face (a crop of plain background).
+    import cv2
+    blank = tmp_path / "noface.png"
+    cv2.imwrite(str(blank), np.full((200, 200, 3), 90, np.uint8))
+    junk_model = tmp_path / "junk.onnx"
+    _tiny_non_swapper(junk_model)
+    other = json.loads(Path(shot.track).read_text())
+    other["plate"]["width"] = 1920
+    other_track = tmp_path / "other.track.json"
+    other_track.write_text(json.dumps(other))
+    ranged = json.loads(Path(shot.track).read_text())
+    ranged["plate"]["fingerprint"] = "0" * 64
+    fp_track = tmp_path / "fp.track.json"
+    fp_track.write_text(json.dumps(ranged))
+    short = json.loads(Path(shot.track).read_text())
+    short["plate"]["frames"][1] = 1005
+    range_track = tmp_path / "range.track.json"
+    range_track.write_text(json.dumps(short))
+    sha = json.loads(Path(shot.track).read_text())
+    sha["models"]["landmarker"]["sha256"] = "f" * 64
+    sha_track = tmp_path / "sha.track.json"
+    sha_track.write_text(json.dumps(sha))
+    cases = {
+        "no face": base + ["--source", str(blank)],
+        "no contract": base + ["--source", shot.source, "--model", str(junk_model)],
+        "other plate": ["render", shot.pattern, "--track", str(other_track), "--source", shot.source,
+                        "--frames", "1001-1002", "--out", str(out / "o.####.exr")],
+        "fingerprint": ["render", shot.pattern, "--track", str(fp_track), "--source", shot.source,
+                        "--frames", "1001-1002", "--out", str(out / "o.####.exr")],
+        "range": ["render", shot.pattern, "--track", str(range_track), "--source", shot.source,
+                  "--frames", "1001-1007", "--out", str(out / "o.####.exr")],
+        "sha256": ["render", shot.pattern, "--track", str(sha_track), "--source", shot.source,
+                   "--frames", "1001-1002", "--out", str(out / "o.####.exr")],
+    }
+    messages = {}
+    for name, args in cases.items():
+        r = _run_cli(args)
+        lines = [ln for ln in r.stderr.splitlines() if ln.startswith("faceplate: error:")]
+        assert r.returncode != 0, name
+        assert len(lines) == 1, (name, r.stderr)
+        messages[name] = lines[0]
+        assert not out.exists() or not any(out.iterdir()), f"{name}: files written"
+    assert "no face" in messages["no face"]
+    assert "junk.onnx" in messages["no contract"] and "contract" in messages["no contract"]
+    assert "another plate" in messages["other plate"] and "another plate" in messages["fingerprint"]
+    assert "frame 1006 outside the analysed range 1001-1005" in messages["range"]
+    assert "sha256" in messages["sha256"]
+
+
+def test_missing_plate_frame(shot, tmp_path):
+    import shutil
+    plate = tmp_path / "holes"
+    plate.mkdir()
+    for f in (1001, 1003):
+        shutil.copy(shot.pattern.replace("####", str(f)), plate / f"plate.{f}.exr")
+    r = _run_cli(["render", str(plate / "plate.####.exr"), "--track", shot.track, "--source", shot.source,
+                  "--frames", "1001-1003", "--out", str(tmp_path / "o" / "o.####.exr")])
+    assert r.returncode != 0 and "1002" in r.stderr and not (tmp_path / "o").exists()
+
+
+def test_source_with_several_faces_uses_largest(shot, tmp_path, asset, caplog):
+    from faceplate.core import models
+    from faceplate.core.render import load_source_identity
+    src = load_source_identity([str(asset("media/face_recognition/two_people.jpg"))],
+                               detector=models.load_detector(), landmarker=models.load_landmarker())
+    assert src.landmarks.shape == (68, 2)
+    assert any("faces found; using the largest" in r.message for r in caplog.records)
+
+
+def _tiny_non_swapper(path):
+    import onnx
+    from onnx import TensorProto, helper
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 64, 64])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 64, 64])
+    g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", [x], [y])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(path))
