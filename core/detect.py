@@ -171,5 +171,29 @@ def detect_faces(detector: Any, image_rgb: np.ndarray, min_face: float = 40,
                             or (y_end < sh and d.box[3] > crop.shape[0] - margin)):
                         continue
                     found.append(d.transformed(1.0, (tx, ty)).transformed(s))
-    kept = nms_detections(found, iou_threshold)
+    kept = suppress_contained(nms_detections(found, iou_threshold))
     return [d for d in kept if d.width >= 0.75 * float(min_face)]
+
+
+def suppress_contained(dets: list[Detection], max_inside: float = 0.5) -> list[Detection]:
+    """Drop a detection lying mostly (> max_inside of its area) inside a larger kept one.
+
+    Finer pyramid levels see only part of a very large face and may fire on it (an eye region,
+    a half face); real faces do not sit inside another face's box, so the fragment goes.
+    """
+    order = sorted(range(len(dets)), key=lambda i: (-(dets[i].width * dets[i].height), i))
+    kept: list[int] = []
+    for i in order:
+        b = dets[i].box
+        area = max((b[2] - b[0]) * (b[3] - b[1]), 1e-9)
+        inside = False
+        for j in kept:
+            k = dets[j].box
+            iw = min(b[2], k[2]) - max(b[0], k[0])
+            ih = min(b[3], k[3]) - max(b[1], k[1])
+            if iw > 0 and ih > 0 and iw * ih / area > max_inside:
+                inside = True
+                break
+        if not inside:
+            kept.append(i)
+    return [dets[i] for i in sorted(kept, key=lambda i: (-dets[i].score, i))]

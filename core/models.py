@@ -540,7 +540,7 @@ def _fit(image: np.ndarray, w: int, h: int) -> tuple[np.ndarray, float]:
 class RetinaFaceDetector(_OnnxModel):
     """Standard RetinaFace contract (mobilenet0.25 priors). Any input size (padded to /32)."""
 
-    face_range = (16.0, 360.0)
+    face_range = (20.0, 360.0)  # 40-px faces at scale 0.5 measured on synthetic 4K frames
     tile_size = None
     min_sizes = ((16, 32), (64, 128), (256, 512))
     steps = (8, 16, 32)
