@@ -1,0 +1,50 @@
+"""Identity: same person scores above the recognizer's threshold, different people below."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from faceplate.core import detect, identity, models
+
+SAME = ["obama", "obama2", "obama3", "obama-480p"]
+
+
+@pytest.fixture(scope="module")
+def faces(asset):
+    det = models.load_detector()
+    out = {}
+    for name in SAME + ["biden", "two_people"]:
+        img = cv2.cvtColor(cv2.imread(str(asset(f"media/face_recognition/{name}.jpg"))), cv2.COLOR_BGR2RGB)
+        dets = sorted(detect.detect_faces(det, img), key=lambda d: d.box[0])
+        out[name] = (img, dets)
+    return out
+
+
+@pytest.mark.parametrize("name", ["dlib-128", "mobilefacenet"])
+def test_same_vs_different_person(name, faces, monkeypatch, assets):
+    monkeypatch.setenv(models.MODEL_PATH_ENV, str(assets / "models"))
+    rec = models.load_recognizer(name)
+    emb = {k: identity.embed_faces(rec, img, dets) for k, (img, dets) in faces.items()}
+    for e in emb.values():
+        assert e.shape[1] == rec.dim == 128
+        np.testing.assert_allclose(np.linalg.norm(e, axis=1), 1.0, atol=1e-5)
+    obama = np.concatenate([emb[k][:1] for k in SAME])
+    same = identity.cosine_matrix(obama, obama)[np.triu_indices(len(SAME), 1)]
+    # two_people.jpg: Obama is on the left, Biden on the right
+    diff = identity.cosine_matrix(obama, np.concatenate([emb["biden"][:1], emb["two_people"][1:2]])).ravel()
+    t = identity.threshold_for(rec)
+    assert same.min() > t > diff.max(), (same.min(), t, diff.max())
+    assert identity.same_person(emb["two_people"][0], emb["obama"][0], rec)
+    assert not identity.same_person(emb["two_people"][1], emb["obama"][0], rec)
+
+
+def test_cosine_helpers():
+    a = np.array([3.0, 4.0])
+    assert identity.cosine(a, 2 * a) == pytest.approx(1.0)
+    assert identity.cosine(a, [-4.0, 3.0]) == pytest.approx(0.0)
+    m = identity.cosine_matrix(np.eye(3), np.eye(3)[:2])
+    np.testing.assert_allclose(m, np.eye(3)[:, :2])
+    mean = identity.mean_embedding([[1.0, 0.0], [0.0, 1.0]])
+    np.testing.assert_allclose(mean, [2 ** -0.5, 2 ** -0.5], rtol=1e-6)
+    assert identity.embed_faces(None, np.zeros((4, 4, 3), np.uint8), []).shape[0] == 0
