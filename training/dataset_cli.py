@@ -1,0 +1,124 @@
+"""`faceplate dataset build|cluster|pack|report|gui` — registration only imports argparse."""
+from __future__ import annotations
+
+import argparse
+import logging
+
+log = logging.getLogger("faceplate.dataset")
+
+
+def _none_or_float(text: str):
+    return None if text.lower() in ("none", "off") else float(text)
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "dataset", help="build an aligned, filtered, identity-sorted face dataset from footage",
+        description="Film footage → FFHQ-aligned face crops, filtered by the course's rules, sorted by "
+                    "identity (docs/DATASET.md).")
+    sub = parser.add_subparsers(dest="dataset_command", metavar="STEP")
+    parser.set_defaults(func=lambda args: (parser.print_help(), 1)[1])
+
+    b = sub.add_parser("build", help="extract faces from videos, image sequences (EXR too) or folders")
+    b.add_argument("inputs", nargs="+", metavar="INPUT", help="video file, plate.####.exr pattern, or folder")
+    b.add_argument("-o", "--out", required=True, metavar="DATASET", help="output folder")
+    b.add_argument("--size", type=int, default=1024, choices=(1024, 512, 256, 224), help="crop side (default 1024)")
+    b.add_argument("--every", type=int, default=None, metavar="N", help="analyse every N-th frame")
+    b.add_argument("--per-second", type=float, default=None, metavar="N", help="analyse N frames per second")
+    b.add_argument("--shot-change", action="store_true", help="(also) analyse the first frame of each shot")
+    b.add_argument("--min-face", type=float, default=40.0, metavar="PX",
+                   help="minimum original face size (detector box side, pixels; default 40)")
+    b.add_argument("--bit-depth", type=int, default=8, choices=(8, 16), help="PNG bit depth (default 8)")
+    b.add_argument("--max-tilt", type=_none_or_float, default=30.0, metavar="DEG", help="eye-line tilt limit (30; 'off')")
+    b.add_argument("--min-face-fraction", type=_none_or_float, default=0.40, metavar="F",
+                   help="share of the crop backed by plate pixels (0.40; 'off')")
+    b.add_argument("--min-sharpness", type=_none_or_float, default=25.0, metavar="S",
+                   help="normalised Laplacian variance at 256² (25; 'off')")
+    b.add_argument("--max-yaw", type=_none_or_float, default=70.0, metavar="DEG", help="profile limit (70; 'off')")
+    b.add_argument("--max-occlusion", type=_none_or_float, default=0.8, metavar="F", help="occlusion limit (0.8; 'off')")
+    b.add_argument("--no-dedupe", action="store_true", help="keep near-duplicate faces")
+    b.add_argument("--detector", default=None, help="detector name or file (default: embedded RetinaFace)")
+    b.add_argument("--landmarker", default=None, help="landmarker name or file (default: dlib 68)")
+    b.add_argument("--recognizer", default=None, help="recognizer name or file (default: dlib 128-d)")
+    b.add_argument("--colourspace", default=None, help="plate colourspace of EXR/DPX inputs (default scene_linear)")
+    b.add_argument("--layer", default=None, help="EXR layer holding the RGB to use")
+    b.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores; 0 = in-process)")
+    b.add_argument("--resume", action="store_true", help="continue a dataset in DATASET even if settings differ")
+    b.add_argument("--force", action="store_true", help="replace the dataset in DATASET")
+    b.set_defaults(func=_build)
+
+    c = sub.add_parser("cluster", help="sort each group's faces into identity folders 0/ 1/ …")
+    c.add_argument("dataset", metavar="DATASET")
+    g = c.add_mutually_exclusive_group(required=True)
+    g.add_argument("--classes", type=int, metavar="K", help="initial number of identities (clusters)")
+    g.add_argument("--auto", action="store_true", help="as many clusters as the recognizer's same-person threshold gives")
+    c.add_argument("--threshold", type=float, default=None, help="cosine distance cut for --auto")
+    c.add_argument("--merge-groups", action="store_true", help="same folder number = same person across inputs")
+    c.set_defaults(func=_cluster)
+
+    p = sub.add_parser("pack", help="one zip per group in DATASET/packs/")
+    p.add_argument("dataset", metavar="DATASET")
+    p.add_argument("--group", action="append", default=None, help="only this group (repeatable)")
+    p.set_defaults(func=_pack)
+
+    r = sub.add_parser("report", help="HTML + PNG contact sheets per cluster, rejections by reason")
+    r.add_argument("dataset", metavar="DATASET")
+    r.set_defaults(func=_report)
+
+    q = sub.add_parser("gui", help="Qt tool: extraction and classification tabs")
+    q.set_defaults(func=_gui)
+
+
+def settings_from_args(args: argparse.Namespace):
+    from .dataset import BuildSettings
+    from .dataset_filters import FilterSettings
+    filters = FilterSettings(max_tilt=args.max_tilt, min_face_fraction=args.min_face_fraction,
+                             min_sharpness=args.min_sharpness, max_yaw=args.max_yaw,
+                             max_occlusion=args.max_occlusion)
+    if args.no_dedupe:
+        filters.dedupe_hash = None
+    return BuildSettings(size=args.size, every=args.every, per_second=args.per_second, shot_change=args.shot_change,
+                         min_face=args.min_face, bit_depth=args.bit_depth, detector=args.detector,
+                         landmarker=args.landmarker, recognizer=args.recognizer, colourspace=args.colourspace,
+                         layer=args.layer, filters=filters)
+
+
+def _build(args: argparse.Namespace) -> int:
+    from .dataset import build
+    from .dataset_report import report
+    result = build(args.inputs, args.out, settings_from_args(args), workers=args.workers, resume=args.resume,
+                   force=args.force)
+    index = report(result.out_dir)
+    reasons = ", ".join(f"{k}: {v}" for k, v in sorted(result.rejected.items())) or "none"
+    print(f"{result.faces} faces, {result.kept} kept; rejected: {reasons}")
+    for path in result.skipped:
+        print(f"skipped (unreadable or truncated): {path}")
+    print(f"report: {index}")
+    return 0
+
+
+def _cluster(args: argparse.Namespace) -> int:
+    from .dataset_cluster import cluster_dataset
+    summary = cluster_dataset(args.dataset, classes=args.classes, auto=args.auto, threshold=args.threshold,
+                              merge_groups=args.merge_groups, log_fn=print)
+    if not summary:
+        print("no kept faces to cluster")
+    return 0
+
+
+def _pack(args: argparse.Namespace) -> int:
+    from .dataset_report import pack
+    for path in pack(args.dataset, args.group):
+        print(path)
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .dataset_report import report
+    print(report(args.dataset))
+    return 0
+
+
+def _gui(args: argparse.Namespace) -> int:
+    from .dataset_gui import main
+    return main()
