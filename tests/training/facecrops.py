@@ -126,3 +126,25 @@ def build_test_dataset(assets: Path, out: Path, size: int = 128) -> Path:
     video_crops(assets, "media/face_recognition/short_hamilton_clip.mp4", "hamilton", out, size, every=2,
                 max_frames=220, min_track=6, per_track=8)
     return out
+
+
+# -- pytest fixtures (imported by the training/export tests) ------------------------------------
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def face_dataset(assets, tmp_path_factory) -> Path:
+    """A real 6-identity dataset of 128² FFHQ-style crops, built once per test session (~3 s)."""
+    return build_test_dataset(Path(assets), tmp_path_factory.mktemp("faces") / "dataset")
+
+
+@pytest.fixture(scope="session")
+def mobilefacenet(asset) -> Path:
+    return asset("models/mobilefacenet/MobileFaceNet.onnx")
+
+
+TINY_IDENTITY = dict(steps=12, batch_size=8, lr=0.05, width=0.25, embedding_dim=32, scale=16.0, margin=0.2,
+                     log_every=1, checkpoint_every=6, augment=False, threads=1, image_every=0)
+TINY_SWAPPER = dict(steps=12, batch_size=2, lr=1e-3, input_size=32, base_channels=8, down_layers=2, id_blocks=1,
+                    disc_channels=8, disc_layers=2, disc_scales=1, log_every=1, checkpoint_every=6, image_every=0,
+                    augment=False, threads=1)
