@@ -535,6 +535,19 @@ def _text(script: NkScript, node: NkNode, knob: str) -> Optional[str]:
     return value or None
 
 
+def _path(script: NkScript, node: NkNode, knob: str) -> Optional[str]:
+    """A file knob's value; relative paths are relative to the script's folder (as Nuke resolves
+    them when root.project_directory is the script's directory, which the example sets)."""
+    value = _text(script, node, knob)
+    return _resolve(script, value) if value else None
+
+
+def _resolve(script: NkScript, value: str) -> str:
+    if os.path.isabs(value) or script.path is None or re.match(r"^[A-Za-z]:[/\\]", value):
+        return value
+    return os.path.join(os.path.dirname(os.path.abspath(script.path)), value).replace("\\", "/")
+
+
 def cache_paths(cache_dir: str, node_name: str) -> dict[str, str]:
     """Where a FaceSwap node keeps its files (one place, used by the host, farm and --nk)."""
     base = cache_dir.rstrip("/\\")
@@ -547,16 +560,16 @@ def cache_paths(cache_dir: str, node_name: str) -> dict[str, str]:
 
 
 def _node_settings(script: NkScript, node: NkNode) -> dict[str, Any]:
-    cache_dir = _text(script, node, "cache_dir")
+    cache_dir = _path(script, node, "cache_dir")
     if not cache_dir:
         raise FaceplateError(f"{script.path}: {node.name}: the cache folder knob is empty; set it in Nuke "
                              f"(FaceSwap > cache folder) and re-save")
     paths = cache_paths(cache_dir, node.name)
-    plate = _text(script, node, "plate_file")
+    plate = _path(script, node, "plate_file")
     if not plate:
         read = script.upstream_read(node)
         if read is not None:
-            plate = hashes_pattern(script.string(read, "file"))
+            plate = _resolve(script, hashes_pattern(script.string(read, "file")))
         else:
             raise FaceplateError(f"{script.path}: {node.name}: no plate file recorded and the input is not a "
                                  f"plain Read; press Analyze (or Submit) in Nuke once and re-save")
@@ -579,12 +592,13 @@ def render_args_from_nk(nk_path: PathLike, node_name: str, check: bool = True) -
     script = NkScript.load(nk_path)
     node = script.node(node_name)
     s = _node_settings(script, node)
-    sources = [x for x in [_text(script, node, "source_file")] if x]
-    sources += [line.strip() for line in script.string(node, "extra_sources").splitlines() if line.strip()]
-    model = _text(script, node, "model_file") or _text(script, node, "model")
+    sources = [x for x in [_path(script, node, "source_file")] if x]
+    sources += [_resolve(script, line.strip()) for line in script.string(node, "extra_sources").splitlines()
+                if line.strip()]
+    model = _path(script, node, "model_file") or _text(script, node, "model")
     if model == "default":  # the menu's first entry: let render pick the best installed engine
         model = None
-    target_ref = _text(script, node, "target_ref")
+    target_ref = _path(script, node, "target_ref")
     targets = target_ref or _text(script, node, "target")
     regions = _text(script, node, "regions")
     output = script.string(node, "output") or "comp"
@@ -595,7 +609,7 @@ def render_args_from_nk(nk_path: PathLike, node_name: str, check: bool = True) -
         "source_embedding": None,
         "model": model,
         "frames": f"{s['first']}-{s['last']}",
-        "out": _text(script, node, "out_file"),
+        "out": _path(script, node, "out_file"),
         "patch": s["paths"]["patch"],
         "targets": targets,
         "mask": script.string(node, "mask_mode") or "hull",
@@ -625,7 +639,7 @@ def analyze_args_from_nk(nk_path: PathLike, node_name: str) -> dict[str, Any]:
     script = NkScript.load(nk_path)
     node = script.node(node_name)
     s = _node_settings(script, node)
-    target_ref = _text(script, node, "target_ref")
+    target_ref = _path(script, node, "target_ref")
     return {
         "plate": s["plate"],
         "frames": f"{s['first']}-{s['last']}",
