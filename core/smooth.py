@@ -32,23 +32,46 @@ _LAMBDA_AT_1 = 2e-3
 _SIGMA_FLOOR = 0.05          # px: a perfectly still synthetic track still gets a well-posed filter
 _MOTION_THRESHOLD = 2.5      # pooled mean squared normalised residual that means "real motion"
 _OUTLIER_THRESHOLD = 12.0    # pooled normalised residual of an isolated bad frame
-_MAX_Q_BOOST = 1e5
-_ITERATIONS = 5
+_MAX_Q_BOOST = 1e7
+_ITERATIONS = 8
 
 
 def robust_sigma(z: np.ndarray, measured: np.ndarray) -> np.ndarray:
-    """Per-series noise standard deviation (S,) from second differences of consecutive measurements.
+    """Per-series noise standard deviation (S,) from third differences of consecutive measurements.
 
-    z: (T, S); measured: (T,) bool. White noise of variance s^2 gives second differences of
-    variance 6 s^2; the MAD makes real accelerations and outliers count little.
+    z: (T, S); measured: (T,) bool. White noise of variance s^2 gives third differences of variance
+    20 s^2; unlike second differences they ignore steady acceleration (a head easing into a move),
+    and the MAD makes the rest of real motion and outliers count little.
     """
     T, S = z.shape
-    ok = measured[:-2] & measured[1:-1] & measured[2:] if T >= 3 else np.zeros(0, bool)
+    if T < 4:
+        return np.full(S, np.nan)
+    ok = measured[:-3] & measured[1:-2] & measured[2:-1] & measured[3:]
     if ok.sum() < 3:
         return np.full(S, np.nan)
-    d2 = (z[2:] - 2 * z[1:-1] + z[:-2])[ok]
-    mad = np.median(np.abs(d2 - np.median(d2, axis=0)), axis=0)
-    return 1.4826 * mad / np.sqrt(6.0)
+    d3 = (z[3:] - 3 * z[2:-1] + 3 * z[1:-2] - z[:-3])[ok]
+    mad = np.median(np.abs(d3 - np.median(d3, axis=0)), axis=0)
+    return 1.4826 * mad / np.sqrt(20.0)
+
+
+def isolated_outliers(z: np.ndarray, measured: np.ndarray, var: np.ndarray, threshold: float) -> np.ndarray:
+    """(T,) bool: frames that disagree with both neighbours while the neighbours agree with each other.
+
+    A detector glitch moves one frame; real motion (even a step or a fast turn) keeps the frames on
+    at least one side consistent, so it is never rejected here. Pooled over the face's series.
+    """
+    T = z.shape[0]
+    out = np.zeros(T, bool)
+    if T < 5:
+        return out
+    t = np.arange(2, T - 2)
+    ok = measured[t - 2] & measured[t - 1] & measured[t] & measured[t + 1] & measured[t + 2]
+    left = ((z[t] - 2 * z[t - 1] + z[t - 2]) ** 2 / (6 * var)).mean(axis=1)
+    right = ((z[t] - 2 * z[t + 1] + z[t + 2]) ** 2 / (6 * var)).mean(axis=1)
+    across = ((z[t + 1] - 3 * z[t - 1] + 2 * z[t - 2]) ** 2 / (14 * var)).mean(axis=1)
+    worst_side = np.minimum(left, right)
+    out[t] = ok & (worst_side > threshold) & (across < worst_side / 8.0)
+    return out
 
 
 def _rts(z: np.ndarray, measured: np.ndarray, r: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -147,6 +170,8 @@ def smooth_series(z: np.ndarray, measured: np.ndarray, strength: float = 1.0,
     q_boost = np.ones(T)              # per-frame process-noise boost (real motion gets > 1)
     r_scale[fixed] = 1e-10            # manual entries: (almost) no measurement noise
     meas_only = measured & ~fixed
+    # a glitch frame keeps (almost) no weight: the smoother bridges it from its neighbours
+    r_scale = np.where(isolated_outliers(z, meas_only, var, _OUTLIER_THRESHOLD), 1e6, r_scale)
     x = z
     for _ in range(_ITERATIONS):
         r = var[None, :] * r_scale[:, None]
@@ -155,21 +180,16 @@ def smooth_series(z: np.ndarray, measured: np.ndarray, strength: float = 1.0,
         u2 = np.where(meas_only[:, None], (z - x) ** 2 / var[None, :], 0.0)
         e = u2.mean(axis=1)          # pooled over the face: motion moves every point together
         changed = False
-        # isolated outliers: a frame far above both neighbours
-        nb = np.maximum(np.concatenate([[0.0], e[:-1]]), np.concatenate([e[1:], [0.0]]))
-        outlier = meas_only & (e > _OUTLIER_THRESHOLD) & (nb < e / 4.0)
-        if outlier.any():
-            new = np.where(outlier, np.maximum(r_scale, e), r_scale)
-            changed |= bool(np.any(new > r_scale * 1.01))
-            r_scale = new
         # real motion: consecutive frames whose residuals are too big for noise
-        e_clean = np.where(outlier, 0.0, e)
+        e_clean = np.where(r_scale > 1.0, 0.0, e)
         padded = np.concatenate([[e_clean[0]], e_clean, [e_clean[-1]]])
         med3 = np.median(np.stack([padded[:-2], padded[1:-1], padded[2:]]), axis=0)
         moving = meas_only & (med3 > _MOTION_THRESHOLD)
         if moving.any():
-            boost = np.where(_window_max(moving.astype(float), 2) > 0,
-                             np.minimum(q_boost * 10.0, _MAX_Q_BOOST), q_boost)
+            # the worse the misfit, the bigger the step: a velocity jump needs q up by 10^4+
+            factor = np.clip(_window_max(np.where(moving, med3 / _MOTION_THRESHOLD, 0.0), 1) ** 2, 1.0, 1e3)
+            factor = np.where(factor > 1.0, np.maximum(factor, 10.0), 1.0)
+            boost = np.minimum(q_boost * factor, _MAX_Q_BOOST)
             changed |= bool(np.any(boost > q_boost))
             q_boost = boost
         if not changed:

@@ -17,7 +17,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence, Union
+from typing import Any, Callable, Iterable, Optional, Sequence, Union
 
 import numpy as np
 
@@ -416,6 +416,15 @@ class Observation:
     landmarks: np.ndarray                 # (68, 2) float64
     score: float
     embedding: Optional[np.ndarray] = None  # (D,) float32, L2-normalised
+    # Computes ``embedding`` on demand: recognizers cost more than detection, so the tracker asks
+    # only when identity decides something (ambiguity, a new face, a periodic refresh).
+    embed: Optional[Callable[[], np.ndarray]] = field(default=None, repr=False)
+
+    def get_embedding(self) -> Optional[np.ndarray]:
+        if self.embedding is None and self.embed is not None:
+            self.embedding = np.asarray(self.embed(), dtype=np.float32).reshape(-1)
+            self.embed = None
+        return self.embedding
 
 
 @dataclass
@@ -425,6 +434,8 @@ class TrackerSettings:
     min_iou: float = 0.05            # below this (with a far landmark distance) a pair cannot match on motion
     max_landmark_dist: float = 0.6   # mean landmark distance / face size beyond which motion says "no"
     relink: bool = True              # a returning face keeps its old id when its identity matches
+    embed_every: int = 5             # refresh a track's identity at least every N frames (lazy embeddings)
+    embed_first: int = 3             # embed every frame of a new track's first N frames (stable mean)
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -463,6 +474,7 @@ class _TrackState:
     emb_sum: Optional[np.ndarray] = None
     emb_count: int = 0
     active: bool = True
+    last_embedded: int = -10 ** 9
 
     @property
     def last(self) -> Observation:
@@ -501,6 +513,7 @@ class _TrackState:
             e = obs.embedding.astype(np.float64)
             self.emb_sum = e.copy() if self.emb_sum is None else self.emb_sum + e
             self.emb_count += 1
+            self.last_embedded = pos
 
 
 _FORBIDDEN = 1e6
@@ -522,50 +535,73 @@ class Tracker:
         self.cuts: list[int] = []
 
     # -- association cost -------------------------------------------------------------------
-    def _cost(self, st: _TrackState, obs: Observation, pos: int) -> float:
+    def _motion_cost(self, st: _TrackState, obs: Observation, pos: int) -> float:
         s = self.settings
         pbox, plm = st.predict(pos)
         iou = box_iou(pbox, obs.box)
         size = 0.5 * (_face_size(pbox) + _face_size(obs.box))
         lm_dist = float(np.mean(np.linalg.norm(plm - obs.landmarks, axis=1))) / size
-        cos = _cosine(st.mean_embedding(), obs.embedding)
-        if cos is not None and cos < s.identity_threshold - 0.25:
-            return _FORBIDDEN  # clearly someone else, however close the boxes are (crossing people)
         if iou < s.min_iou and lm_dist > s.max_landmark_dist:
             return _FORBIDDEN  # too far to be the same face moving; re-linking by identity handles returns
-        cost = (1.0 - iou) + min(lm_dist, 2.0)
-        if cos is not None:
-            cost += 2.0 * (1.0 - cos)  # identity dominates when motion is ambiguous
-        return cost
+        return (1.0 - iou) + min(lm_dist, 2.0)
+
+    def _identity_cost(self, st: _TrackState, obs: Observation) -> float:
+        """0 for the same embedding, 1 at the identity threshold, growing beyond (capped)."""
+        cos = _cosine(st.mean_embedding(), obs.get_embedding())
+        if cos is None:
+            return 0.0
+        thr = self.settings.identity_threshold
+        return float(min(max(1.0 - cos, 0.0) / max(1.0 - thr, 1e-3), 5.0))
 
     def update(self, frame: int, observations: Sequence[Observation], cut: bool = False) -> list[int]:
-        """Associate this frame's observations; returns the track id given to each observation."""
+        """Associate this frame's observations; returns the track id given to each observation.
+
+        Embeddings are computed (through ``Observation.embed``) only where identity matters; the
+        callables are dropped before returning so no frame image outlives its frame.
+        """
         from scipy.optimize import linear_sum_assignment
 
         self._pos += 1
         pos = self._pos
+        s = self.settings
         self.frames.append(int(frame))
         if cut and pos > 0:
             self.cuts.append(int(frame))
             for st in self._states:
                 st.active = False
         for st in self._states:  # a segment ends after a gap longer than max_gap
-            if st.active and pos - st.last_pos > self.settings.max_gap + 1:
+            if st.active and pos - st.last_pos > s.max_gap + 1:
                 st.active = False
 
         active = [st for st in self._states if st.active]
         ids: list[Optional[int]] = [None] * len(observations)
         if active and observations:
-            cost = np.array([[self._cost(st, o, pos) for o in observations] for st in active])
-            rows, cols = linear_sum_assignment(cost)
-            for r, c in zip(rows, cols):
-                if cost[r, c] < _FORBIDDEN:
-                    active[r].add(pos, frame, observations[c], new_segment=False)
-                    ids[c] = active[r].id
+            cost = np.array([[self._motion_cost(st, o, pos) for o in observations] for st in active])
+            feasible = cost < _FORBIDDEN
+            # identity decides wherever motion leaves a choice: a track with several candidate
+            # faces, or a face several tracks could claim (people crossing)
+            rows = feasible.sum(axis=1) > 1
+            cols = feasible.sum(axis=0) > 1
+            for r in range(len(active)):
+                for c in range(len(observations)):
+                    if feasible[r, c] and (rows[r] or cols[c]):
+                        cost[r, c] += 2.0 * self._identity_cost(active[r], observations[c])
+            rr, cc = linear_sum_assignment(cost)
+            for r, c in zip(rr, cc):
+                if cost[r, c] >= _FORBIDDEN:
+                    continue
+                st, obs = active[r], observations[c]
+                if pos - st.last_embedded >= s.embed_every or st.emb_count < s.embed_first:
+                    obs.get_embedding()
+                    if self._identity_cost(st, obs) > 3.0 and st.emb_count >= s.embed_first:
+                        continue  # clearly someone else in the same place: a new face, not this track
+                st.add(pos, frame, obs, new_segment=False)
+                ids[c] = st.id
         matched = {i for i in ids if i is not None}
         for c, obs in enumerate(observations):
             if ids[c] is not None:
                 continue
+            obs.get_embedding()
             st = self._relink(obs, exclude=matched)
             if st is None:
                 st = _TrackState(id=self._next_id)
@@ -575,6 +611,8 @@ class Tracker:
             st.add(pos, frame, obs, new_segment=True)
             ids[c] = st.id
             matched.add(st.id)
+        for obs in observations:
+            obs.embed = None
         return [int(i) for i in ids]  # type: ignore[arg-type]
 
     def _relink(self, obs: Observation, exclude: set[int]) -> Optional[_TrackState]:
@@ -585,7 +623,7 @@ class Tracker:
         for st in self._states:
             if st.active or st.id in exclude:
                 continue
-            cos = _cosine(st.mean_embedding(), obs.embedding)
+            cos = _cosine(st.mean_embedding(), obs.get_embedding())
             if cos is not None and cos >= best_cos:
                 best, best_cos = st, cos
         return best

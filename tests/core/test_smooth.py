@@ -23,7 +23,8 @@ def test_held_head_jitter_damped_and_error_reduced():
     x = smooth_series(z, np.ones(T, bool), 1.0)
     assert _rms_d2(x) <= _rms_d2(z) / 5
     assert np.mean(np.abs(x - truth)) < 0.5 * np.mean(np.abs(z - truth))
-    np.testing.assert_allclose(robust_sigma(z, np.ones(T, bool)), 1.0, rtol=0.35)
+    sig = robust_sigma(z, np.ones(T, bool))
+    assert abs(np.median(sig) - 1.0) < 0.15 and np.all((sig > 0.5) & (sig < 1.8))
 
 
 def test_fast_turn_is_followed():

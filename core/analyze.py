@@ -1,0 +1,296 @@
+"""Shot analysis: plate frames → faces → tracks → smoothing → the track file.
+
+Per frame: the plate's RGB (layer-aware) → sRGB uint8 through the colour pipeline (NaN/Inf → 0) →
+desqueezed to square pixels (pixel aspect) → multi-scale detection → 68 landmarks → (lazily) an
+identity embedding → the tracker. After the last frame: gap filling, mapping back to plate pixel
+coordinates (re-squeeze, add the data-window origin), zero-phase smoothing, the optional target-face
+choice, and one atomic save. Frames stream through PlateSequence's read-ahead thread, so decoding
+the next EXR overlaps with detection on this one, and memory does not grow with shot length.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Sequence
+
+import cv2
+import numpy as np
+
+from faceplate.core import __version__
+from faceplate.core.errors import FaceplateError, PlateError
+from faceplate.core.smooth import smooth_tracks
+from faceplate.core.track import (FaceEntry, Observation, PlateInfo, Track, Tracker, TrackerSettings, TrackFile,
+                                  match_target)
+
+log = logging.getLogger("faceplate.analyze")
+
+# Cosine at/above which two embeddings are the same person, per recognizer family. Measured on the
+# asset photos (same person / different people): dlib-128 on our 5-point chips ≥ 0.954 / ≤ 0.897,
+# MobileFaceNet ≥ 0.71 / ≤ 0.14 (MANIFEST: threshold near 0.5); ArcFace-style: the usual 0.35.
+IDENTITY_THRESHOLDS = {"dlib128": 0.93, "mobilefacenet": 0.45, "arcface": 0.35}
+DEFAULT_IDENTITY_THRESHOLD = 0.5
+
+
+@dataclass
+class AnalyzeSettings:
+    smoothing: float = 1.0            # 0 = off; strength of the zero-phase smoother
+    max_gap: int = 8                  # frames filled by interpolation; longer gaps end a segment
+    min_face: float = 40.0            # smallest face width (square plate pixels) to find
+    max_side: int = 1280              # detector tile size
+    layer: Optional[str] = None
+    colourspace: Optional[str] = None
+    ocio_config: Optional[str] = None
+    target_face: Optional[str] = None  # reference photo: keep only the track(s) of this person
+    identity_threshold: Optional[float] = None  # None: per recognizer family (IDENTITY_THRESHOLDS)
+    cut_threshold: float = 0.45       # histogram (Bhattacharyya) distance between frames that is a cut
+    embed_every: int = 5
+    decimals: int = 3                 # coordinates are stored rounded to 1/1000 px
+    log_every: int = 25               # without a TTY progress bar: a log line per N frames
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"smoothing": self.smoothing, "max_gap": self.max_gap, "min_face": self.min_face,
+                "max_side": self.max_side, "layer": self.layer, "colourspace": self.colourspace,
+                "identity_threshold": self.identity_threshold, "cut_threshold": self.cut_threshold,
+                "embed_every": self.embed_every, "target": None}
+
+
+# ----------------------------------------------------------------------------------------------
+# Shot cuts
+# ----------------------------------------------------------------------------------------------
+
+def frame_signature(image_rgb: np.ndarray) -> np.ndarray:
+    """A normalised hue/saturation + value histogram of a 96×54 thumbnail: cheap, motion-tolerant."""
+    small = cv2.resize(image_rgb, (96, 54), interpolation=cv2.INTER_AREA)
+    hsv = cv2.cvtColor(small, cv2.COLOR_RGB2HSV)
+    hs = cv2.calcHist([hsv], [0, 1], None, [18, 4], [0, 180, 0, 256]).ravel()
+    v = cv2.calcHist([hsv], [2], None, [16], [0, 256]).ravel()
+    sig = np.concatenate([hs / max(hs.sum(), 1), v / max(v.sum(), 1)]).astype(np.float32)
+    return sig
+
+
+def signature_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Bhattacharyya distance (0 = same histogram, 1 = disjoint), averaged over the two histograms."""
+    n = a.size - 16
+    d1 = cv2.compareHist(a[:n], b[:n], cv2.HISTCMP_BHATTACHARYYA)
+    d2 = cv2.compareHist(a[n:], b[n:], cv2.HISTCMP_BHATTACHARYYA)
+    return float(0.5 * (d1 + d2))
+
+
+# ----------------------------------------------------------------------------------------------
+# Coordinates
+# ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Space:
+    """Analysis image (desqueezed, data-window-relative) ↔ plate pixel coordinates."""
+    aspect: float
+    x0: int
+    y0: int
+
+    def to_plate(self, pts: np.ndarray) -> np.ndarray:
+        p = np.asarray(pts, dtype=np.float64).reshape(-1, 2).copy()
+        p[:, 0] = (p[:, 0] + 0.5) / self.aspect - 0.5 + self.x0
+        p[:, 1] = p[:, 1] + self.y0
+        return p
+
+    def box_to_plate(self, box: np.ndarray) -> np.ndarray:
+        return self.to_plate(np.asarray(box, dtype=np.float64).reshape(2, 2)).reshape(4)
+
+
+def _desqueeze(image: np.ndarray, aspect: float) -> np.ndarray:
+    if abs(aspect - 1.0) < 1e-6:
+        return image
+    h, w = image.shape[:2]
+    new_w = max(1, int(round(w * aspect)))
+    interp = cv2.INTER_LINEAR if aspect > 1 else cv2.INTER_AREA
+    return cv2.resize(image, (new_w, h), interpolation=interp)
+
+
+def _map_entry(e: FaceEntry, space: _Space, decimals: int) -> FaceEntry:
+    r = lambda a: np.round(a, decimals)  # noqa: E731
+    box = r(space.box_to_plate(e.box_raw))
+    p5 = r(space.to_plate(e.points5_raw))
+    lm = r(space.to_plate(e.landmarks_raw))
+    return FaceEntry(e.frame, e.source, round(float(e.score), 6), box, box.copy(), p5, p5.copy(), lm, lm.copy())
+
+
+def _round_track(t: Track, decimals: int) -> Track:
+    entries = {}
+    for f, e in t.entries.items():
+        entries[f] = FaceEntry(e.frame, e.source, e.score, np.round(e.box, decimals), e.box_raw,
+                               np.round(e.points5, decimals), e.points5_raw, np.round(e.landmarks, decimals),
+                               e.landmarks_raw)
+    return Track(t.id, t.embedding, entries)
+
+
+# ----------------------------------------------------------------------------------------------
+# Reference face
+# ----------------------------------------------------------------------------------------------
+
+def reference_embedding(path: str, detector: Any, recognizer: Any, colour: Any = None,
+                        min_face: float = 20.0) -> np.ndarray:
+    """Embedding of the largest face in a reference photo (JPEG/PNG as sRGB; EXR through ``colour``)."""
+    from faceplate.core.detect import detect_faces
+
+    if not os.path.isfile(path):
+        raise FaceplateError(f"{path}: target face image not found; check the --target-face path")
+    ext = os.path.splitext(path)[1].lower()
+    image: Optional[np.ndarray] = None
+    if ext in (".exr", ".hdr", ".dpx") and colour is not None:
+        from faceplate.core.plate_io import read_image
+        frame = read_image(path)
+        image = colour.to_uint8(frame.rgb_pixels())
+    else:
+        bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+        if bgr is not None:
+            image = np.ascontiguousarray(bgr[:, :, ::-1])
+    if image is None:
+        raise FaceplateError(f"{path}: cannot read the target face image; pass a JPEG/PNG/EXR photo of the person")
+    dets = detect_faces(detector, image, min_face=min(min_face, 0.1 * min(image.shape[:2])))
+    if not dets:
+        raise FaceplateError(f"{path}: no face found in the target face image; use a clear, frontal photo")
+    best = max(dets, key=lambda d: d.width * d.height)
+    return np.asarray(recognizer.embed(image, best.points5), dtype=np.float32)
+
+
+# ----------------------------------------------------------------------------------------------
+# Analysis
+# ----------------------------------------------------------------------------------------------
+
+def _model_info(model: Any) -> dict[str, str]:
+    return {"name": str(getattr(model, "name", type(model).__name__)), "sha256": str(getattr(model, "sha256", ""))}
+
+
+def identity_threshold_for(recognizer: Any, override: Optional[float] = None) -> float:
+    if override is not None:
+        return float(override)
+    family = getattr(getattr(recognizer, "contract", None), "family", None)
+    return IDENTITY_THRESHOLDS.get(family, DEFAULT_IDENTITY_THRESHOLD)
+
+
+class _Progress:
+    """tqdm on a TTY; a log line every N frames on the farm."""
+
+    def __init__(self, total: int, enabled: bool, every: int):
+        self.total, self.every, self.count, self.t0 = total, max(1, every), 0, time.time()
+        self.bar = None
+        if enabled:
+            from tqdm import tqdm
+            self.bar = tqdm(total=total, unit="frame", desc="analyze", disable=None, file=sys.stderr)
+            if self.bar.disable:
+                self.bar = None
+        self.log = enabled and self.bar is None
+
+    def step(self) -> None:
+        self.count += 1
+        if self.bar is not None:
+            self.bar.update(1)
+        elif self.log and (self.count % self.every == 0 or self.count == self.total):
+            rate = self.count / max(time.time() - self.t0, 1e-9)
+            log.info("analyze: %d/%d frames (%.1f frames/s)", self.count, self.total, rate)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def analyze(plate: Any, settings: AnalyzeSettings, detector: Any, landmarker: Any, recognizer: Any,
+            progress: bool = True, colour: Any = None,
+            on_frame: Optional[Callable[[int, np.ndarray, list[Observation]], None]] = None) -> TrackFile:
+    """Analyse every frame of ``plate`` (a PlateSequence) into a smoothed TrackFile (not saved).
+
+    A plate with no face gives a valid TrackFile with no tracks (and a warning).
+    """
+    from faceplate.core.colour import ColourPipeline
+    from faceplate.core.detect import detect_faces
+
+    plate.check_complete()
+    info = plate.info()
+    if colour is None:
+        colour = ColourPipeline(settings.colourspace, settings.ocio_config)
+    threshold = identity_threshold_for(recognizer, settings.identity_threshold)
+    tracker = Tracker(TrackerSettings(max_gap=settings.max_gap, identity_threshold=threshold,
+                                      embed_every=settings.embed_every))
+    frames = list(plate.frames)
+    space: Optional[_Space] = None
+    prev_sig: Optional[np.ndarray] = None
+    bad_pixels_warned = False
+    bar = _Progress(len(frames), progress, settings.log_every)
+    try:
+        for pf in plate:
+            rgb = pf.rgb_pixels()
+            finite = np.isfinite(rgb)
+            if not bad_pixels_warned and not finite.all():
+                log.warning("%s: %d NaN/Inf pixel values ignored for detection (kept in the plate)",
+                            pf.path, int((~finite).sum()))
+                bad_pixels_warned = True
+            del finite
+            image = _desqueeze(colour.to_uint8(rgb), pf.pixel_aspect)
+            del rgb
+            frame_space = _Space(pf.pixel_aspect, pf.data_window.xmin, pf.data_window.ymin)
+            if space is None:
+                space = frame_space
+            elif frame_space != space:
+                raise PlateError(f"{pf.path}: data window origin or pixel aspect differs from the first frame "
+                                 f"({frame_space} vs {space}); analyse the parts separately")
+            sig = frame_signature(image)
+            cut = prev_sig is not None and signature_distance(prev_sig, sig) > settings.cut_threshold
+            prev_sig = sig
+            min_face = settings.min_face
+            observations = []
+            for det in detect_faces(detector, image, min_face=min_face, max_side=settings.max_side):
+                lm = np.asarray(landmarker.landmarks(image, det), dtype=np.float64).reshape(68, 2)
+                observations.append(Observation(
+                    box=det.box.copy(), points5=det.points5.copy(), landmarks=lm, score=float(det.score),
+                    embed=(lambda img=image, p5=det.points5.copy(): recognizer.embed(img, p5))))
+            if on_frame is not None:
+                on_frame(int(pf.frame), image, observations)
+            tracker.update(int(pf.frame), observations, cut=cut)
+            bar.step()
+    finally:
+        bar.close()
+
+    assert space is not None
+    raw_tracks = tracker.finish()
+    tracks = []
+    for t in raw_tracks:
+        entries = {f: _map_entry(e, space, settings.decimals) for f, e in t.entries.items()}
+        tracks.append(Track(t.id, t.embedding, entries))
+    tracks = smooth_tracks(tracks, frames, tracker.cuts, settings.max_gap, settings.smoothing)
+    tracks = [_round_track(t, settings.decimals) for t in tracks]
+
+    settings_dict = settings.to_dict()
+    settings_dict["identity_threshold"] = threshold
+    if settings.target_face:
+        ref = reference_embedding(settings.target_face, detector, recognizer, colour)
+        sims = match_target(tracks, ref, threshold)
+        keep = [t for t in tracks if sims[t.id] >= threshold]
+        from faceplate.core.filesystem import sha256_file
+        settings_dict["target"] = {"path": os.path.abspath(settings.target_face),
+                                   "sha256": sha256_file(settings.target_face),
+                                   "similarity": {str(k): round(v, 4) for k, v in sims.items()},
+                                   "tracks": [t.id for t in keep]}
+        if tracks and not keep:
+            best = max(sims, key=sims.get)
+            raise FaceplateError(
+                f"{settings.target_face}: no track matches the target face (best: track {best}, similarity "
+                f"{sims[best]:.2f} < {threshold:.2f}); use a clearer photo of the person or omit --target-face")
+        tracks = keep
+    if not tracks:
+        log.warning("%s: no face found in frames %d-%d; writing an empty track file", info["pattern"],
+                    frames[0], frames[-1])
+
+    plate_info = PlateInfo(
+        pattern=info["pattern"], first=int(info["first"]), last=int(info["last"]), step=int(info["step"]),
+        width=int(info["width"]), height=int(info["height"]), pixel_aspect=float(info["pixel_aspect"]),
+        data_window=tuple(info["data_window"]), display_window=tuple(info["display_window"]),
+        layer=info.get("layer"), colourspace=getattr(colour, "plate_colourspace", settings.colourspace),
+        fingerprint=str(info["fingerprint"]))
+    models = {"detector": _model_info(detector), "landmarker": _model_info(landmarker),
+              "recognizer": _model_info(recognizer)}
+    return TrackFile(plate=plate_info, models=models, settings=settings_dict, cuts=list(tracker.cuts),
+                     tracks=tracks, faceplate_version=__version__)
