@@ -22,8 +22,10 @@ def fake_nuke(monkeypatch):
     spec.loader.exec_module(module)
     module.fake_reset(gui=False, plugin_paths=[str(GIZMOS)])
     monkeypatch.setitem(sys.modules, "nuke", module)
+    import faceplate.nuke as package
     for name in PLUGIN_MODULES:  # re-import plugin modules against this fake
         monkeypatch.delitem(sys.modules, name, raising=False)
+        monkeypatch.delattr(package, name.rsplit(".", 1)[1], raising=False)
     return module
 
 
