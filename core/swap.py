@@ -47,20 +47,25 @@ class SourceFace:
 
 def colour_match(swap: np.ndarray, reference: np.ndarray, where: np.ndarray,
                  max_gain: float = 2.0) -> np.ndarray:
-    """Match per-channel mean and std of ``swap`` to ``reference`` inside ``where`` (linear light).
+    """Match ``swap`` to ``reference`` inside ``where``, in linear light.
 
-    The std ratio is bounded to ``[1/max_gain, max_gain]`` so a flat or blown region cannot
-    explode the contrast.
+    Per channel the mean is matched by a gain (light is multiplicative: an additive shift would
+    push dark pixels negative and tint them), and contrast by one exponent from the std of log
+    luminance: ``x' = mean_ref · (x / mean_swap) ** gamma``. ``gamma`` is bounded to
+    ``[1/max_gain, max_gain]`` so a flat or blown region cannot explode it.
     """
     sel = np.asarray(where) > 0.5
     if sel.sum() < 16:
         return swap
-    s = swap[sel].astype(np.float64)
-    r = np.nan_to_num(reference[sel].astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-    mu_s, mu_r = s.mean(axis=0), r.mean(axis=0)
-    sd_s, sd_r = s.std(axis=0), r.std(axis=0)
-    gain = np.clip(sd_r / np.maximum(sd_s, 1e-6), 1.0 / max_gain, max_gain)
-    return ((swap - mu_s) * gain + mu_r).astype(np.float32)
+    eps = 1e-4
+    s = np.maximum(swap[sel].astype(np.float64), 0.0)
+    r = np.maximum(np.nan_to_num(reference[sel].astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0), 0.0)
+    mu_s, mu_r = s.mean(axis=0) + eps, r.mean(axis=0) + eps
+    luma = np.array([0.2126, 0.7152, 0.0722])
+    sd_s, sd_r = float(np.log(s @ luma + eps).std()), float(np.log(r @ luma + eps).std())
+    gamma = float(np.clip(sd_r / max(sd_s, 1e-6), 1.0 / max_gain, max_gain))
+    ratio = np.maximum(swap.astype(np.float64), 0.0) / mu_s + 1e-12
+    return (mu_r * ratio ** gamma).astype(np.float32)
 
 
 # ------------------------------------------------------------------------------ classical
