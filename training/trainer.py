@@ -129,13 +129,15 @@ def run(job: Job, dist_info: Distributed, progress: bool = True, stop_after: Opt
     if resume_path is not None:
         ckpt = ckpt_mod.load_checkpoint(resume_path)
         ckpt_mod.check_compatible(ckpt, kind, cfg_json, ARCHITECTURE_KEYS[kind])
+        job.load_extra_state(ckpt.extra)   # dataset classes / recognizer identity, checked before any weights
         for name, model in job.models.items():
             if name not in ckpt.models:
                 raise FaceplateError(f"{resume_path}: incompatible checkpoint: no weights for {name!r}; start a new out_dir")
             try:
                 model.load_state_dict(ckpt.models[name], strict=True)
             except RuntimeError as exc:
-                first = str(exc).splitlines()[0]
+                lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+                first = lines[1] if len(lines) > 1 else lines[0]
                 raise FaceplateError(f"{resume_path}: incompatible checkpoint for {name!r} ({first}); "
                                      f"use the config it was trained with or a new out_dir") from exc
         for name, optimizer in job.optimizers.items():
@@ -143,7 +145,6 @@ def run(job: Job, dist_info: Distributed, progress: bool = True, stop_after: Opt
         ckpt_mod.restore_rng(ckpt.rng, ckpt.rng.get("torch"))
         if ckpt.rng.get("sampler") is not None:
             job.sampler.set_state(ckpt.rng["sampler"])
-        job.load_extra_state(ckpt.extra)
         start = ckpt.step
         last_good = str(resume_path)
         log.info("resumed from %s at step %d", resume_path, start)
