@@ -238,8 +238,55 @@ def _format_name(typedesc) -> str:
             "char": "int8", "short": "int16"}.get(name, name)
 
 
+def _channel_formats(spec) -> tuple[str, ...]:
+    if spec.channelformats:
+        return tuple(_format_name(t) for t in spec.channelformats)
+    return (_format_name(spec.format),) * spec.nchannels
+
+
+def _merge_parts(inp, spec, pixels, channels, formats, parts: int, path: str):
+    """Add the channels of a multi-part EXR's other parts, placed into part 0's data window.
+
+    Part channels without a layer prefix get the part's name ("depth" part, "Z" -> "depth.Z");
+    deep parts and duplicate names are skipped. The frame is written back as one part.
+    """
+    names = list(channels)
+    stack = [pixels]
+    fmts = list(formats)
+    for index in range(1, parts):
+        if not inp.seek_subimage(index, 0):
+            break
+        part = inp.spec()
+        if part.deep:
+            log.warning("%s: skipping deep part %d", path, index)
+            continue
+        data = inp.read_image(index, 0, 0, part.nchannels, "float")
+        if data is None or inp.has_error:
+            err = inp.geterror().replace("\n", " ").strip() or "read failed"
+            raise PlateError(f"corrupt or truncated image {path} (part {index}: {err}); re-render or re-copy this frame")
+        data = np.asarray(data, np.float32).reshape(part.height, part.width, part.nchannels)
+        placed = np.zeros((spec.height, spec.width, part.nchannels), np.float32)
+        # Overlap of the part's data window with part 0's, in each array's own indices.
+        x0, y0 = max(spec.x, part.x), max(spec.y, part.y)
+        x1, y1 = min(spec.x + spec.width, part.x + part.width), min(spec.y + spec.height, part.y + part.height)
+        if x1 > x0 and y1 > y0:
+            placed[y0 - spec.y:y1 - spec.y, x0 - spec.x:x1 - spec.x] = \
+                data[y0 - part.y:y1 - part.y, x0 - part.x:x1 - part.x]
+        part_name = str(part.get_string_attribute("name", "") or f"part{index}")
+        for c, (name, fmt) in enumerate(zip(part.channelnames, _channel_formats(part))):
+            full = name if "." in name else f"{part_name}.{name}"
+            if full in names:
+                continue
+            names.append(full)
+            fmts.append(fmt)
+            stack.append(placed[..., c:c + 1])
+    inp.seek_subimage(0, 0)
+    return np.concatenate(stack, axis=-1), tuple(names), tuple(fmts)
+
+
 def read_image(path: str, layer: Optional[str] = None, frame: Optional[int] = None) -> PlateFrame:
-    """Read every channel of subimage 0 of any OIIO-readable file as float32 (8/16-bit -> 0..1).
+    """Read every channel of an OIIO-readable file as float32 (8/16-bit -> 0..1); the parts of a
+    multi-part EXR are merged into one frame (see ``_merge_parts``).
 
     ``layer`` picks which channels are the face RGB (``beauty`` -> ``beauty.R/G/B``); all other
     channels are kept untouched. NaN/Inf are kept as read.
@@ -264,10 +311,10 @@ def read_image(path: str, layer: Optional[str] = None, frame: Optional[int] = No
         if spec.depth > 1:
             raise PlateError(f"{path} is a volume image; faceplate needs 2-D frames")
         pixels = np.asarray(pixels, dtype=np.float32).reshape(spec.height, spec.width, spec.nchannels)
-        if spec.channelformats:
-            formats = tuple(_format_name(t) for t in spec.channelformats)
-        else:
-            formats = (_format_name(spec.format),) * spec.nchannels
+        formats = _channel_formats(spec)
+        parts = int(spec.get_int_attribute("oiio:subimages", 1) or 1)
+        if parts > 1:
+            pixels, channels, formats = _merge_parts(inp, spec, pixels, channels, formats, parts, path)
         metadata: dict[str, Any] = {}
         types: dict[str, Any] = {}
         for attrib in spec.extra_attribs:

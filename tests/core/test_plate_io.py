@@ -376,3 +376,28 @@ def test_colourspace_hint_reads_what_the_file_declares(tmp_path, production_exr)
     buf = oiio.ImageBuf(oiio.ImageSpec(8, 8, 3, "uint8"))
     buf.write(str(tmp_path / "photo.png"))
     assert plate_io.colourspace_hint(read_image(str(tmp_path / "photo.png"))) == "srgb_rec709_scene"
+
+
+def test_multi_part_exr_parts_become_channels(tmp_path) -> None:
+    """A multi-part EXR (beauty part + depth part with a smaller window) reads as one frame."""
+    rgba = oiio.ImageSpec(16, 8, 4, "half")
+    rgba.channelnames = ("R", "G", "B", "A")
+    rgba.attribute("name", "rgba")
+    depth = oiio.ImageSpec(8, 4, 1, "float")
+    depth.channelnames = ("Z",)
+    depth.x, depth.y, depth.full_width, depth.full_height = 4, 2, 16, 8
+    depth.attribute("name", "depth")
+    path = tmp_path / "multipart.exr"
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), (rgba, depth))
+    beauty = np.random.default_rng(5).random((8, 16, 4)).astype(np.float16).astype(np.float32)
+    out.write_image(beauty)
+    out.open(str(path), depth, "AppendSubimage")
+    out.write_image(np.full((4, 8, 1), 7.0, np.float32))
+    out.close()
+    frame = read_image(str(path))
+    assert frame.channels == ("R", "G", "B", "A", "depth.Z")
+    assert frame.channel_formats == ("half",) * 4 + ("float",)
+    np.testing.assert_array_equal(frame.pixels[..., :4], beauty)
+    z = frame.pixels[..., 4]
+    assert (z[2:6, 4:12] == 7.0).all() and z.sum() == 7.0 * 32      # placed at the part's window
