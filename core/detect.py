@@ -107,6 +107,9 @@ def pyramid_scales(width: int, height: int, min_face: float,
     if s_fine <= s_coarse:
         # One scale covers everything: prefer native resolution when it is in the allowed band.
         return [float(min(max(1.0, s_fine), s_coarse))]
+    if s_fine / s_coarse <= 1.5:
+        # Nearly one band: a second pass would cost as much for faces only 1.5x over hi.
+        return [float(s_fine)]
     step = (hi / lo) / 1.5  # neighbouring bands overlap by 1.5x so boundary faces are found twice
     n = max(1, math.ceil(math.log(s_fine / s_coarse) / math.log(step)))
     ratio = (s_fine / s_coarse) ** (1.0 / n)

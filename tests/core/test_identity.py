@@ -16,7 +16,9 @@ def faces(asset):
     out = {}
     for name in SAME + ["biden", "two_people"]:
         img = cv2.cvtColor(cv2.imread(str(asset(f"media/face_recognition/{name}.jpg"))), cv2.COLOR_BGR2RGB)
-        dets = sorted(detect.detect_faces(det, img), key=lambda d: d.box[0])
+        dets = detect.detect_faces(det, img)
+        # two_people: Obama left, Biden right; elsewhere the largest face is the subject
+        dets = sorted(dets, key=lambda d: d.box[0]) if name == "two_people" else [max(dets, key=lambda d: d.width)]
         out[name] = (img, dets)
     return out
 
