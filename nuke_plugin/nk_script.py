@@ -634,6 +634,20 @@ def render_args_from_nk(nk_path: PathLike, node_name: str, check: bool = True) -
     return args
 
 
+def apply_nk_to_namespace(args: Any, parser: Any, check: bool = True) -> dict[str, Any]:
+    """For ``faceplate render --nk S --node N``: fill ``args`` from the script wherever the flag
+    was not given on the command line (an attribute still at its parser default), so explicit
+    flags such as a farm task's ``--frames`` win. Returns the script's settings."""
+    nk = render_args_from_nk(args.nk, args.node or "FaceSwap1", check=check)
+    for key, value in nk.items():
+        if not hasattr(args, key):
+            continue
+        current = getattr(args, key)
+        if current is None or current == [] or current == parser.get_default(key):
+            setattr(args, key, value)
+    return nk
+
+
 def analyze_args_from_nk(nk_path: PathLike, node_name: str) -> dict[str, Any]:
     """Analyze settings of a FaceSwap node, keyed like ``faceplate analyze``'s options."""
     script = NkScript.load(nk_path)
