@@ -75,7 +75,7 @@ def _fill(points: np.ndarray, shape: tuple[int, int], offset: tuple[int, int]) -
 def refine(matte: np.ndarray, size: float, erode: float = 0.0, feather: float = 0.08) -> np.ndarray:
     """Erode (negative: dilate) and feather a hard matte, both in units of the face ``size``.
 
-    The feather is centred half inside the edge so a feathered matte still fades to 0 close to
+    ``feather`` is the width of the soft edge; it is centred half inside the edge so a feathered matte still fades to 0 close to
     the outline instead of spilling far past it.
     """
     m = np.asarray(matte, np.float32)
@@ -85,12 +85,13 @@ def refine(matte: np.ndarray, size: float, erode: float = 0.0, feather: float = 
     if radius > 0:
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
         m = cv2.dilate(m, kernel) if grow > 0 else cv2.erode(m, kernel)
-    sigma = feather_px / 2.0
+    sigma = feather_px / 4.0  # the 2 %..98 % ramp of a Gaussian edge is ~4 sigma wide = the feather
     if sigma > 0.3:
         k = 2 * int(np.ceil(2.5 * sigma)) + 1
         m = cv2.GaussianBlur(m, (k, k), sigma, sigma, borderType=cv2.BORDER_CONSTANT)
     m = np.clip(m, 0.0, 1.0)
     m[m < MATTE_FLOOR] = 0.0
+    m[m > 1.0 - MATTE_FLOOR] = 1.0  # blur round-off: the face core is fully replaced
     return m.astype(np.float32)
 
 

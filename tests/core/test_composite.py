@@ -1,0 +1,110 @@
+"""Delta composite, face patch and regrain on small frames, with real EXR round trips."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from faceplate.core import composite as comp
+from faceplate.core.plate_io import PlateFrame, Window, read_image, write_exr
+
+
+def _frame(h=40, w=50, origin=(-4, -3), channels=("R", "G", "B", "A", "depth.Z"), aspect=1.0):
+    rng = np.random.default_rng(0)
+    pix = rng.normal(0.3, 0.2, (h, w, len(channels))).astype(np.float16).astype(np.float32)
+    pix[0, 0, :3] = -0.0
+    pix[1, 1, 0] = np.nan
+    pix[2, 2, 1] = np.inf
+    pix[3, 3, :3] = 1000.0
+    dw = Window(origin[0], origin[1], origin[0] + w - 1, origin[1] + h - 1)
+    disp = Window(0, 0, w - 9, h - 7)
+    fmts = ("half",) * 4 + ("float",) * (len(channels) - 4)
+    return PlateFrame(pix, channels, fmts, (0, 1, 2), dw, disp, aspect, {"studio/show": "tst"}, None, 1001)
+
+
+def _layer(x0=10, y0=8, h=12, w=15, value=0.5):
+    m = np.zeros((h, w), np.float32)
+    m[2:-2, 2:-2] = 1.0
+    m[1, 1:-1] = 0.25
+    return comp.FaceLayer(x0, y0, np.full((h, w, 3), value, np.float32), m, 1)
+
+
+def _bits16(a):
+    return a.astype(np.float16).view(np.uint16)
+
+
+def test_composite_changes_rgb_only_inside_matte_bit_exact_after_exr_round_trip(tmp_path):
+    frame = _frame()
+    out = comp.composite(frame, [_layer()], comp.provenance("1", "m", "s", "src", "trk"))
+    assert out.channels[-1] == comp.MATTE_CHANNEL and out.channel_formats[-1] == "half"
+    path = str(tmp_path / "o.exr")
+    write_exr(path, out, comp.provenance("1", "m", "s", "src", "trk"))
+    back = read_image(path)
+    matte = back.pixels[..., -1]
+    inside = matte > 0
+    assert inside.sum() == 8 * 11 + 13  # the full block plus the 0.25 row
+    for c in range(5):
+        a, b = frame.pixels[..., c], back.pixels[..., c]
+        sel = ~inside if c < 3 else np.ones_like(inside)
+        assert np.array_equal(_bits16(a)[sel] if c < 4 else a[sel].view(np.uint32),
+                              _bits16(b)[sel] if c < 4 else b[sel].view(np.uint32))
+    # -0.0, NaN, Inf and super-whites outside the matte keep their exact bits.
+    assert np.signbit(back.pixels[0, 0, 0]) and np.isnan(back.pixels[1, 1, 0]) and np.isinf(back.pixels[2, 2, 1])
+    # Inside: out = plate + matte * delta.
+    r, c = 8 - frame.data_window.ymin + 5, 10 - frame.data_window.xmin + 5
+    assert back.pixels[r, c, 0] == np.float16(frame.pixels[r, c, 0] + 0.5)
+    assert back.metadata["faceplate/model_sha256"] == "s" and back.metadata["studio/show"] == "tst"
+    assert back.data_window == frame.data_window and back.display_window == frame.display_window
+
+
+def test_empty_frame_passes_through_with_empty_matte(tmp_path):
+    frame = _frame()
+    out = comp.composite(frame, [])
+    assert np.array_equal(out.pixels[..., :5].view(np.uint32), frame.pixels.view(np.uint32))
+    assert not out.pixels[..., -1].any()
+    p = comp.patch(frame, [])
+    assert p.pixels.shape == (1, 1, 4) and not p.pixels.any()
+    assert (p.data_window.width, p.data_window.height) == (1, 1) and p.display_window == frame.display_window
+    write_exr(str(tmp_path / "p.exr"), p)
+    assert read_image(str(tmp_path / "p.exr")).pixels.shape == (1, 1, 4)
+
+
+def test_patch_over_plate_equals_composite():
+    frame = _frame()
+    frame.pixels[1, 1, 0] = 0.3  # keep finite for the arithmetic check
+    frame.pixels[2, 2, 1] = 0.3
+    layers = [_layer(), _layer(x0=18, y0=12, value=-0.2)]  # overlapping faces
+    out = comp.composite(frame, layers)
+    p = comp.patch(frame, layers)
+    dw, pw = frame.data_window, p.data_window
+    r0, c0 = pw.ymin - dw.ymin, pw.xmin - dw.xmin
+    region = frame.pixels[r0:r0 + pw.height, c0:c0 + pw.width, :3]
+    over = p.pixels[..., :3] + (1 - p.pixels[..., 3:4]) * region
+    assert np.allclose(over, out.pixels[r0:r0 + pw.height, c0:c0 + pw.width, :3], atol=1e-5)
+    # Data window = bbox of the matte, display window = the plate's.
+    ys, xs = np.nonzero(out.pixels[..., -1] > 0)
+    assert (pw.xmin, pw.ymin, pw.xmax, pw.ymax) == (xs.min() + dw.xmin, ys.min() + dw.ymin,
+                                                     xs.max() + dw.xmin, ys.max() + dw.ymin)
+    assert p.channels == ("R", "G", "B", "A") and p.display_window == frame.display_window
+
+
+def test_layer_clipped_to_data_window():
+    frame = _frame()
+    out = comp.composite(frame, [_layer(x0=-10, y0=-8)])  # hangs off the top-left corner
+    assert out.pixels[..., -1].any()
+
+
+def test_grain_is_seeded_by_frame_and_track_and_matches_plate_noise():
+    a = comp.grain((64, 64), np.array([0.01, 0.02, 0.03]), 1001, 1)
+    assert np.array_equal(a, comp.grain((64, 64), np.array([0.01, 0.02, 0.03]), 1001, 1))
+    assert not np.array_equal(a, comp.grain((64, 64), np.array([0.01, 0.02, 0.03]), 1002, 1))
+    assert not np.array_equal(a, comp.grain((64, 64), np.array([0.01, 0.02, 0.03]), 1001, 2))
+    rng = np.random.default_rng(1)
+    yy, xx = np.mgrid[0:128, 0:128] / 128.0
+    smooth = np.stack([0.2 + 0.1 * xx, 0.3 + 0.1 * yy, 0.1 + 0.05 * xx * yy], axis=2).astype(np.float32)
+    plate = smooth + rng.normal(0, [0.004, 0.008, 0.012], smooth.shape).astype(np.float32)
+    matte = np.ones((128, 128), np.float32)
+    added = comp.regrain_delta(plate, smooth, matte, 1001, 1)
+    measured = comp.noise_std(smooth + added)
+    assert np.allclose(measured, [0.004, 0.008, 0.012], rtol=0.1), measured
+    # An already-grainy swap gets no extra grain.
+    assert np.abs(comp.regrain_delta(plate, plate, matte, 1001, 1)).max() < 1e-3

