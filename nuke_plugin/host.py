@@ -347,7 +347,7 @@ def render_button(node: Optional[Any] = None) -> None:
     run_core(farm.render_command(r, faceplate_exe()))
     first, last = _frames(node)
     node["frames_rendered"].setValue(last - first + 1)
-    node.node("PatchRead")["file"].setValue("[value parent.patch_file]")  # re-read the fresh patches
+    node.node("PatchRead")["reload"].execute()  # show the fresh patches, not Nuke's cached frames
     _update_status(node)
 
 
