@@ -1,0 +1,52 @@
+"""Third-party state_dict -> ONNX: the RetinaFace .pth converts, matches torch, and detects like the default."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="torch is needed to convert .pth files (pip install 'faceplate[train]')")
+
+from faceplate.core import detect, models  # noqa: E402
+from faceplate.core.errors import ModelError  # noqa: E402
+from faceplate.onnx_export import third_party  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def converted(asset, tmp_path_factory):
+    pth = asset("models/retinaface/Pytorch_Retinaface_mobilenet0.25_Final.pth")
+    out = tmp_path_factory.mktemp("rf") / "retinaface_mnet025.onnx"
+    digest = third_party.convert_retinaface(pth, out)
+    return pth, out, digest
+
+
+def test_retinaface_pth_converts_with_contract_and_parity(converted):
+    pth, out, digest = converted
+    assert models.sha256_file(out) == digest
+    contract = models.contract_from_onnx(str(out))
+    assert contract.family == "retinaface" and contract.role == "detector"
+    det = models.load_detector(str(out))
+    x = np.random.default_rng(0).normal(0, 50, (1, 3, 224, 288)).astype(np.float32)
+    with torch.no_grad():
+        ref = [t.numpy() for t in third_party.load_retinaface(pth)(torch.from_numpy(x))]
+    got = det.session.run(None, {"input": x})
+    for r, g in zip(ref, got):
+        assert r.shape == g.shape
+        np.testing.assert_allclose(g, r, atol=1e-4)
+
+
+def test_converted_retinaface_detects_like_the_embedded_default(converted, asset):
+    _, out, _ = converted
+    img = cv2.cvtColor(cv2.imread(str(asset("media/face_recognition/two_people.jpg"))), cv2.COLOR_BGR2RGB)
+    ours = sorted(detect.detect_faces(models.load_detector(str(out)), img), key=lambda d: d.box[0])
+    default = sorted(detect.detect_faces(models.load_detector(), img), key=lambda d: d.box[0])
+    assert len(ours) == len(default) == 2
+    for a, b in zip(ours, default):
+        assert detect.box_iou(a.box[None], b.box[None])[0, 0] > 0.8
+        assert np.abs(a.points5 - b.points5).max() < 0.06 * b.width
+
+
+def test_wrong_state_dict_is_refused(asset, tmp_path):
+    with pytest.raises(ModelError, match="slim_Final.pth: not a standard RetinaFace mobilenet0.25 state_dict"):
+        third_party.convert_retinaface(asset("models/retinaface/slim_Final.pth"), tmp_path / "x.onnx")
+    assert not (tmp_path / "x.onnx").exists()
