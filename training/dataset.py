@@ -349,7 +349,10 @@ def analyse_frame(image: np.ndarray, settings: BuildSettings, models: Optional[d
     """
     from faceplate.core import align
     from faceplate.core.detect import detect_faces
-    models = models or _MODELS
+    if not models:
+        if not _MODELS:  # called directly (not from a worker): load once per process
+            _MODELS.update(load_models(settings))
+        models = _MODELS
     img8 = _to_uint8(image)
     h, w = img8.shape[:2]
     detections = detect_faces(models["detector"], img8, min_face=max(8.0, settings.min_face * 0.75))
@@ -429,7 +432,11 @@ def read_state(out_dir: str | os.PathLike) -> Optional[dict]:
 
 
 def write_state(out_dir: str | os.PathLike, state: dict) -> None:
-    atomic_write_text(Path(out_dir) / STATE, json.dumps(state, indent=2) + "\n")
+    path = Path(out_dir) / STATE
+    try:
+        atomic_write_text(path, json.dumps(state, indent=2) + "\n")
+    except OSError as exc:
+        raise FaceplateError(f"cannot write {path} ({exc.strerror or exc}); free disk space and re-run with --resume") from None
 
 
 def _repair_manifest(out_dir: Path) -> list[dict]:
@@ -501,6 +508,7 @@ def build(inputs: Sequence[str], out_dir: str | os.PathLike, settings: Optional[
     out = Path(out_dir).resolve()
     sources = discover(inputs)
     state, rows = _prepare_output(out, settings, resume, force)
+    write_state(out, state)  # first: a run killed at once still leaves a dataset it can resume
     workers = (os.cpu_count() or 1) if workers is None else int(workers)
     emit = progress or (lambda _info: None)
     cancel = cancel or threading.Event()

@@ -128,6 +128,15 @@ def profile_ratio(landmarks68: np.ndarray) -> float:
     return float(min(left, right) / big) if big > 0 else 0.0
 
 
+def _u8(img: np.ndarray) -> np.ndarray:
+    """uint8 view of a uint8, uint16 or float (0..1) image: all measures use the 0..255 scale."""
+    if img.dtype == np.uint8:
+        return img
+    if img.dtype == np.uint16:
+        return (img // 257).astype(np.uint8)
+    return np.rint(np.clip(img, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
 def _luma(rgb: np.ndarray) -> np.ndarray:
     img = rgb.astype(np.float32)
     if img.ndim == 2:
@@ -137,9 +146,7 @@ def _luma(rgb: np.ndarray) -> np.ndarray:
 
 def sharpness(crop_rgb: np.ndarray) -> float:
     """Normalised Laplacian variance of the aligned crop at 256² (see module doc)."""
-    src = crop_rgb
-    if src.dtype == np.uint16:
-        src = (src / 257.0).astype(np.float32)
+    src = _u8(crop_rgb)
     interp = cv2.INTER_AREA if src.shape[0] >= ANALYSIS_SIZE else cv2.INTER_CUBIC
     small = cv2.resize(_luma(src), (ANALYSIS_SIZE, ANALYSIS_SIZE), interpolation=interp)
     m = int(ANALYSIS_SIZE * 0.2)
@@ -202,11 +209,7 @@ def occlusion(crop_rgb: np.ndarray, yaw: float = 0.0) -> float:
     landmarker hallucinated the hidden features. Chroma only, so side light does not count.
     Measured: clean faces 0.0-0.3 (graded film up to ~0.78), a face half covered 0.85-1.
     """
-    crop = crop_rgb
-    if crop.dtype == np.uint16:
-        crop = (crop // 257).astype(np.uint8)
-    elif crop.dtype != np.uint8:
-        crop = np.rint(np.clip(crop, 0, 1) * 255).astype(np.uint8)
+    crop = _u8(crop_rgb)
     n = ANALYSIS_SIZE
     small = cv2.resize(crop, (n, n), interpolation=cv2.INTER_AREA)
     lab = cv2.cvtColor(cv2.GaussianBlur(small, (5, 5), 0), cv2.COLOR_RGB2LAB).astype(np.float32)
@@ -241,7 +244,7 @@ def yaw_from_points5(points5: np.ndarray) -> float:
 
 def dhash(crop_rgb: np.ndarray) -> int:
     """64-bit difference hash of the crop (9×8 luma gradient signs): near-duplicate frames."""
-    crop = crop_rgb if crop_rgb.dtype == np.uint8 else (crop_rgb // 257).astype(np.uint8)
+    crop = _u8(crop_rgb)
     small = cv2.resize(_luma(crop), (9, 8), interpolation=cv2.INTER_AREA)
     bits = (small[:, 1:] > small[:, :-1]).flatten()
     return int(sum(1 << i for i, b in enumerate(bits) if b))
