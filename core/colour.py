@@ -62,7 +62,7 @@ class ColourPipeline:
         self.model_colourspace = found.getName()
         self._forward = self.config.getProcessor(self.plate_colourspace, self.model_colourspace).getDefaultCPUProcessor()
         self._inverse = self.config.getProcessor(self.model_colourspace, self.plate_colourspace).getDefaultCPUProcessor()
-        self.threads = max(1, int(threads or os.cpu_count() or 1))
+        self.threads = max(1, int(threads or min(os.cpu_count() or 1, 8)))
 
     def _names(self) -> list[str]:
         return [c.getName() for c in self.config.getColorSpaces()]
