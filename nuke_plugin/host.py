@@ -27,6 +27,7 @@ from faceplate.nuke.nk_script import cache_paths, hashes_pattern
 
 log = logging.getLogger(__name__)
 NODE_CLASS = "FaceSwap"
+MENU_REST = "choose..."
 
 
 # ---------------------------------------------------------------------------------------------
@@ -57,11 +58,8 @@ def _node(node: Optional[Any]) -> Any:
 def on_create() -> None:
     """Fill the model menu from the registry, default the cache folder, point the patch Read at it."""
     node = nuke.thisNode()
-    models = available_models()
-    current = node["model"].value()
-    node["model"].setValues(models)
-    if current in models:
-        node["model"].setValue(current)
+    if nuke.GUI:  # the chooser only matters to a person; farm sessions skip the registry
+        node["model_menu"].setValues([MENU_REST] + available_models())
     if not node["cache_dir"].value():
         node["cache_dir"].setValue(default_cache_dir(node.name()))
     _update_paths(node)
@@ -73,6 +71,14 @@ def knob_changed() -> None:
     name = knob.name()
     if name in ("cache_dir", "name"):
         _update_paths(node)
+    elif name == "model_menu":
+        # a chooser, not a setting: copy the choice into the 'model' string and rest again, so the
+        # script only ever saves the string (valid whatever this machine's registry holds)
+        choice = knob.value()
+        if choice != MENU_REST:
+            node["model"].setValue(choice)
+            knob.setValue(0)
+        _update_status(node)
     elif name in ("model", "model_file"):
         # a different model than the one analysed: the farm check would refuse it, say so now
         _update_status(node)
@@ -126,8 +132,8 @@ def _update_status(node: Any) -> None:
 # ---------------------------------------------------------------------------------------------
 
 def _model(node: Any) -> Optional[str]:
-    model = node["model_file"].value().strip() or node["model"].value()
-    return None if model in ("", "default") else model
+    model = node["model_file"].value().strip() or node["model"].value().strip()
+    return None if model in ("", "default", "classical") else model
 
 
 def _frames(node: Any) -> tuple[int, int]:

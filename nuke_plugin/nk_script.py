@@ -596,7 +596,7 @@ def render_args_from_nk(nk_path: PathLike, node_name: str, check: bool = True) -
     sources += [_resolve(script, line.strip()) for line in script.string(node, "extra_sources").splitlines()
                 if line.strip()]
     model = _path(script, node, "model_file") or _text(script, node, "model")
-    if model == "default":  # the menu's first entry: let render pick the best installed engine
+    if model in ("default", "classical"):  # the menu's first entry: let render pick the best installed engine
         model = None
     target_ref = _path(script, node, "target_ref")
     targets = target_ref or _text(script, node, "target")

@@ -81,7 +81,7 @@ def test_on_create_and_knob_changed(session, tmp_path):
     nuke, node, read, _ = session
     assert node["cache_dir"].value() == f"{tmp_path}/faceplate"
     assert node["patch_file"].value() == f"{tmp_path}/faceplate/patch/FaceSwap1.####.exr"
-    assert node["model"].values()[0] == "default"
+    assert node["model"].value() == "default"
     assert node["status"].value().startswith("not analysed")
     assert node["frame_first"].value() == 1001 and node["frame_last"].value() == 1003   # root range
     nuke.fake_set_knob(node, "cache_dir", "/elsewhere/cache")
@@ -93,6 +93,19 @@ def test_on_create_and_knob_changed(session, tmp_path):
     assert node.node("PatchRead")["file"].evaluate() == "/elsewhere/cache/patch/FaceSwap1.####.exr"
     with pytest.raises(NameError):
         node["no_such_knob"]
+
+
+def test_model_chooser_sets_the_model_string(session, monkeypatch):
+    nuke, _, read, _ = session
+    from faceplate.nuke import host
+    monkeypatch.setattr(host, "available_models", lambda: ["default", "inswapper_128"])
+    nuke.GUI = True
+    node = nuke.createNode("FaceSwap")
+    assert node["model_menu"].values() == ["choose...", "default", "inswapper_128"]
+    nuke.fake_set_knob(node, "model_menu", "inswapper_128")
+    assert node["model"].value() == "inswapper_128"
+    assert node["model_menu"].value() == "choose..."       # rests again: the script saves only the string
+    assert "model: inswapper_128" in node["status"].value()
 
 
 def test_analyze_runs_core_and_bakes_the_track_file(session, core, tmp_path):
