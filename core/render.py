@@ -405,7 +405,13 @@ def load_source_identity(images: Sequence[str], embedding_path: Optional[str] = 
                 raise FaceplateError(f"{path}: source image not found; check the path")
             digest.update(sha256_file(path).encode())
             img = read_image(path)
-            rgb01 = np.clip(np.nan_to_num(img.rgb_pixels()), 0.0, 1.0)
+            if os.path.splitext(path)[1].lower() in (".exr", ".hdr"):  # scene-linear: encode for the models
+                if colour is None:
+                    from faceplate.core.colour import ColourPipeline
+                    colour = ColourPipeline()
+                rgb01 = colour.to_model(img.rgb_pixels())
+            else:  # photos are display-referred sRGB
+                rgb01 = np.clip(np.nan_to_num(img.rgb_pixels()), 0.0, 1.0)
             rgb8 = np.rint(rgb01 * 255.0).astype(np.uint8)
             det = _largest(detect_faces(detector, rgb8, min_face=32), path)
             lm = np.asarray(landmarker.landmarks(rgb8, det), np.float64)

@@ -35,6 +35,7 @@ def _add_render_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="skip frames whose outputs are already complete")
     p.add_argument("--contact-sheet", metavar="OUT.png", help="before/after/matte sheet for a few frames")
     p.add_argument("--colourspace", help="plate colourspace (default: the track file's, else scene_linear)")
+    p.add_argument("--layer", help="plate layer holding the RGB (default: the track file's, e.g. beauty)")
     p.add_argument("--nk", metavar="SCRIPT.nk", help="Nuke script the job came from (logged)")
     p.add_argument("--node", metavar="NODE", help="FaceSwap node in --nk (logged)")
 
@@ -42,11 +43,11 @@ def _add_render_options(p: argparse.ArgumentParser) -> None:
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("render", help="render swapped faces for any frame range (farm-safe, byte-identical)",
                               description="Render plate frames with the source face swapped in, from a track file.")
-    p.add_argument("plate", metavar="PLATE", help="plate pattern, e.g. plate.####.exr")
-    p.add_argument("--track", required=True, metavar="shot.track.json", help="track file from `faceplate analyze`")
+    p.add_argument("plate", metavar="PLATE", nargs="?", help="plate pattern, e.g. plate.####.exr (optional with --nk)")
+    p.add_argument("--track", metavar="shot.track.json", help="track file from `faceplate analyze` (optional with --nk)")
     p.add_argument("--targets", metavar="IDS|REF.jpg", help="track ids (1,2) or a photo of the person to replace")
     _add_render_options(p)
-    p.set_defaults(func=run_render)
+    p.set_defaults(func=run_render, _parser=p)
 
     s = subparsers.add_parser("swap", help="analyze + render in one go on the embedded default models",
                               description="Analyze the plate, then render the swap: the one-command job.")
@@ -54,7 +55,6 @@ def register(subparsers: Any) -> None:
     s.add_argument("--track", metavar="shot.track.json", help="where to write the track file "
                    "(default: beside --out)")
     s.add_argument("--targets", metavar="IDS|REF.jpg", help="track ids or a photo of the person to replace")
-    s.add_argument("--layer", help="plate layer holding the RGB (e.g. beauty)")
     _add_render_options(s)
     s.set_defaults(func=run_swap)
 
@@ -91,30 +91,25 @@ def _check_sha(model: Any, track_file: Any, role: str, track_path: str) -> None:
                          f"track was made with ({want[:12]}…); install the same model or re-run analyze")
 
 
-def _targets(spec: Optional[str], track_file: Any, recognizer: Any, detector: Any) -> Optional[list[int]]:
+def _targets(spec: Optional[str], track_file: Any, recognizer: Any, detector: Any, colour: Any) -> Optional[list[int]]:
+    """Track ids from "1,2", or the track whose identity is closest to a reference photo."""
     if not spec:
         return None
     if all(part.strip().isdigit() for part in spec.split(",")):
         return [int(part) for part in spec.split(",")]
     if not os.path.isfile(spec):
         raise FaceplateError(f"--targets {spec}: neither track ids (1,2) nor an existing reference photo")
-    from faceplate.core.render import load_source_identity
+    from faceplate.core.analyze import reference_embedding
     from faceplate.core.track import match_target
 
-    ref = load_source_identity([spec], detector=detector, recognizer=recognizer,
-                               landmarker=_NoLandmarks())
-    scores = match_target(track_file.tracks, ref.embedding, 0.0)
+    if recognizer is None:
+        raise FaceplateError(f"--targets {spec}: the track file names no recognizer; pass track ids instead")
+    scores = match_target(track_file.tracks, reference_embedding(spec, detector, recognizer, colour), 0.0)
     if not scores:
         raise FaceplateError(f"--targets {spec}: the track file has no tracks")
     best = max(scores, key=scores.get)
     log.info("--targets %s: track %d (cosine %.2f)", spec, best, scores[best])
     return [best]
-
-
-class _NoLandmarks:
-    def landmarks(self, image: Any, det: Any) -> Any:
-        import numpy as np
-        return np.zeros((68, 2))
 
 
 def run_render(args: argparse.Namespace, track_file: Any = None, track_sha: Optional[str] = None) -> int:
@@ -124,8 +119,13 @@ def run_render(args: argparse.Namespace, track_file: Any = None, track_sha: Opti
     from faceplate.core.render import check_track_matches_plate, load_source_identity, render
     from faceplate.core.track import load_track_file, track_file_sha256
 
-    if args.nk:
-        log.info("job from %s node %s", args.nk, args.node)
+    if getattr(args, "nk", None) and track_file is None:
+        # Settings from the saved Nuke script; flags given on the command line win.
+        from faceplate.nuke.nk_script import apply_nk_to_namespace
+        apply_nk_to_namespace(args, args._parser)
+        log.info("settings from %s node %s", args.nk, args.node or "FaceSwap1")
+    if not args.plate or not args.track:
+        raise FaceplateError("render needs PLATE and --track shot.track.json (or --nk script.nk --node NAME)")
     if track_file is None:
         track_file = load_track_file(args.track)
         track_sha = track_file_sha256(args.track)
@@ -151,8 +151,10 @@ def run_render(args: argparse.Namespace, track_file: Any = None, track_sha: Opti
         recognizer = models.load_recognizer(rec_name)
         if not args.recognizer:
             _check_sha(recognizer, track_file, "recognizer", args.track)
-    targets_recognizer = recognizer if not args.recognizer else models.load_recognizer(_model_name(track_file, "recognizer"))
-    settings.targets = _targets(args.targets, track_file, targets_recognizer, detector)
+    targets_recognizer = recognizer
+    if args.recognizer and args.targets and _model_name(track_file, "recognizer"):
+        targets_recognizer = models.load_recognizer(_model_name(track_file, "recognizer"))
+    settings.targets = _targets(args.targets, track_file, targets_recognizer, detector, colour)
     source = load_source_identity(args.source, args.source_embedding, colour, detector, landmarker, recognizer)
     parser = None
     if settings.mask == "parser":
@@ -188,7 +190,16 @@ def run_swap(args: argparse.Namespace) -> int:
     plate.check_complete()
     track_path = args.track or os.path.join(os.path.dirname(os.path.abspath(args.out or args.patch)),
                                             "shot.track.json")
-    track_file = analyze_mod.analyze(plate, analyze_mod.AnalyzeSettings(), progress=True)
+    from faceplate.core.colour import ColourPipeline
+    from faceplate.core.models import load_detector, load_landmarker, load_recognizer
+
+    settings = analyze_mod.AnalyzeSettings(layer=args.layer, colourspace=args.colourspace)
+    if args.targets and not all(p.strip().isdigit() for p in args.targets.split(",")):
+        settings.target_face = args.targets  # a reference photo: analyze keeps that person's track
+        args.targets = None
+    colour = ColourPipeline(args.colourspace)
+    track_file = analyze_mod.analyze(plate, settings, load_detector(), load_landmarker(), load_recognizer(),
+                                     progress=True, colour=colour)
     sha = save_track_file(track_file, track_path)
     log.info("analysis written to %s", track_path)
     args.track = track_path
