@@ -102,11 +102,11 @@ def _similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return m
 
 
-def _value_at(keys: list[tuple[float, float]], frame: int):
-    for f, v in keys:
-        if int(round(f)) == frame:
-            return v
-    return None
+def _by_frame(per_index: list[list[tuple[float, float]]] | None) -> list[dict[int, float]] | None:
+    """Keys per index as {frame: value} (keys on fractional frames are not baked by us: ignored)."""
+    if not per_index:
+        return None
+    return [{int(round(f)): v for f, v in keys if abs(f - round(f)) < 1e-6} for keys in per_index]
 
 
 def apply_key_edits(tf: TrackFile, curves: dict[str, list[list[tuple[float, float]]]],
@@ -121,8 +121,8 @@ def apply_key_edits(tf: TrackFile, curves: dict[str, list[list[tuple[float, floa
     dw = tf.plate.display_window
     changed: list[tuple[int, int]] = []
     for track in tf.tracks:
-        point_curves = [curves.get(knob_name(track.id, p)) for p in POINT_NAMES]
-        box_curves = curves.get(knob_name(track.id, "box"))
+        point_curves = [_by_frame(curves.get(knob_name(track.id, p))) for p in POINT_NAMES]
+        box_curves = _by_frame(curves.get(knob_name(track.id, "box")))
         for frame in track.frames:
             entry: FaceEntry = track.entries[frame]
             new_pts = plate_to_nuke(entry.points5, dw)
@@ -131,7 +131,7 @@ def apply_key_edits(tf: TrackFile, curves: dict[str, list[list[tuple[float, floa
                 if not pc or len(pc) < 2:
                     continue
                 for axis in (0, 1):
-                    v = _value_at(pc[axis], frame)
+                    v = pc[axis].get(frame)
                     if v is not None:
                         new_pts[i, axis] = v
                         have_pts = True
@@ -139,7 +139,7 @@ def apply_key_edits(tf: TrackFile, curves: dict[str, list[list[tuple[float, floa
             have_box = False
             if box_curves and len(box_curves) >= 4:
                 for j in range(4):
-                    v = _value_at(box_curves[j], frame)
+                    v = box_curves[j].get(frame)
                     if v is not None:
                         new_box[j] = v
                         have_box = True
