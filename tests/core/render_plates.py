@@ -88,6 +88,8 @@ def make_shot(folder: Path, target_photo, source_photo: str, frames=FRAMES, aspe
     folder.mkdir(parents=True, exist_ok=True)
     colour = ColourPipeline()
     face = face_crop(target_photo, face_px)
+    if aspect != 1.0:  # anamorphic: the stored plate is squeezed horizontally
+        face = cv2.resize(face, (int(round(face.shape[1] / aspect)), face.shape[0]), interpolation=cv2.INTER_AREA)
     w, h = DISPLAY[0] + 2 * OVERSCAN[0], DISPLAY[1] + 2 * OVERSCAN[1]
     rng = np.random.default_rng(7)
     bg = (0.05 + 0.1 * rng.random((h // 8, w // 8, 3))).astype(np.float32)

@@ -256,3 +256,46 @@ def _tiny_non_swapper(path):
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 64, 64])
     g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", [x], [y])
     onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+
+
+def test_anamorphic_plate_is_desqueezed_for_the_swap(tmp_path, asset):
+    """Pixel aspect 2: the swap happens in square pixels and is squeezed back (matte shape follows
+    the stored face, not a double-width one), pixel aspect and bit-exactness kept."""
+    shot2 = make_shot(tmp_path / "ana", asset("media/face_recognition/biden.jpg"),
+                      asset("media/face_recognition/obama.jpg"), frames=[1001, 1002], aspect=2.0)
+    out = tmp_path / "ana_out"
+    assert main(["render", shot2.pattern, "--track", shot2.track, "--source", shot2.source,
+                 "--frames", "1001-1002", "--out", str(out / "o.####.exr")]) == 0
+    from faceplate.core.plate_io import read_image
+    from faceplate.core.track import load_track_file
+    tf = load_track_file(shot2.track)
+    plate = read_image(shot2.pattern.replace("####", "1001"))
+    o = read_image(str(out / "o.1001.exr"))
+    assert o.pixel_aspect == 2.0
+    matte = o.pixels[..., -1]
+    outside = matte == 0
+    assert np.array_equal(_bits(plate.pixels[..., :3], "half")[outside], _bits(o.pixels[..., :3], "half")[outside])
+    lm = tf.tracks[0].entries[1001].landmarks          # stored (squeezed) pixels
+    ys, xs = np.nonzero(matte > 0.5)
+    matte_ratio = (xs.max() - xs.min()) / (ys.max() - ys.min())
+    face_ratio = np.ptp(lm[:, 0]) / np.ptp(lm[:, 1])
+    assert 0.75 < matte_ratio / face_ratio < 1.35, (matte_ratio, face_ratio)
+    dw = plate.data_window
+    nose = np.round(lm[30] - [dw.xmin, dw.ymin]).astype(int)
+    assert matte[nose[1], nose[0]] == 1.0
+
+
+def test_swap_command_analyzes_then_renders(shot, tmp_path):
+    """`faceplate swap` = analyze (embedded defaults) + render, the README's one-command job."""
+    out = tmp_path / "swap"
+    r = _run_cli(["swap", shot.pattern, "--source", shot.source, "--frames", "1001-1003",
+                  "--out", str(out / "swap.####.exr")])
+    assert r.returncode == 0, r.stderr
+    from faceplate.core.plate_io import read_image
+    from faceplate.core.track import load_track_file
+    tf = load_track_file(out / "shot.track.json")
+    assert len(tf.tracks) == 1 and sorted(tf.tracks[0].entries) == [1001, 1002, 1003]
+    for f in (1001, 1002, 1003):
+        o = read_image(str(out / f"swap.{f}.exr"))
+        assert (o.pixels[..., -1] > 0).sum() > 5000
+        assert o.metadata["faceplate/model"] == "classical"
