@@ -165,8 +165,10 @@ def _without_proxy(func: Callable) -> Any:
             r["proxy"].setValue(True)
 
 
-def plate_files(node: Any) -> str:
-    """The plate as a file pattern: a plain Read's own files, else pre-rendered into the cache."""
+def plate_files(node: Any, prerender: str = "always") -> str:
+    """The plate as a file pattern: a plain Read's own files, else the input pre-rendered into the
+    cache by the internal Write. ``prerender``: "always" (Analyze: the input may have changed) or
+    "missing" (Render/Submit: reuse the frames the analysis saw, so its timestamps stay valid)."""
     if node.input(0) is None:
         raise FaceplateError(f"{node.name()}: the plate input is not connected; connect the plate")
     read = _upstream_read(node)
@@ -175,12 +177,14 @@ def plate_files(node: Any) -> str:
     else:
         first, last = _frames(node)
         pattern = cache_paths(node["cache_dir"].value(), node.name())["plate"]
-        write = node.node("PrerenderPlate")
-        write["disable"].setValue(False)
-        try:
-            _without_proxy(lambda: nuke.execute(write, first, last, 1))
-        finally:
-            write["disable"].setValue(True)
+        if prerender == "always" or not all(os.path.isfile(preflight.frame_path(pattern, f))
+                                            for f in (first, last)):
+            write = node.node("PrerenderPlate")
+            write["disable"].setValue(False)
+            try:
+                _without_proxy(lambda: nuke.execute(write, first, last, 1))
+            finally:
+                write["disable"].setValue(True)
     node["plate_file"].setValue(pattern)
     return pattern
 
@@ -336,7 +340,7 @@ def _render_checks(node: Any) -> tuple[str, list[str]]:
     preflight.check_cache_writable(node["cache_dir"].value(), where)
     sources = source_files(node)
     preflight.check_sources(sources, where)
-    plate = node["plate_file"].value() or plate_files(node)
+    plate = plate_files(node, prerender="missing")
     first, _last = _frames(node)
     preflight.check_analysis(cache_paths(node["cache_dir"].value(), node.name())["track"], plate, first, where)
     preflight.check_model_hash(_model(node), node["model_sha256"].value() or None, where)
@@ -371,7 +375,7 @@ def submit_button(node: Optional[Any] = None) -> Optional[str]:
     except RuntimeError:
         raise FaceplateError(f"{where}: the script is not saved; save it (File > Save) so the farm can read "
                              f"it, then Submit again") from None
-    plate = plate_files(node)
+    plate = plate_files(node, prerender="missing")
     track = cache_paths(node["cache_dir"].value(), node.name())["track"]
     mode = node["farm_analyze"].value()
     try:

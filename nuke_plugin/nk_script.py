@@ -565,14 +565,12 @@ def _node_settings(script: NkScript, node: NkNode) -> dict[str, Any]:
         raise FaceplateError(f"{script.path}: {node.name}: the cache folder knob is empty; set it in Nuke "
                              f"(FaceSwap > cache folder) and re-save")
     paths = cache_paths(cache_dir, node.name)
-    plate = _path(script, node, "plate_file")
+    read = script.upstream_read(node)  # a plain Read upstream: its files, as the node itself uses them
+    plate = _resolve(script, hashes_pattern(script.string(read, "file"))) if read is not None else None
+    plate = plate or _path(script, node, "plate_file")
     if not plate:
-        read = script.upstream_read(node)
-        if read is not None:
-            plate = _resolve(script, hashes_pattern(script.string(read, "file")))
-        else:
-            raise FaceplateError(f"{script.path}: {node.name}: no plate file recorded and the input is not a "
-                                 f"plain Read; press Analyze (or Submit) in Nuke once and re-save")
+        raise FaceplateError(f"{script.path}: {node.name}: no plate file recorded and the input is not a "
+                             f"plain Read; press Analyze (or Submit) in Nuke once and re-save")
     first = int(script.number(node, "frame_first", default=script.frame_range()[0]))
     last = int(script.number(node, "frame_last", default=script.frame_range()[1]))
     return {"cache_dir": cache_dir, "paths": paths, "plate": hashes_pattern(plate), "first": first, "last": last}

@@ -693,6 +693,10 @@ def allNodes(filter: Optional[str] = None, group: Optional[Node] = None) -> list
     return [n for n in nodes if filter is None or n.Class() == filter]
 
 
+def selectedNodes(filter: Optional[str] = None) -> list[Node]:
+    return [n for n in allNodes(filter) if n["selected"].value()]
+
+
 def delete(node: Node) -> None:
     _STATE["nodes"].remove(node)
 

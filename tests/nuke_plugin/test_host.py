@@ -75,6 +75,13 @@ def test_init_is_headless_and_menu_only_in_gui(fake_nuke):
     assert item is not None and item.script() == "nuke.createNode('FaceSwap')"
     assert nuke.toolbar("Nodes").findItem("Faceplate/FaceSwap") is not None
     assert "submit_button" in nuke.menu("Nuke").findItem("Faceplate/Submit selected to farm").script()
+    # the menu commands run against the (strict) module
+    exec(nuke.menu("Nuke").findItem("Faceplate/FaceSwap").script(), {"nuke": nuke})
+    node = nuke.toNode("FaceSwap1")
+    assert node is not None and node.Class() == "FaceSwap"
+    node["selected"].setValue(True)
+    exec(nuke.menu("Nuke").findItem("Faceplate/Render selected").script(), {"nuke": nuke})
+    assert "no source image set" in nuke.fake_messages()[-1]
 
 
 def test_on_create_and_knob_changed(session, tmp_path):
@@ -260,3 +267,22 @@ def test_submit_needs_a_saved_script_and_deadline_runs_deadlinecommand(session, 
 
 
 _real_run = subprocess.run
+
+
+def test_render_reuses_the_prerendered_plate_the_analysis_saw(session, core, tmp_path):
+    nuke, node, read, source = session
+    blur = nuke.createNode("Blur")
+    blur.setInput(0, read)
+    node.setInput(0, blur)
+    plate = tmp_path / "faceplate" / "plate"
+
+    def write_frames(write, first, last, incr):      # what the internal Write would do
+        plate.mkdir(parents=True, exist_ok=True)
+        for f in range(first, last + 1, incr):
+            (plate / f"FaceSwap1.{f:04d}.exr").write_bytes(b"exr")
+    nuke.fake_on_execute(write_frames)
+    nuke.fake_press(node, "analyze")
+    node["source_file"].setValue(str(source))
+    nuke.fake_press(node, "render")                  # no second pre-render: the analysis stays valid
+    assert len(nuke.fake_executed()) == 1
+    assert core.calls[-1][1:3] == ["render", f"{tmp_path}/faceplate/plate/FaceSwap1.####.exr"]
