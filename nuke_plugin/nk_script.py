@@ -220,8 +220,7 @@ def _parse_body(cls: str, body: str) -> NkNode:
     return node
 
 
-_TCL_COMMANDS = {"version", "define_window_layout_xml", "set", "push", "end_group", "add_layer",
-                 "cut_paste_input", "clone", "Root"}
+_NOT_NODES = {"version", "define_window_layout_xml", "set", "push", "end_group", "add_layer", "clone"}
 
 
 def parse_nk(text: str) -> list[NkNode]:
@@ -229,46 +228,37 @@ def parse_nk(text: str) -> list[NkNode]:
 
     Inputs follow Nuke's stack rules: a node with ``inputs N`` pops N entries, the top of the
     stack being input 0; ``push $var`` / ``push 0`` / ``set var [stack 0]`` manage the stack.
+    A ``Group``/``Gizmo`` block is followed by its internal nodes up to ``end_group``; a gizmo
+    instance (``FaceSwap {...}``) has no internals in a script.
     """
     top: list[NkNode] = []
-    scopes: list[tuple[Optional[NkNode], list[NkNode], list[Optional[NkNode]], dict]] = [
-        (None, top, [], {})]
+    # scope: (group node or None, its nodes, its stack, its variables)
+    scopes: list[tuple[Optional[NkNode], list[NkNode], list[Optional[NkNode]], dict]] = [(None, top, [], {})]
     for words in split_commands(text):
         head = str(words[0])
         group, nodes, stack, variables = scopes[-1]
         if head == "set" and len(words) >= 3:
             variables[str(words[1])] = stack[-1] if stack else None
-            continue
-        if head == "push" and len(words) >= 2:
+        elif head == "push" and len(words) >= 2:
             ref = str(words[1])
             stack.append(None if ref == "0" else variables.get(ref.lstrip("$")))
-            continue
-        if head == "end_group":
+        elif head == "end_group":
             if len(scopes) > 1:
                 scopes.pop()
-                outer_stack = scopes[-1][2]
-                outer_stack.append(group)
-            continue
-        if len(words) >= 2 and isinstance(words[-1], Braced) and head not in _TCL_COMMANDS - {"Root"}:
+                scopes[-1][2].append(group)  # the group is an output in the enclosing graph
+        elif len(words) >= 2 and isinstance(words[-1], Braced) and head not in _NOT_NODES:
             node = _parse_body(head, words[-1])
             node.parent = group
-            if head in ("version", "define_window_layout_xml"):
-                continue
             n_inputs = 0 if head == "Root" else _int_or(node.knobs.get("inputs", ["1"])[0], 1)
             node.inputs = [stack.pop() if stack else None for _ in range(n_inputs)]
             nodes.append(node)
             if group is not None:
                 group.children.append(node)
-            if head in ("Group", "Gizmo") or (head != "Root" and _looks_like_group(node)):
+            if head in ("Group", "Gizmo"):
                 scopes.append((node, [], [], {}))
             elif head != "Root":
                 stack.append(node)
-            continue
     return top
-
-
-def _looks_like_group(node: NkNode) -> bool:
-    return False  # gizmo instances in a .nk do not save their internals
 
 
 def _int_or(word: Any, default: int) -> int:
@@ -468,9 +458,8 @@ class NkScript:
         if isinstance(item, Braced) or text.startswith("{"):
             if text.startswith("curve"):
                 keys = parse_curve(text)
-                if frame is None:
-                    frame = self.number(self.root, "frame", default=keys[0][0] if keys else 1) \
-                        if self.root is not None and "frame" in self.root.knobs else (keys[0][0] if keys else 1)
+                if frame is None:  # as Nuke's knob.value(): at the script's current frame
+                    frame = self.current_frame(default=keys[0][0] if keys else 1.0)
                 return curve_value(keys, frame)
             inner = split_list(text)
             if len(inner) == 1:
@@ -501,6 +490,12 @@ class NkScript:
             raise FaceplateError(f"{self.path}: {node.name}.{knob}: expression {text!r} names a missing node")
         index = {"x": 0, "y": 1, "r": 2, "t": 3}.get(m.group(3) or "", _int_or(m.group(3) or "0", 0))
         return self.number(target, name, frame, index)
+
+    def current_frame(self, default: float = 1.0) -> float:
+        root = self.root
+        if root is None or "frame" not in root.knobs:
+            return default
+        return self.number(root, "frame", default=default)
 
     def frame_range(self) -> tuple[int, int]:
         root = self.root
