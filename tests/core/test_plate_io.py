@@ -251,7 +251,10 @@ def test_iteration_reads_ahead_a_bounded_number_of_frames(tmp_path, monkeypatch)
     monkeypatch.setattr(PlateSequence, "read", counting_read)
     it = iter(seq)
     first = next(it)
-    time.sleep(0.3)                      # give the reader every chance to run ahead
+    deadline = time.monotonic() + 10
+    while len(reads) < 2 and time.monotonic() < deadline:   # it does read ahead...
+        time.sleep(0.01)
+    time.sleep(0.3)                      # ...and gets every chance to run further
     assert first.frame == 1001
     # one handed out + 2 queued + 1 blocked waiting for room: never the whole shot
     assert 2 <= len(reads) <= 4
