@@ -12,6 +12,7 @@ import datetime
 import functools
 import logging
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -244,16 +245,43 @@ def faceplate_exe() -> list[str]:
     return [python, "-m", "faceplate.core.cli"]
 
 
-def run_core(argv: list[str]) -> subprocess.CompletedProcess:
-    """Run a faceplate command; a failure becomes a FaceplateError carrying the core's own message."""
+_PROGRESS = re.compile(r"(\d+)/(\d+) frames")
+
+
+def run_core(argv: list[str]) -> int:
+    """Run a faceplate command, its progress lines driving a nuke.ProgressTask in the GUI (Cancel
+    stops it); a failure becomes a FaceplateError carrying the core's own error line."""
     log.info("running: %s", " ".join(shlex.quote(a) for a in argv))
-    result = subprocess.run(argv, capture_output=True, text=True)
-    if result.returncode != 0:
-        lines = [ln for ln in (result.stderr or "").splitlines() if ln.strip()]
+    verb = next((a for a in argv if a in ("analyze", "render")), argv[-1])
+    task = nuke.ProgressTask(f"faceplate {verb}") if nuke.GUI else None
+    lines: list[str] = []
+    try:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    except OSError as exc:
+        raise FaceplateError(f"{argv[0]}: cannot run faceplate ({exc.strerror}); install it or set "
+                             f"$FACEPLATE_CMD") from None
+    try:
+        for line in proc.stdout:
+            line = line.rstrip()
+            if not line:
+                continue
+            lines.append(line)
+            m = _PROGRESS.search(line)
+            if task is not None:
+                task.setMessage(line[-120:])
+                if m:
+                    task.setProgress(int(100 * int(m.group(1)) / max(int(m.group(2)), 1)))
+                if task.isCancelled():
+                    proc.terminate()
+                    proc.wait()
+                    raise FaceplateError(f"faceplate {verb} cancelled; finished frames are kept, Render resumes")
+        code = proc.wait()
+    finally:
+        del task  # closes Nuke's progress bar
+    if code != 0:
         detail = next((ln for ln in reversed(lines) if "error" in ln.lower()), lines[-1] if lines else "")
-        raise FaceplateError(f"`faceplate {argv[len(faceplate_exe())] if len(argv) > 1 else ''}` failed "
-                             f"(exit {result.returncode}): {detail.strip()[:300]}")
-    return result
+        raise FaceplateError(f"`faceplate {verb}` failed (exit {code}): {detail.strip()[:300]}")
+    return code
 
 
 # ---------------------------------------------------------------------------------------------

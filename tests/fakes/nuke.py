@@ -733,6 +733,28 @@ def execute(node: Any, start: int, end: int, incr: int = 1) -> None:
         hook(node, int(start), int(end), int(incr))
 
 
+class ProgressTask:
+    """Records what a long operation reports; ``fake_cancel_after`` lines make it cancel."""
+
+    def __init__(self, title: str):
+        self._title = title
+        self.progress: list[int] = []
+        self.messages: list[str] = []
+        _STATE["progress_tasks"].append(self)
+
+    def setMessage(self, text: str) -> None:
+        self.messages.append(str(text))
+
+    def setProgress(self, percent: int) -> None:
+        if not isinstance(percent, int):
+            raise TypeError("setProgress takes an int percentage")
+        self.progress.append(percent)
+
+    def isCancelled(self) -> bool:
+        limit = _STATE.get("cancel_after")
+        return limit is not None and len(self.messages) >= limit
+
+
 def message(text: str) -> None:
     _STATE["messages"].append(str(text))
 
@@ -963,7 +985,7 @@ def fake_reset(gui: bool = False, plugin_paths: Optional[list[str]] = None) -> N
     _STATE.clear()
     _STATE.update(nodes=[], callbacks={"onCreate": [], "knobChanged": []}, this=[], messages=[], executed=[],
                   log=[], plugin_paths=list(plugin_paths or []), menus={}, saved=[], gizmo_defaults={},
-                  gizmo_user_knobs={}, on_execute=None)
+                  gizmo_user_knobs={}, on_execute=None, progress_tasks=[], cancel_after=None)
     r = Node("Root")
     r["first_frame"].setValue(1)
     r["last_frame"].setValue(100)

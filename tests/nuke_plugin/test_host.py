@@ -5,6 +5,7 @@ import importlib
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,26 +19,47 @@ from .conftest import GIZMOS, make_track_file
 
 
 class FakeCore:
-    """Stands in for the `faceplate` subprocess: records argv; analyze writes a real track file."""
+    """Stands in for the `faceplate` subprocess (subprocess.Popen): records argv, prints progress
+    lines like the core does; analyze writes a real track file."""
 
     def __init__(self):
         self.calls = []
         self.on_render = None
+        self.fail_with = None
+        self.terminated = False
 
-    def __call__(self, argv, capture_output=True, text=True, **kw):
+    def __call__(self, argv, stdout=None, stderr=None, text=True, **kw):
         self.calls.append(list(argv))
-        if argv[1] == "analyze":
-            make_track_file(__import__("pathlib").Path(argv[argv.index("-o") + 1]), frames=range(1001, 1004),
-                            pattern=argv[2])
-        elif argv[1] == "render" and self.on_render:
-            self.on_render(argv)
-        return subprocess.CompletedProcess(argv, 0, "", "")
+        out = []
+        if self.fail_with:
+            out = ["faceplate: INFO: starting", f"faceplate: error: {self.fail_with}"]
+        elif argv[1] == "analyze":
+            make_track_file(Path(argv[argv.index("-o") + 1]), frames=range(1001, 1004), pattern=argv[2])
+            out = ["faceplate: INFO: analyze: 1/3 frames (2.0 frames/s)", "faceplate: INFO: analyze: 3/3 frames"]
+        elif argv[1] == "render":
+            if self.on_render:
+                self.on_render(argv)
+            out = ["faceplate: INFO: rendered 3/3 frames"]
+        core = self
+
+        class Proc:
+            def __init__(self):
+                self.stdout = iter(line + "\n" for line in out)
+                self.returncode = 2 if core.fail_with else 0
+
+            def wait(self):
+                return self.returncode
+
+            def terminate(self):
+                core.terminated = True
+                self.returncode = -15
+        return Proc()
 
 
 @pytest.fixture
 def core(monkeypatch):
     fake = FakeCore()
-    monkeypatch.setattr(subprocess, "run", fake)
+    monkeypatch.setattr(subprocess, "Popen", fake)
     monkeypatch.setenv("FACEPLATE_CMD", "faceplate")
     return fake
 
@@ -245,7 +267,7 @@ def test_submit_saves_script_and_builds_the_farm_job(session, core, tmp_path, mo
     assert curves["fp_t1_eye_l"][1] == [(k.x, k.y) for k in knob.animations()[1].keys()]
 
 
-def test_submit_needs_a_saved_script_and_deadline_runs_deadlinecommand(session, core, tmp_path, monkeypatch):
+def test_submit_needs_a_saved_script_and_deadline_runs_deadlinecommand(session, tmp_path, monkeypatch):
     nuke, node, _, source = session
     nuke.GUI = True
     node["source_file"].setValue(str(source))
@@ -258,15 +280,12 @@ def test_submit_needs_a_saved_script_and_deadline_runs_deadlinecommand(session, 
     fake_dl.write_text("#!/bin/sh\necho \"$@\" > \"$(dirname \"$0\")/dl_args\"\necho Result=Success\necho JobID=42\n")
     fake_dl.chmod(0o755)
     monkeypatch.setenv("DEADLINE_COMMAND", str(fake_dl))
-    monkeypatch.setattr(subprocess, "run", _real_run)
     nuke.fake_press(node, "submit")
     assert "submitted to deadline" in nuke.fake_messages()[-1], nuke.fake_messages()
     dl_args = (tmp_path / "dl_args").read_text().split()
     assert dl_args[:2] == ["-SubmitMultipleJobs", "-dependent"] and dl_args.count("-job") == 2
     assert (tmp_path / "faceplate" / "farm").is_dir()
 
-
-_real_run = subprocess.run
 
 
 def test_render_reuses_the_prerendered_plate_the_analysis_saw(session, core, tmp_path):
@@ -286,3 +305,19 @@ def test_render_reuses_the_prerendered_plate_the_analysis_saw(session, core, tmp
     nuke.fake_press(node, "render")                  # no second pre-render: the analysis stays valid
     assert len(nuke.fake_executed()) == 1
     assert core.calls[-1][1:3] == ["render", f"{tmp_path}/faceplate/plate/FaceSwap1.####.exr"]
+
+
+def test_gui_progress_cancel_and_core_errors(session, core):
+    nuke, node, _, _ = session
+    nuke.GUI = True
+    nuke.fake_press(node, "analyze")
+    task = nuke._STATE["progress_tasks"][-1]
+    assert task.progress == [33, 100] and "3/3 frames" in task.messages[-1]
+    nuke._STATE["cancel_after"] = 1
+    nuke.fake_press(node, "analyze")
+    assert core.terminated and "cancelled" in nuke.fake_messages()[-1]
+    nuke._STATE["cancel_after"] = None
+    core.fail_with = "plate.1002.exr: truncated EXR; re-render the plate"
+    nuke.fake_press(node, "analyze")
+    assert nuke.fake_messages()[-1] == ("FaceSwap: `faceplate analyze` failed (exit 2): faceplate: error: "
+                                        "plate.1002.exr: truncated EXR; re-render the plate")
