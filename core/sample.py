@@ -14,9 +14,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
-
 from faceplate.core.errors import FaceplateError
+
+# numpy/cv2/OIIO are imported inside functions: registering the subcommand must stay cheap.
 
 WIDTH, HEIGHT = 1024, 576
 FIRST_FRAME = 1001
@@ -72,6 +72,8 @@ def _read_rgb(path: Path) -> np.ndarray:
 
 def _camera(t: float, src_w: int, src_h: int) -> np.ndarray:
     """2x3 affine for normalised time t in [0, 1]: eased pan and a ~6% push-in, always covering the frame."""
+    import numpy as np
+
     ease = 0.5 - 0.5 * np.cos(np.pi * t)  # zero velocity at both ends: a smooth move
     scale = max(WIDTH / src_w, HEIGHT / src_h) * (1.08 + 0.06 * ease)
     slack_x = src_w * scale - WIDTH
@@ -85,6 +87,8 @@ def _camera(t: float, src_w: int, src_h: int) -> np.ndarray:
 def _expand_highlights(linear: np.ndarray) -> np.ndarray:
     """Monotonic lift above 0.6 so bright areas exceed 1.0 like a real scene-linear plate (1.0 -> 1.5);
     skin and mid-tones stay as photographed."""
+    import numpy as np
+
     over = np.maximum(linear - 0.6, 0.0)
     return linear + 3.125 * over * over
 
@@ -92,6 +96,7 @@ def _expand_highlights(linear: np.ndarray) -> np.ndarray:
 def make_sample(directory: str, frames: int = FRAME_COUNT, colour=None) -> dict:
     """Write the sample plate and source image into ``directory``; returns what was written."""
     import cv2
+    import numpy as np
 
     from faceplate.core.colour import ColourPipeline
     from faceplate.core.filesystem import atomic_path
@@ -145,6 +150,7 @@ def _rational_type():
 def _source_card() -> np.ndarray:
     """The 112x112 aligned Tom Hanks crop, upscaled 2x onto a 384x384 grey card so detectors find it."""
     import cv2
+    import numpy as np
 
     face = _read_rgb(package_image("Tom_Hanks_54745.png"))
     face = cv2.resize(face, (224, 224), interpolation=cv2.INTER_CUBIC)
