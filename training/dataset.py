@@ -335,7 +335,7 @@ def encode_png(crop: np.ndarray, bit_depth: int) -> bytes:
         out = np.rint(np.clip(data, 0.0, 1.0) * 65535.0).astype(np.uint16)
     else:
         out = _to_uint8(crop)
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(out[..., ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 3])
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(out[..., ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:
         raise FaceplateError("PNG encoding failed")
     return buf.tobytes()

@@ -144,11 +144,18 @@ def _luma(rgb: np.ndarray) -> np.ndarray:
     return 0.299 * img[..., 0] + 0.587 * img[..., 1] + 0.114 * img[..., 2]
 
 
+def analysis_image(crop_rgb: np.ndarray) -> np.ndarray:
+    """The crop as uint8 RGB at the fixed 256² analysis size (area when shrinking, cubic when growing)."""
+    src = _u8(crop_rgb)
+    if src.shape[0] == ANALYSIS_SIZE and src.shape[1] == ANALYSIS_SIZE:
+        return src
+    interp = cv2.INTER_AREA if src.shape[0] >= ANALYSIS_SIZE else cv2.INTER_CUBIC
+    return cv2.resize(src, (ANALYSIS_SIZE, ANALYSIS_SIZE), interpolation=interp)
+
+
 def sharpness(crop_rgb: np.ndarray) -> float:
     """Normalised Laplacian variance of the aligned crop at 256² (see module doc)."""
-    src = _u8(crop_rgb)
-    interp = cv2.INTER_AREA if src.shape[0] >= ANALYSIS_SIZE else cv2.INTER_CUBIC
-    small = cv2.resize(_luma(src), (ANALYSIS_SIZE, ANALYSIS_SIZE), interpolation=interp)
+    small = _luma(analysis_image(crop_rgb))
     m = int(ANALYSIS_SIZE * 0.2)
     centre = small[m:ANALYSIS_SIZE - m, m:ANALYSIS_SIZE - m]
     lap = cv2.Laplacian(centre, cv2.CV_32F, ksize=1)
@@ -209,9 +216,8 @@ def occlusion(crop_rgb: np.ndarray, yaw: float = 0.0) -> float:
     landmarker hallucinated the hidden features. Chroma only, so side light does not count.
     Measured: clean faces 0.0-0.3 (graded film up to ~0.78), a face half covered 0.85-1.
     """
-    crop = _u8(crop_rgb)
     n = ANALYSIS_SIZE
-    small = cv2.resize(crop, (n, n), interpolation=cv2.INTER_AREA)
+    small = analysis_image(crop_rgb)
     lab = cv2.cvtColor(cv2.GaussianBlur(small, (5, 5), 0), cv2.COLOR_RGB2LAB).astype(np.float32)
     chroma = lab[..., 1:]
     mask = _face_mask(n, yaw) > 0
@@ -244,8 +250,7 @@ def yaw_from_points5(points5: np.ndarray) -> float:
 
 def dhash(crop_rgb: np.ndarray) -> int:
     """64-bit difference hash of the crop (9×8 luma gradient signs): near-duplicate frames."""
-    crop = _u8(crop_rgb)
-    small = cv2.resize(_luma(crop), (9, 8), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(_luma(analysis_image(crop_rgb)), (9, 8), interpolation=cv2.INTER_AREA)
     bits = (small[:, 1:] > small[:, :-1]).flatten()
     return int(sum(1 << i for i, b in enumerate(bits) if b))
 
@@ -293,6 +298,7 @@ def measure(crop_rgb: np.ndarray, landmarks68: np.ndarray, points5: Optional[np.
         if abs(tilt5) > abs(tilt):
             tilt = tilt5
     x0, y0, x1, y1 = (float(v) for v in box)
+    small = analysis_image(crop_rgb)  # every image measure works on the same 256² view
     source_side = size / max(scale_of(transform), 1e-9)
     m = np.asarray(transform, dtype=np.float64)
     inv = np.linalg.inv(np.vstack([m, [0.0, 0.0, 1.0]]))[:2]
@@ -302,10 +308,10 @@ def measure(crop_rgb: np.ndarray, landmarks68: np.ndarray, points5: Optional[np.
         eye_tilt=tilt,
         yaw=yaw, pitch=pitch, roll=roll,
         profile_ratio=profile_ratio(landmarks68),
-        sharpness=sharpness(crop_rgb),
-        occlusion=occlusion(crop_rgb, yaw),
+        sharpness=sharpness(small),
+        occlusion=occlusion(small, yaw),
         incomplete=incomplete_fraction(inv, size, image_size),
-        phash=dhash(crop_rgb),
+        phash=dhash(small),
     )
 
 
