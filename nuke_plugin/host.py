@@ -138,7 +138,11 @@ def _model(node: Any) -> Optional[str]:
 
 
 def _frames(node: Any) -> tuple[int, int]:
+    """The node's frame range, clipped to a plain upstream Read's frames (no missing-file errors)."""
     first, last = int(node["frame_first"].value()), int(node["frame_last"].value())
+    read = _upstream_read(node)
+    if read is not None:
+        first, last = max(first, int(read["first"].value())), min(last, int(read["last"].value()))
     if last < first:
         raise FaceplateError(f"{node.name()}: frame range {first}-{last} is empty; fix 'frame range'")
     return first, last

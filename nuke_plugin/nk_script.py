@@ -568,6 +568,9 @@ def _node_settings(script: NkScript, node: NkNode) -> dict[str, Any]:
                              f"plain Read; press Analyze (or Submit) in Nuke once and re-save")
     first = int(script.number(node, "frame_first", default=script.frame_range()[0]))
     last = int(script.number(node, "frame_last", default=script.frame_range()[1]))
+    if read is not None:  # clipped to the Read's frames, as the Nuke node does
+        first = max(first, int(script.number(read, "first", default=first)))
+        last = min(last, int(script.number(read, "last", default=last)))
     return {"cache_dir": cache_dir, "paths": paths, "plate": hashes_pattern(plate), "first": first, "last": last}
 
 

@@ -74,6 +74,8 @@ def session(fake_nuke, tmp_path):
     nuke.root()["last_frame"].setValue(1003)
     read = nuke.createNode("Read")
     read["file"].setValue("/plates/plate.%04d.exr")
+    read["first"].setValue(1001)     # Nuke fills these from the files on disk
+    read["last"].setValue(1003)
     node = nuke.createNode("FaceSwap")
     node.setInput(0, read)
     source = tmp_path / "actor.jpg"
@@ -118,6 +120,11 @@ def test_on_create_and_knob_changed(session, tmp_path):
     assert node["track_file"].value() == "/elsewhere/cache/FaceSwap1.track.json"
     nuke.fake_input_changed(node, 0, read)
     assert node["plate_file"].value() == "/plates/plate.####.exr"
+    from faceplate.nuke import host
+    read["first"].setValue(1002)       # the Read has fewer frames than the script: the node follows it
+    read["last"].setValue(1200)
+    assert host._frames(node) == (1002, 1003)
+    read["first"].setValue(1001)
     # the internal patch Read follows the cache folder through its expression
     assert node.node("PatchRead")["file"].evaluate() == "/elsewhere/cache/patch/FaceSwap1.####.exr"
     with pytest.raises(NameError):
