@@ -328,3 +328,22 @@ def test_gui_progress_cancel_and_core_errors(session, core):
     nuke.fake_press(node, "analyze")
     assert nuke.fake_messages()[-1] == ("FaceSwap: `faceplate analyze` failed (exit 2): faceplate: error: "
                                         "plate.1002.exr: truncated EXR; re-render the plate")
+
+
+def test_source_input_is_written_to_the_cache(session, core, tmp_path):
+    nuke, node, read, _ = session
+    photo = nuke.createNode("Read")
+    photo["file"].setValue("/photos/actor.jpg")
+    node.setInput(1, photo)
+    nuke.root()["frame"].setValue(1002)
+
+    def write(w, first, last, incr):
+        path = w["file"].evaluate()
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        open(path, "wb").close()
+    nuke.fake_on_execute(write)
+    nuke.fake_press(node, "analyze")
+    nuke.fake_press(node, "render")
+    assert nuke.fake_executed()[-1] == ("FaceSwap1.WriteSource", 1002, 1002, 1, False)
+    argv = core.calls[-1]
+    assert argv[argv.index("--source") + 1] == f"{tmp_path}/faceplate/source/FaceSwap1.exr"
