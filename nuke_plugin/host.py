@@ -81,8 +81,7 @@ def knob_changed() -> None:
             knob.setValue(0)
         _update_status(node)
     elif name in ("model", "model_file"):
-        # a different model than the one analysed: the farm check would refuse it, say so now
-        _update_status(node)
+        _update_status(node)  # the status line names the model; Render/Submit check its sha256
     elif name == "inputChange":
         read = _upstream_read(node)
         node["plate_file"].setValue(hashes_pattern(read["file"].value()) if read is not None else "")
