@@ -360,16 +360,16 @@ def infer_contract(model: ModelSource) -> ModelContract:
                 return PFLD98_CONTRACT
             if out_last == 212 and hw == (192, 192):
                 return INSIGHT106_CONTRACT
-        if len(outs) == 2 and hw == (192, 192) and sorted(_last(d) or 0 for _, d in outs) == [1, 1404]:
-            return FACEMESH468_CONTRACT
             if out_last == 128 and hw == (112, 112):
                 return MOBILEFACENET_CONTRACT
             if out_last == 512 and hw == (112, 112):
                 mean, std = _arcface_normalisation(proto)
                 return dataclasses.replace(ARCFACE_CONTRACT, mean=mean, std=std)
+        if len(outs) == 2 and hw == (192, 192) and sorted(_last(d) or 0 for _, d in outs) == [1, 1404]:
+            return FACEMESH468_CONTRACT
     raise ModelError(
         f"{label}: matches no supported model contract ({_describe(ins, outs)}); pass a RetinaFace/SCRFD/YuNet "
-        f"detector, PFLD-98/2d106 landmarker or ArcFace/MobileFaceNet recognizer ONNX, or a name from "
+        f"detector, PFLD-98/2d106/FaceMesh landmarker or ArcFace/MobileFaceNet recognizer ONNX, or a name from "
         f"`faceplate models list`")
 
 

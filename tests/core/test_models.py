@@ -220,3 +220,23 @@ def test_models_cli_list_and_verify(model_path, tmp_path, capsys, monkeypatch, a
     monkeypatch.setenv(models.MODEL_PATH_ENV, str(tmp_path))
     assert cli.main(["models", "verify"]) == 1
     assert "MISMATCH mobilefacenet" in capsys.readouterr().out
+
+
+def test_facemesh_signature_without_metadata_is_a_landmarker(tmp_path):
+    """[1,3,192,192] -> [1,1404] + [1,1]: identified as FaceMesh-468 from the signature alone."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w1 = numpy_helper.from_array(np.zeros((3, 1404), np.float32), "W1")
+    w2 = numpy_helper.from_array(np.zeros((3, 1), np.float32), "W2")
+    graph = helper.make_graph(
+        [helper.make_node("GlobalAveragePool", ["x"], ["g"]), helper.make_node("Flatten", ["g"], ["f"]),
+         helper.make_node("MatMul", ["f", "W1"], ["coords"]), helper.make_node("MatMul", ["f", "W2"], ["flag"])],
+        "mesh", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 192, 192])],
+        [helper.make_tensor_value_info("coords", TensorProto.FLOAT, [1, 1404]),
+         helper.make_tensor_value_info("flag", TensorProto.FLOAT, [1, 1])], [w1, w2])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "mesh.onnx"))
+    assert models.infer_contract(str(tmp_path / "mesh.onnx")).family == "facemesh468"
+    assert models.infer_role(str(tmp_path / "mesh.onnx")) == "landmarker"
