@@ -12,7 +12,6 @@ import os
 import shlex
 from pathlib import Path
 
-from faceplate.core.errors import FaceplateError
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,6 @@ changing a knob: fires knobChanged), ``fake_press`` (a button's script runs with
 """
 from __future__ import annotations
 
-import math
-import os
 import re
 from pathlib import Path
 from typing import Any, Callable, Optional

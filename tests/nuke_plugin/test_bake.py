@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from faceplate.core.track import load_track_file, save_track_file
 from faceplate.nuke import bake
