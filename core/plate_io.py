@@ -384,21 +384,31 @@ def write_exr(path: str, frame: PlateFrame, extra_metadata: Optional[dict] = Non
     with atomic_path(path) as tmp:
         out = oiio.ImageOutput.create(str(tmp))
         if out is None:
-            raise PlateError(f"cannot write {path}: {oiio.geterror()}")
+            raise PlateError(f"cannot write {path}: {_one_line(oiio.geterror())}; check the file extension")
         try:
             if not out.open(str(tmp), spec):
-                raise PlateError(f"cannot write {path}: {out.geterror()}; check the folder is writable")
+                raise PlateError(f"cannot write {path}: {_one_line(out.geterror())}; check the folder is writable")
             if not out.write_image(pixels):
-                raise PlateError(f"cannot write {path}: {out.geterror()}; check free disk space")
+                raise PlateError(f"cannot write {path}: {_one_line(out.geterror())}; check free disk space")
         finally:
             out.close()
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split()) or "unknown error"
 
 
 def _set_attribute(spec, name: str, value: Any, typedesc) -> None:
     oiio = _oiio()
     if typedesc is not None:
-        spec.attribute(name, typedesc, value)
-    elif isinstance(value, bool):
+        try:
+            spec.attribute(name, typedesc, value)
+            if spec.getattribute(name) is not None:
+                return
+        except (TypeError, ValueError, RuntimeError):
+            pass
+        # a caller replaced the value with one of another type: OIIO dropped it, store it by its own type
+    if isinstance(value, bool):
         spec.attribute(name, int(value))
     elif isinstance(value, (int, float, str)):
         spec.attribute(name, value)

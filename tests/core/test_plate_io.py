@@ -404,3 +404,12 @@ def test_multi_part_exr_parts_become_channels(tmp_path) -> None:
     np.testing.assert_array_equal(frame.pixels[..., :4], beauty)
     z = frame.pixels[..., 4]
     assert (z[2:6, 4:12] == 7.0).all() and z.sum() == 7.0 * 32      # placed at the part's window
+
+
+def test_metadata_edited_to_another_type_is_still_written(production_exr, tmp_path) -> None:
+    frame = read_image(str(production_exr[0]))
+    frame.metadata["framesPerSecond"] = 25.0          # was a rational
+    frame.metadata["cameraSerial"] = "A-12"           # was an int
+    write_exr(str(tmp_path / "edited.exr"), frame)
+    back = read_image(str(tmp_path / "edited.exr"))
+    assert back.metadata["framesPerSecond"] == 25.0 and back.metadata["cameraSerial"] == "A-12"
