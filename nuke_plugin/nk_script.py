@@ -36,6 +36,18 @@ _NUMERIC_WIDTH = {"Int_Knob": 1, "Boolean_Knob": 1, "Double_Knob": 1, "XY_Knob":
 GIZMO_PATH = Path(__file__).resolve().parents[1] / "gizmos" / "FaceSwap.gizmo"
 
 
+def default_gizmo_dirs() -> list[Path]:
+    """Where gizmo definitions (knob defaults) are looked up: $FACEPLATE_GIZMOS, the checkout's
+    gizmos/, and each $NUKE_PATH entry with its ../gizmos. Without any, the readers below still
+    fall back to the same defaults as the gizmo (a test keeps them equal)."""
+    dirs = [Path(p) for p in os.environ.get("FACEPLATE_GIZMOS", "").split(os.pathsep) if p]
+    dirs.append(GIZMO_PATH.parent)
+    for entry in os.environ.get("NUKE_PATH", "").split(os.pathsep):
+        if entry:
+            dirs += [Path(entry), Path(entry).parent / "gizmos"]
+    return dirs
+
+
 class Braced(str):
     """A word that was written in braces: its text, without the braces."""
 
@@ -332,18 +344,18 @@ class NkScript:
     def __init__(self, text: str, path: Optional[str] = None, gizmo_dirs: Optional[list[Path]] = None):
         self.path = path
         self.nodes = parse_nk(text)
-        self.gizmo_dirs = gizmo_dirs if gizmo_dirs is not None else [GIZMO_PATH.parent]
+        self.gizmo_dirs = gizmo_dirs if gizmo_dirs is not None else default_gizmo_dirs()
         self._gizmos: dict[str, Optional[NkNode]] = {}
 
     @classmethod
-    def load(cls, path: PathLike) -> "NkScript":
+    def load(cls, path: PathLike, gizmo_dirs: Optional[list[Path]] = None) -> "NkScript":
         p = Path(path)
         try:
             text = p.read_text(encoding="utf-8", errors="replace")
         except OSError as exc:
             raise FaceplateError(f"{p}: cannot read the Nuke script ({exc.strerror}); check the path") from None
         try:
-            return cls(text, str(p))
+            return cls(text, str(p), gizmo_dirs)
         except FaceplateError as exc:
             raise FaceplateError(f"{p}: {exc}") from None
 

@@ -184,3 +184,15 @@ def test_no_source_set_is_refused(tmp_path):
     path.write_text(text)
     with pytest.raises(FaceplateError, match="no source image set"):
         render_args_from_nk(path, "FaceSwap1")
+
+
+def test_defaults_without_the_gizmo_match_the_gizmo(tmp_path, monkeypatch):
+    """A farm install without gizmos/ reads the same settings: the code's fallbacks = the gizmo's."""
+    example = __import__("pathlib").Path(__file__).resolve().parents[2] / "examples" / "faceswap_example.nk"
+    paths = [write_script(tmp_path), example]
+    with_gizmo = [(render_args_from_nk(p, "FaceSwap1", check=False),
+                   nk_script.analyze_args_from_nk(p, "FaceSwap1")) for p in paths]
+    monkeypatch.setattr(nk_script, "default_gizmo_dirs", lambda: [])
+    without = [(render_args_from_nk(p, "FaceSwap1", check=False),
+                nk_script.analyze_args_from_nk(p, "FaceSwap1")) for p in paths]
+    assert without == with_gizmo
