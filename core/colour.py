@@ -6,6 +6,9 @@ curve, clamped to 0..1. Not a display *view* (ACES output transform): that tone-
 exact inverse, and would change the face's brightness relationship to the plate. The plain
 encoding is what photo-trained models saw, and its exact inverse lets the swap go back to linear
 and be composited as a delta, leaving highlights the model did not touch intact.
+
+Speed (bench/plate_colour_speed.py, 2 cores, idle machine): a 2048x1080 frame converts in about
+35-50 ms with the rows split over 2 threads (about 70-80 ms on one); face crops take well under 5 ms.
 """
 from __future__ import annotations
 
