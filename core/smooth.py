@@ -37,11 +37,14 @@ _ITERATIONS = 8
 
 
 def robust_sigma(z: np.ndarray, measured: np.ndarray) -> np.ndarray:
-    """Per-series noise standard deviation (S,) from third differences of consecutive measurements.
+    """Per-series noise standard deviation (S,) of S series that move together (one face).
 
-    z: (T, S); measured: (T,) bool. White noise of variance s^2 gives third differences of variance
-    20 s^2; unlike second differences they ignore steady acceleration (a head easing into a move),
-    and the MAD makes the rest of real motion and outliers count little.
+    z: (T, S); measured: (T,) bool. From third differences of consecutive measurements (white noise
+    of variance s^2 gives variance 20 s^2; steady acceleration, like a head easing into a move,
+    cancels). The face's noise level is the median over frames of the per-frame mean over series:
+    averaging over series first makes it continuous even when a landmarker returns whole pixels,
+    and the median ignores the frames of a sudden move. Each series' share of that level comes from
+    the quiet frames (at or below the median), clipped to 0.5-2x.
     """
     T, S = z.shape
     if T < 4:
@@ -49,9 +52,12 @@ def robust_sigma(z: np.ndarray, measured: np.ndarray) -> np.ndarray:
     ok = measured[:-3] & measured[1:-2] & measured[2:-1] & measured[3:]
     if ok.sum() < 3:
         return np.full(S, np.nan)
-    d3 = (z[3:] - 3 * z[2:-1] + 3 * z[1:-2] - z[:-3])[ok]
-    mad = np.median(np.abs(d3 - np.median(d3, axis=0)), axis=0)
-    return 1.4826 * mad / np.sqrt(20.0)
+    d3sq = ((z[3:] - 3 * z[2:-1] + 3 * z[1:-2] - z[:-3])[ok]) ** 2 / 20.0
+    per_frame = d3sq.mean(axis=1)
+    level = float(np.median(per_frame))
+    quiet = per_frame <= level
+    shape = d3sq[quiet].mean(axis=0) / max(float(per_frame[quiet].mean()), 1e-12)
+    return np.sqrt(level * np.clip(shape, 0.25, 4.0))
 
 
 def isolated_outliers(z: np.ndarray, measured: np.ndarray, var: np.ndarray, threshold: float) -> np.ndarray:
@@ -184,7 +190,11 @@ def smooth_series(z: np.ndarray, measured: np.ndarray, strength: float = 1.0,
         e_clean = np.where(r_scale > 1.0, 0.0, e)
         padded = np.concatenate([[e_clean[0]], e_clean, [e_clean[-1]]])
         med3 = np.median(np.stack([padded[:-2], padded[1:-1], padded[2:]]), axis=0)
-        moving = meas_only & (med3 > _MOTION_THRESHOLD)
+        # relative to the segment's typical misfit too: heavy-tailed detector noise must not look
+        # like motion (real motion is local, so it stands out from the median frame)
+        # (lower quartile: a big move's misfit spreads over many frames of a short segment)
+        typical = float(np.quantile(e_clean[meas_only], 0.25)) if meas_only.any() else 0.0
+        moving = meas_only & (med3 > max(_MOTION_THRESHOLD, 3.0 * typical))
         if moving.any():
             # the worse the misfit, the bigger the step: a velocity jump needs q up by 10^4+
             factor = np.clip(_window_max(np.where(moving, med3 / _MOTION_THRESHOLD, 0.0), 1) ** 2, 1.0, 1e3)

@@ -221,7 +221,7 @@ def make_plate(directory: PathLike, scene: Union[Scene, Sequence[Sequence[Placem
                cuts: Sequence[int] = (), seed: int = 0, origin: tuple[int, int] = (0, 0),
                display: Optional[tuple[int, int, int, int]] = None, pixel_aspect: float = 1.0,
                half: bool = True, extra: Optional[dict[str, float]] = None,
-               nan_box: Optional[tuple[int, int, int, int]] = None) -> SyntheticPlate:
+               nan_box: Optional[tuple[int, int, int, int]] = None, grain: float = 0.0) -> SyntheticPlate:
     """Write ``n_frames`` EXRs ``<name>.####.exr`` in ``directory`` and return the ground truth.
 
     scene: a list (one list of placements per frame) or a function frame_index -> placements;
@@ -229,6 +229,8 @@ def make_plate(directory: PathLike, scene: Union[Scene, Sequence[Sequence[Placem
     square pixels; with ``pixel_aspect`` a ≠ 1 the stored width is round(width / a) (anamorphic).
     ``cuts``: frame indices where the background changes (a new shot). ``extra``: constant extra
     channels, e.g. {"depth.Z": 1.0}. ``nan_box``: (x0, y0, x1, y1) array region set to NaN/Inf.
+    ``grain``: standard deviation of per-frame film-grain-like noise (linear, relative to the pixel
+    value): makes a real detector jitter as it does on real footage.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -256,6 +258,10 @@ def make_plate(directory: PathLike, scene: Union[Scene, Sequence[Sequence[Placem
             for f in faces:  # square-pixel x → stored x about pixel centres
                 f.landmarks[:, 0] = (f.landmarks[:, 0] - origin[0] + 0.5) / pixel_aspect - 0.5 + origin[0]
                 f.box = np.r_[f.landmarks.min(0), f.landmarks.max(0)]
+        if grain > 0:
+            rng = np.random.default_rng(seed * 100003 + i)
+            img = img * (1.0 + grain * rng.standard_normal(img.shape[:2], dtype=np.float32)[..., None])
+            img = np.clip(img, 0.0, None).astype(np.float32)
         h, w = img.shape[:2]
         for f in faces:
             rel = f.landmarks - origin
