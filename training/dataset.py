@@ -635,7 +635,13 @@ def _run_source(source: Source, settings: BuildSettings, settings_dict: dict, ou
             if not inflight:
                 continue
             frame, path, tc, fut = inflight.popleft()
-            faces = fut.result()
+            try:
+                faces = fut.result()
+            except FaceplateError:
+                raise
+            except Exception as exc:  # a worker crash or a bug: name the frame, keep what is committed
+                raise FaceplateError(f"analysing {path} frame {frame} failed ({type(exc).__name__}: {exc}); "
+                                     f"finished frames are kept, re-run to continue") from exc
             _commit_frame(source, out, frame, path, tc, faces, kept, settings, manifest_handle, entry)
             entry["next_frame"] = frame + 1
             entry["sampled"] += 1
