@@ -419,7 +419,8 @@ def resolve(name_or_path: str, role: str) -> tuple[ModelEntry, ModelSource]:
         raise ModelError(f"{path.name}: a PyTorch checkpoint, not an ONNX model; convert it first "
                          f"(faceplate.onnx_export.third_party) and pass the .onnx")
     contract = infer_contract(model)
-    entry = ModelEntry(name=path.stem, role=contract.role, contract=contract, sha256=actual,
+    # A user file's name is its absolute path, so a track file naming it can be re-resolved later.
+    entry = ModelEntry(name=model, role=contract.role, contract=contract, sha256=actual,
                        licence="unknown (user-supplied file)", source=model, location=model, commercial_use=False)
     _check_role(entry, role, path.name)
     return entry, model
