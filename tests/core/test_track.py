@@ -227,3 +227,23 @@ def test_cut_without_identity_starts_new_tracks():
         tr.update(1001 + i, [_obs(200 + i, 150, None)], cut=(i == 5))
     tracks = tr.finish()
     assert [sorted(t.entries)[0] for t in tracks] == [1001, 1006]
+
+
+def test_identity_is_computed_lazily():
+    """Recognizers are the slow part: a lone, clearly tracked face is embedded only now and then."""
+    calls = []
+
+    def lazy(i):
+        def embed():
+            calls.append(i)
+            return _unit(1)
+        return embed
+
+    tr = Tracker(TrackerSettings(embed_every=5, embed_first=3))
+    for i in range(30):
+        o = _obs(100 + 4 * i, 150, None)
+        o.embed = lazy(i)
+        tr.update(1001 + i, [o])
+    assert calls[:3] == [0, 1, 2] and len(calls) <= 3 + 30 // 5 + 1
+    (t,) = tr.finish()
+    assert np.isclose(float(t.embedding @ _unit(1)), 1.0, atol=1e-5)
