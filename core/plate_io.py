@@ -83,6 +83,8 @@ class PlateFrame:
     # OIIO TypeDesc of each metadata entry as read, so write_exr stores the same attribute
     # types (rational, timecode, matrix...). Entries added by callers are typed by value.
     metadata_types: dict[str, Any] = field(default_factory=dict, repr=False)
+    # (width, height) of the file's tiles, None for scanline files: write_exr writes the same layout.
+    tile_size: Optional[tuple[int, int]] = None
 
     def rgb_pixels(self) -> np.ndarray:
         """The face-relevant RGB channels as a new ``(H, W, 3)`` float32 array."""
@@ -91,7 +93,7 @@ class PlateFrame:
     def copy(self) -> "PlateFrame":
         return PlateFrame(self.pixels.copy(), self.channels, self.channel_formats, self.rgb,
                           self.data_window, self.display_window, self.pixel_aspect,
-                          dict(self.metadata), self.path, self.frame, dict(self.metadata_types))
+                          dict(self.metadata), self.path, self.frame, dict(self.metadata_types), self.tile_size)
 
 
 # --------------------------------------------------------------------------- frame numbers
@@ -323,6 +325,7 @@ def read_image(path: str, layer: Optional[str] = None, frame: Optional[int] = No
             metadata[attrib.name] = attrib.value
             types[attrib.name] = attrib.type
         aspect = float(spec.get_float_attribute("PixelAspectRatio", 1.0) or 1.0)
+        tile_size = (int(spec.tile_width), int(spec.tile_height)) if spec.tile_width > 0 else None
         data_window = Window(spec.x, spec.y, spec.x + spec.width - 1, spec.y + spec.height - 1)
         display_window = Window(spec.full_x, spec.full_y, spec.full_x + spec.full_width - 1,
                                 spec.full_y + spec.full_height - 1)
@@ -331,7 +334,7 @@ def read_image(path: str, layer: Optional[str] = None, frame: Optional[int] = No
     rgb = _find_rgb(channels, layer, path)
     return PlateFrame(pixels=pixels, channels=channels, channel_formats=formats, rgb=rgb,
                       data_window=data_window, display_window=display_window, pixel_aspect=aspect,
-                      metadata=metadata, path=path, frame=frame, metadata_types=types)
+                      metadata=metadata, path=path, frame=frame, metadata_types=types, tile_size=tile_size)
 
 
 # --------------------------------------------------------------------------- writing
@@ -362,6 +365,8 @@ def write_exr(path: str, frame: PlateFrame, extra_metadata: Optional[dict] = Non
     spec.x, spec.y = frame.data_window.xmin, frame.data_window.ymin
     spec.full_x, spec.full_y = frame.display_window.xmin, frame.display_window.ymin
     spec.full_width, spec.full_height = frame.display_window.width, frame.display_window.height
+    if frame.tile_size:
+        spec.tile_width, spec.tile_height = frame.tile_size
     for name, value in frame.metadata.items():
         if name in _DERIVED_ATTRIBUTES:
             continue

@@ -413,3 +413,20 @@ def test_metadata_edited_to_another_type_is_still_written(production_exr, tmp_pa
     write_exr(str(tmp_path / "edited.exr"), frame)
     back = read_image(str(tmp_path / "edited.exr"))
     assert back.metadata["framesPerSecond"] == 25.0 and back.metadata["cameraSerial"] == "A-12"
+
+
+def test_tiled_exr_stays_tiled(tmp_path) -> None:
+    spec = oiio.ImageSpec(100, 70, 3, "half")
+    spec.tile_width, spec.tile_height = 32, 16
+    src = tmp_path / "tiled.exr"
+    out = oiio.ImageOutput.create(str(src))
+    assert out.open(str(src), spec)
+    out.write_image(np.random.default_rng(2).random((70, 100, 3)).astype(np.float32))
+    out.close()
+    frame = read_image(str(src))
+    assert frame.tile_size == (32, 16)
+    write_exr(str(tmp_path / "copy.exr"), frame)
+    copy = oiio.ImageInput.open(str(tmp_path / "copy.exr"))
+    assert (copy.spec().tile_width, copy.spec().tile_height) == (32, 16)
+    copy.close()
+    assert np.array_equal(_native(src)[1], _native(tmp_path / "copy.exr")[1])
