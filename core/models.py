@@ -184,6 +184,20 @@ def _builtin_entries() -> list[ModelEntry]:
                    "ff82819d3169b8e5b5c721fb7704a364dddcd3e9c4ae5e55ad161adcedb6265b",
                    "Apache-2.0 (" + _RESEARCH.format("WFLW") + ")", "AnthonyF333/PFLD_GhostOne onnx_models/",
                    "PFLD_GhostNet_Slim_112_1_opt_sim.onnx", True),
+        # PyTorch state_dicts: listed and hash-checked; convert to ONNX before use (torch needed).
+        ModelEntry("retinaface-mnet025-pth", "detector", RETINAFACE_CONTRACT,
+                   "2979b33ffafda5d74b6948cd7a5b9a7a62f62b949cef24e95fd15d2883a65220",
+                   "MIT (" + _RESEARCH.format("WIDER FACE") + ")", "biubug6/Pytorch_Retinaface via foamliu/MobileFaceNet",
+                   "Pytorch_Retinaface_mobilenet0.25_Final.pth", True),
+        ModelEntry("facemesh-mediapipe-pth", "landmarker", FACEMESH468_CONTRACT,
+                   "2c529987e67f82e58a608a394aabf245a3afa19ac2f761981894f70b4df9fdca",
+                   "Apache-2.0 (MediaPipe)", "zmurez/MediaPipePyTorch blazeface_landmark.pth",
+                   "mpp_blazeface_landmark.pth", True),
+        ModelEntry("facemesh-pth", "landmarker",
+                   dataclasses.replace(FACEMESH468_CONTRACT, mean=(127.5,) * 3, std=(127.5,) * 3),
+                   "a8395f8a89b15cabdd2e97df1c66280de4697a5484ebe03936c2e36e90a0a25a",
+                   "Apache-2.0 code; weights of ARCore origin (weaker provenance)",
+                   "thepowerfuldeez/facemesh.pytorch", "facemesh.pth", False),
         ModelEntry("mobilefacenet", "recognizer", MOBILEFACENET_CONTRACT,
                    "b7120c095d60094f28a4a54ba6a8bf51b297a6273fb40ef6350dfec1f63d9507",
                    "Apache-2.0 (" + _RESEARCH.format("MS-Celeb-1M") + ")", "foamliu/MobileFaceNet weights/",
@@ -877,9 +891,17 @@ class DlibRecognizer:
 # ----------------------------------------------------------------------------------------------
 # Loaders
 # ----------------------------------------------------------------------------------------------
+def _require_onnx(entry: ModelEntry, model: ModelSource) -> None:
+    if isinstance(model, str) and model.lower().endswith((".pth", ".pt")):
+        raise ModelError(f"{os.path.basename(model)}: a PyTorch state_dict ('{entry.name}'); convert it first: "
+                         f"python -m faceplate.onnx_export.third_party {entry.contract.family.rstrip('468')} "
+                         f"{model} OUT.onnx, then pass OUT.onnx")
+
+
 def load_detector(name_or_path: str | None = None, providers: list[str] | None = None, **options: Any):
     """A Detector (``detect(image_rgb) -> list[Detection]``) for a registry name or an ONNX path."""
     entry, model = resolve(name_or_path or DEFAULT_DETECTOR, "detector")
+    _require_onnx(entry, model)
     cls = {"retinaface": RetinaFaceDetector, "yunet": YuNetDetector, "scrfd": SCRFDDetector}.get(entry.contract.family)
     if cls is None:
         raise ModelError(f"{entry.name}: detector family {entry.contract.family!r} is not supported; "
@@ -890,6 +912,7 @@ def load_detector(name_or_path: str | None = None, providers: list[str] | None =
 def load_landmarker(name_or_path: str | None = None, providers: list[str] | None = None):
     """A Landmarker (``landmarks(image_rgb, detection) -> (68, 2)`` iBUG order)."""
     entry, model = resolve(name_or_path or DEFAULT_LANDMARKER, "landmarker")
+    _require_onnx(entry, model)
     family = entry.contract.family
     if family == "dlib68":
         return DlibLandmarker(entry, model)

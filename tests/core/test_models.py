@@ -104,7 +104,12 @@ def test_wrong_model_role_gives_the_promised_message(asset, tmp_path):
     with pytest.raises(ModelError, match="is a landmarker.*not a recognizer"):
         models.load_recognizer(str(pfld))
     with pytest.raises(ModelError, match="PyTorch checkpoint"):
-        models.load_detector(str(asset("models/retinaface/mobilenet0.25_Final.pth")))
+        models.load_detector(str(asset("models/retinaface/mobilenet0.25_Final.pth")))  # unknown .pth
+    # a known state_dict: hash-checked, then the conversion command is named
+    with pytest.raises(ModelError, match="Final.pth: a PyTorch state_dict .*third_party retinaface .* OUT.onnx"):
+        models.load_detector(str(asset("models/retinaface/Pytorch_Retinaface_mobilenet0.25_Final.pth")))
+    with pytest.raises(ModelError, match="third_party facemesh"):
+        models.load_landmarker(str(asset("models/facemesh/mpp_blazeface_landmark.pth")))
 
 
 def test_unknown_signature_is_refused(tmp_path):
@@ -125,6 +130,7 @@ def test_arcface_512_signature_is_a_recognizer(tmp_path, obama):
     assert rec.contract.mean == (127.5,) * 3 and rec.contract.alignment == "arcface112"
     e = rec.embed(img, det.points5)
     assert e.shape == (512,) and e.dtype == np.float32
+    assert models.load_recognizer(rec.name).sha256 == rec.sha256  # a track file's name re-resolves
     assert np.linalg.norm(e) == pytest.approx(1.0, abs=1e-5)
 
 
