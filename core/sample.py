@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from importlib import resources
+import importlib.util
 from pathlib import Path
 from typing import Optional
 
@@ -34,12 +34,13 @@ def register(subparsers) -> None:
                      "from images the installed insightface package carries. Prints the next command."))
     parser.add_argument("dir", nargs="?", default="faceplate_sample", metavar="DIR",
                         help="output folder (default: ./faceplate_sample)")
-    parser.add_argument("--frames", type=int, default=FRAME_COUNT, help=f"number of frames (default {FRAME_COUNT})")
+    parser.add_argument("--count", type=int, default=FRAME_COUNT, metavar="N",
+                        help=f"number of frames, numbered from {FIRST_FRAME} (default {FRAME_COUNT})")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    info = make_sample(args.dir, frames=args.frames)
+    info = make_sample(args.dir, frames=args.count)
     first, last = info["frames"][0], info["frames"][-1]
     print(f"wrote {len(info['frames'])} frames {info['pattern']} ({WIDTH}x{HEIGHT} half float, scene-linear "
           f"{info['colourspace']}, layers RGBA + depth.Z) and {info['source']}")
@@ -51,14 +52,15 @@ def run(args: argparse.Namespace) -> int:
 
 def package_image(name: str) -> Path:
     """Path of an image shipped inside the installed insightface wheel (``data/images/NAME``)."""
-    try:
-        path = resources.files("insightface") / "data" / "images" / name
-    except ModuleNotFoundError:
-        raise FaceplateError("the sample needs the insightface package: pip install insightface") from None
+    # find_spec locates the installed package without importing it (insightface's import is heavy).
+    spec = importlib.util.find_spec("insightface")
+    if spec is None or not spec.submodule_search_locations:
+        raise FaceplateError("the sample needs the insightface package: pip install insightface")
+    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "images" / name
     if not path.is_file():
         raise FaceplateError(f"{name} not found in the installed insightface package ({path}); "
                              f"reinstall it: pip install --force-reinstall insightface")
-    return Path(str(path))
+    return path
 
 
 def _read_rgb(path: Path) -> np.ndarray:
@@ -103,7 +105,7 @@ def make_sample(directory: str, frames: int = FRAME_COUNT, colour=None) -> dict:
     from faceplate.core.plate_io import PlateFrame, Window, write_exr
 
     if frames < 1:
-        raise FaceplateError(f"--frames must be at least 1 (got {frames})")
+        raise FaceplateError(f"--count must be at least 1 (got {frames})")
     out_dir = Path(directory).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     colour = colour or ColourPipeline()

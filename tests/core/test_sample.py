@@ -61,10 +61,10 @@ def test_sample_faces_are_detectable(sample_dir: Path, asset) -> None:
 
 def test_cli_is_idempotent_and_prints_the_next_command(tmp_path: Path, capsys) -> None:
     out = tmp_path / "s"
-    assert main(["sample", str(out), "--frames", "2"]) == 0
+    assert main(["sample", str(out), "--count", "2"]) == 0
     printed = capsys.readouterr().out
     assert "faceplate swap" in printed and str(out / "plate.####.exr") in printed and "source.png" in printed
     first = {p.name: p.read_bytes() for p in out.iterdir()}
     assert sorted(first) == ["plate.1001.exr", "plate.1002.exr", "source.png"]
-    assert main(["sample", str(out), "--frames", "2"]) == 0
+    assert main(["sample", str(out), "--count", "2"]) == 0
     assert {p.name: p.read_bytes() for p in out.iterdir()} == first        # same bytes, no temp files
