@@ -10,7 +10,7 @@ into overlapping tiles of at most ``max_side`` pixels, and merges everything wit
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import cv2
