@@ -78,9 +78,18 @@ def _forehead(landmarks68: np.ndarray, lift: float = 0.35) -> np.ndarray:
 
 
 def _mesh_points(landmarks68: np.ndarray) -> np.ndarray:
-    """Landmarks plus forehead points: the vertices of the warp mesh (78, 2)."""
+    """Vertices of the warp mesh (105, 2): landmarks, forehead points, and an outer ring.
+
+    The ring (the jaw + forehead outline pushed 25 % away from the face centre) makes the mesh
+    cover the whole matte even when a turned head folds the outline, so the matte never has
+    notches where no triangle landed.
+    """
     lm = np.asarray(landmarks68, np.float64).reshape(68, 2)
-    return np.vstack([lm, _forehead(lm)])
+    forehead = _forehead(lm)
+    outline = np.vstack([lm[:17], forehead])
+    centre = lm[27:36].mean(axis=0)
+    ring = centre + (outline - centre) * 1.25
+    return np.vstack([lm, forehead, ring])
 
 
 class ClassicalSwapper:
