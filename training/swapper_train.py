@@ -88,9 +88,12 @@ class SwapperJob:
         with amp():
             fake = self.g_run(x, src_id)
         real = x.detach().requires_grad_(cfg.lambda_gp > 0)
+        n = real.shape[0]
         with amp():
-            d_real = self.d_run(real)
-            d_fake = self.d_run(fake.detach())
+            # One forward over real and fake (per-sample norms make this equal to two): DDP wants one per backward.
+            both = self.d_run(torch.cat([real, fake.detach()]))
+        d_real = [[f[:n] for f in scale] for scale in both]
+        d_fake = [[f[n:] for f in scale] for scale in both]
         loss_d = sum(F.relu(1 - r[-1].float()).mean() + F.relu(1 + f[-1].float()).mean() for r, f in zip(d_real, d_fake))
         gp = torch.zeros((), device=self.device)
         if cfg.lambda_gp > 0:
@@ -102,9 +105,11 @@ class SwapperJob:
 
         # Generator: adversarial + weak feature matching + identity + reconstruction (same-person rows).
         with amp():
-            d_fake = self.d_run(fake)
+            # The bare D here (not its DDP wrapper): G's loss must not all-reduce D's gradients, which the
+            # next D step zeroes anyway.
+            d_fake = self.D(fake)
             with torch.no_grad():
-                d_real = self.d_run(x)
+                d_real = self.D(x)
         adv = -sum(f[-1].float().mean() for f in d_fake)
         # "Weak" feature matching: only the last feature layers before the output, as in SimSwap.
         fm = sum(F.l1_loss(f[-2].float(), r[-2].float().detach()) for f, r in zip(d_fake, d_real))

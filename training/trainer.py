@@ -149,6 +149,8 @@ def run(job: Job, dist_info: Distributed, progress: bool = True, stop_after: Opt
         last_good = str(resume_path)
         log.info("resumed from %s at step %d", resume_path, start)
     end = cfg.steps if stop_after is None else min(cfg.steps, start + stop_after)
+    if dist_info.world_size > 1:
+        log.info("rank %d of world size %d (DDP); only rank 0 writes files", dist_info.rank, dist_info.world_size)
 
     writer = None
     history: list[dict[str, float]] = []
