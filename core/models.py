@@ -388,16 +388,26 @@ def infer_contract(model: ModelSource) -> ModelContract:
 
 
 def check_input_shape(contract: ModelContract, ins: list[tuple[str, list]], label: str) -> None:
-    """ModelError if the ONNX's first input is not the contract's (w, h)."""
+    """ModelError if the ONNX's image input is not the contract's (w, h).
+
+    The image input is the contract's ``inputs["target"]`` (swappers) or else the first input.
+    """
     if contract.input_size is None or not ins:
         return
-    hw = _fixed_hw(ins[0][1])
+    name, dims = ins[0]
+    target = contract.inputs.get("target")
+    if target is not None:
+        named = [i for i in ins if i[0] == target]
+        if not named:
+            raise ModelError(f"{label}: has no input named {target!r} (inputs {[n for n, _ in ins]}); "
+                             f"re-export the model or fix its contract's inputs")
+        name, dims = named[0]
+    hw = _fixed_hw(dims)
     w, h = contract.input_size
-    dims = ins[0][1]
     ok = len(dims) == 4 and (hw is None and all(not isinstance(d, int) or d in (w, h, 3, 1) for d in dims[1:])
                              or hw == (w, h))
     if not ok:
-        raise ModelError(f"{label}: input {ins[0][0]}{list(dims)} does not match its contract "
+        raise ModelError(f"{label}: input {name}{list(dims)} does not match its contract "
                          f"({contract.family} expects [N,3,{h},{w}]); re-export the model or fix its contract")
 
 
