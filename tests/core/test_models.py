@@ -246,3 +246,30 @@ def test_facemesh_signature_without_metadata_is_a_landmarker(tmp_path):
     onnx.save(model, str(tmp_path / "mesh.onnx"))
     assert models.infer_contract(str(tmp_path / "mesh.onnx")).family == "facemesh468"
     assert models.infer_role(str(tmp_path / "mesh.onnx")) == "landmarker"
+
+
+def test_swapper_contract_checks_its_target_input(tmp_path):
+    """The image input is the contract's inputs["target"], even when the embedding input comes first."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    contract = models.ModelContract("swapper", "faceplate", (128, 128), "RGB", (0.0,) * 3, (255.0,) * 3, "arcface112",
+                                    "[1,512]", embedding_dim=512, inputs={"target": "target", "source": "source"})
+
+    def build(name, side):
+        w = numpy_helper.from_array(np.zeros((3, 512), np.float32), "W")
+        graph = helper.make_graph(
+            [helper.make_node("GlobalAveragePool", ["target"], ["g"]), helper.make_node("Flatten", ["g"], ["f"]),
+             helper.make_node("MatMul", ["f", "W"], ["m"]), helper.make_node("Add", ["m", "source"], ["y"])],
+            "swap", [helper.make_tensor_value_info("source", TensorProto.FLOAT, [1, 512]),
+                     helper.make_tensor_value_info("target", TensorProto.FLOAT, [1, 3, side, side])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 512])], [w])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+        model.ir_version = 8
+        helper.set_model_props(model, {models.ONNX_CONTRACT_KEY: json.dumps(contract.to_dict())})
+        onnx.save(model, str(tmp_path / name))
+        return str(tmp_path / name)
+
+    assert models.infer_contract(build("ok.onnx", 128)) == contract
+    with pytest.raises(ModelError, match=r"bad.onnx: input target\[1, 3, 64, 64\] does not match its contract"):
+        models.infer_contract(build("bad.onnx", 64))
