@@ -27,6 +27,7 @@ from faceplate.core.errors import FaceplateError
 log = logging.getLogger("faceplate.training")
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
+NOT_GROUPS = {"report", "packs"}        # folders `faceplate dataset` writes beside the groups
 
 def ffhq_matrix(points5: np.ndarray, size: int) -> np.ndarray:
     """(2,3) image → FFHQ-style ``size``² crop (core.align's rule, the dataset builder's crops)."""
@@ -76,8 +77,12 @@ def scan_dataset(root: Union[str, Path], min_classes: int = 2, max_per_class: in
                              f"of `faceplate dataset build`")
     classes: list[str] = []
     items: list[tuple[str, int]] = []
-    for group in sorted(p for p in root.iterdir() if p.is_dir()):
+    unsorted = 0
+    for group in sorted(p for p in root.iterdir() if p.is_dir() and p.name not in NOT_GROUPS):
         for ident in sorted((p for p in group.iterdir() if p.is_dir()), key=lambda p: (len(p.name), p.name)):
+            if ident.name == "unsorted":  # `dataset build` output before `dataset cluster`: no identity yet
+                unsorted += 1
+                continue
             files = sorted(f for f in ident.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
             if max_per_class > 0:
                 files = files[:max_per_class]
@@ -86,6 +91,9 @@ def scan_dataset(root: Union[str, Path], min_classes: int = 2, max_per_class: in
             label = len(classes)
             classes.append(f"{group.name}/{ident.name}")
             items.extend((str(f), label) for f in files)
+    if not items and unsorted:
+        raise FaceplateError(f"{root}: faces are still in <group>/unsorted/ (not sorted by identity); run "
+                             f"`faceplate dataset cluster {root} --auto` first")
     if not items:
         raise FaceplateError(f"{root}: dataset is empty (no <group>/<identity>/*.png crops); build it with "
                              f"`faceplate dataset build` or point `dataset:` at its output folder")

@@ -73,6 +73,11 @@ def test_empty_and_single_identity_datasets_are_refused(face_dataset, tmp_path):
     shutil.copytree(face_dataset / "photos" / "obama", single)
     with pytest.raises(FaceplateError, match="1 identity folder"):
         train_identity(_cfg(tmp_path / "single", tmp_path / "o2"), progress=False)
+    (tmp_path / "built" / "clip" / "unsorted").mkdir(parents=True)
+    shutil.copy(face_dataset / "photos" / "obama" / "0000.png", tmp_path / "built" / "clip" / "unsorted")
+    (tmp_path / "built" / "report").mkdir()
+    with pytest.raises(FaceplateError, match="faceplate dataset cluster"):
+        train_identity(_cfg(tmp_path / "built", tmp_path / "o4"), progress=False)
     with pytest.raises(FaceplateError, match="dataset folder not found"):
         train_identity(_cfg(tmp_path / "nowhere", tmp_path / "o3"), progress=False)
     assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()
