@@ -222,7 +222,7 @@ def mesh_table(onnx_path: Path, side: float | None = None, down: float | None = 
     dlib68 = models.load_landmarker("dlib-68")
     fm = models.load_landmarker(str(onnx_path))
     if side is not None:
-        models.FACEMESH_CROP.update(side=side, down=down)
+        fm.crop.update(side=side, down=down)
     files = sorted(glob.glob(str(MEDIA / "face_recognition" / "*.jpg")) + glob.glob(str(MEDIA / "dlib_faces" / "*.jpg")))
     dist = np.zeros((68, 468))
     n = 0
@@ -249,6 +249,7 @@ def bench_facemesh(tmpdir: Path) -> None:
         for side, down in ((3.2, 0.35), (3.6, 0.35), (4.0, 0.35), (3.6, 0.2), (3.6, 0.5)):
             table, n = mesh_table(path, side, down)
             fm = models.load_landmarker(str(path))
+            fm.crop.update(side=side, down=down)
             errs = []
             for img, truth in data:
                 ds = detect.detect_faces(det, img, min_face=20)

@@ -792,11 +792,15 @@ FACEMESH_CROP = {"side": 3.6, "down": 0.35}
 class FaceMesh468Landmarker(_OnnxModel):
     """MediaPipe FaceMesh (converted by faceplate.onnx_export.third_party) on an eye-levelled crop."""
 
+    def __init__(self, entry: ModelEntry, model: ModelSource, providers: list[str] | None = None) -> None:
+        super().__init__(entry, model, providers)
+        self.crop = dict(FACEMESH_CROP)  # per instance: the bench varies it
+
     def mesh(self, image_rgb: np.ndarray, detection: Detection) -> tuple[np.ndarray, float]:
         """(468, 2) mesh points in image coordinates and the face probability."""
         img = _as_rgb_uint8(image_rgb)
         size = self.contract.input_size[0]
-        m = rolled_square_transform(detection.points5, size, FACEMESH_CROP["side"], FACEMESH_CROP["down"])
+        m = rolled_square_transform(detection.points5, size, self.crop["side"], self.crop["down"])
         crop = align.warp(img, m, size, border_mode=cv2.BORDER_CONSTANT)
         outs = dict(zip(self.output_names, self._run(_blob(crop, self.contract))))
         coords = next(v for v in outs.values() if v.shape[-1] == 1404).reshape(468, 3)[:, :2].astype(np.float64)
