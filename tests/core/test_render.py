@@ -303,6 +303,38 @@ def test_swap_command_analyzes_then_renders(shot, tmp_path):
         o = read_image(str(out / f"swap.{f}.exr"))
         assert (o.pixels[..., -1] > 0).sum() > 5000
         assert o.metadata["faceplate/model"] == "classical"
+    # The analysed track carries real identities: --targets with a reference photo picks the track.
+    ref = _write_ref(shot)
+    r = _run_cli(["render", shot.pattern, "--track", str(out / "shot.track.json"), "--source", shot.source,
+                  "--frames", "1002-1002", "--targets", ref, "--out", str(out / "t.####.exr")])
+    assert r.returncode == 0, r.stderr
+    assert "--targets" in r.stderr and "track 1" in r.stderr
+
+
+def _write_ref(shot) -> str:
+    """A reference photo of the plate's actor (a crop of frame 1001 as 8-bit sRGB)."""
+    import cv2
+    from faceplate.core.colour import ColourPipeline
+    from faceplate.core.plate_io import read_image
+    fr = read_image(shot.pattern.replace("####", "1001"))
+    u8 = ColourPipeline().to_uint8(fr.rgb_pixels())
+    path = str(Path(shot.pattern).parent / "ref.png")
+    cv2.imwrite(path, cv2.cvtColor(u8, cv2.COLOR_RGB2BGR))
+    return path
+
+
+def test_parser_mask_through_the_cli(shot, tmp_path):
+    from test_mask import _fake_bisenet
+    from faceplate.core.plate_io import read_image
+    parser = tmp_path / "bisenet.onnx"
+    _fake_bisenet(parser)
+    out = tmp_path / "parsed"
+    assert main(["render", shot.pattern, "--track", shot.track, "--source", shot.source, "--frames", "1001-1001",
+                 "--mask", "parser", "--parser", str(parser), "--regions", "skin", "--out", str(out / "o.####.exr")]) == 0
+    m = read_image(str(out / "o.1001.exr")).pixels[..., -1]
+    assert (m > 0).sum() > 1000
+    assert main(["render", shot.pattern, "--track", shot.track, "--source", shot.source, "--frames", "1001-1001",
+                 "--mask", "parser", "--out", str(tmp_path / "np" / "o.####.exr")]) == 2
 
 
 def test_neural_render_from_saved_embedding_and_target_ids(shot, tmp_path):
