@@ -347,3 +347,20 @@ def test_source_input_is_written_to_the_cache(session, core, tmp_path):
     assert nuke.fake_executed()[-1] == ("FaceSwap1.WriteSource", 1002, 1002, 1, False)
     argv = core.calls[-1]
     assert argv[argv.index("--source") + 1] == f"{tmp_path}/faceplate/source/FaceSwap1.exr"
+
+
+def test_the_fake_is_strict(fake_nuke):
+    nuke = fake_nuke
+    with pytest.raises(AttributeError):
+        nuke.createWriteNodeMagic                     # not Nuke API: no such function
+    with pytest.raises(NameError):
+        nuke.createNode("Blur", "no_such_knob 3")     # unknown knob names raise, as in Nuke
+    with pytest.raises(RuntimeError):
+        nuke.createNode("FaceSwapp")                  # unknown class / gizmo
+    node = nuke.createNode("FaceSwap")
+    with pytest.raises(NameError):
+        node["smoothness"]
+    with pytest.raises(TypeError):
+        node["source_file"].setValueAt(1.0, 1001)     # a file knob cannot be animated
+    with pytest.raises(RuntimeError):
+        nuke.execute(node.node("PrerenderPlate"), 1, 1)   # disabled Writes do not run
