@@ -150,6 +150,7 @@ class FaceParser:
     std: tuple[float, float, float] = (0.229 * 255, 0.224 * 255, 0.225 * 255)
     channel_order: str = "RGB"
     name: str = "parser"
+    sha256: str = ""
 
     def __post_init__(self) -> None:
         inputs = self.session.get_inputs()

@@ -49,10 +49,16 @@ class RenderSettings:
     ocio_config: Optional[str] = None
     queue_depth: int = 2                     # frames buffered between compute and writer
 
-    def digest(self) -> str:
-        """Hash of everything that changes pixels (stored in the header; --resume compares it)."""
-        keep = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("resume", "queue_depth", "targets")}
+    def digest(self, extra: str = "") -> str:
+        """Hash of the settings that change pixels (stored in the header; --resume compares it).
+
+        File paths (model, parser, OCIO config) are left out: they differ between farm machines
+        while the files' hashes (provenance, ``extra``) are what matter for the pixels.
+        """
+        skip = ("resume", "queue_depth", "targets", "model", "parser", "ocio_config")
+        keep = {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
         keep["targets"] = sorted(self.targets) if self.targets else None
+        keep["extra"] = extra
         return hashlib.sha256(json.dumps(keep, sort_keys=True, default=list).encode()).hexdigest()
 
 
@@ -310,7 +316,7 @@ def render(plate: Any, track_file: Any, source_identity: SourceFace, settings: R
                                  f"{', '.join(str(k) for k in sorted(known)) or 'none'})")
     renderer = FrameRenderer(engine, colour, settings, latent, parser)
     extra = comp.provenance(__version__, engine.name, engine.sha256, source_identity.sha256, track_sha256)
-    extra["faceplate/settings_sha256"] = settings.digest()
+    extra["faceplate/settings_sha256"] = settings.digest(getattr(parser, "sha256", "") if parser else "")
     report = RenderReport()
 
     todo = []

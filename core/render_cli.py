@@ -161,7 +161,11 @@ def run_render(args: argparse.Namespace, track_file: Any = None, track_sha: Opti
         if not args.parser:
             raise FaceplateError("--mask parser needs --parser bisenet.onnx (a BiSeNet-style face parser)")
         from faceplate.core.mask import FaceParser
+        if not os.path.isfile(args.parser):
+            raise FaceplateError(f"{args.parser}: face parser model not found; check the --parser path")
+        from faceplate.core.filesystem import sha256_file
         parser = FaceParser(models.open_session(args.parser), name=os.path.basename(args.parser))
+        parser.sha256 = sha256_file(args.parser)
 
     sheet = None
     if args.contact_sheet:
