@@ -35,7 +35,7 @@ def register(subparsers) -> None:
     b.add_argument("--min-sharpness", type=_none_or_float, default=25.0, metavar="S",
                    help="normalised Laplacian variance at 256² (25; 'off')")
     b.add_argument("--max-yaw", type=_none_or_float, default=70.0, metavar="DEG", help="profile limit (70; 'off')")
-    b.add_argument("--max-occlusion", type=_none_or_float, default=0.8, metavar="F", help="occlusion limit (0.8; 'off')")
+    b.add_argument("--max-occlusion", type=_none_or_float, default=0.85, metavar="F", help="occlusion limit (0.85; 'off')")
     b.add_argument("--no-dedupe", action="store_true", help="keep near-duplicate faces")
     b.add_argument("--detector", default=None, help="detector name or file (default: embedded RetinaFace)")
     b.add_argument("--landmarker", default=None, help="landmarker name or file (default: dlib 68)")

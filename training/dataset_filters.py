@@ -51,7 +51,7 @@ _MODEL_3D = np.array([
     [25.0, 32.0, 22.0],     # 54
 ], dtype=np.float64)
 
-REASONS = ("undersize", "small", "tilt", "profile", "occluded", "blur", "duplicate")
+REASONS = ("undersize", "small", "tilt", "profile", "occluded", "blur", "duplicate")  # report order
 
 
 @dataclass
@@ -63,7 +63,7 @@ class FilterSettings:
     min_sharpness: Optional[float] = 25.0
     max_yaw: Optional[float] = 70.0            # beyond: profile / back of head
     max_pitch: Optional[float] = 60.0
-    max_occlusion: Optional[float] = 0.8       # skin-colour inconsistency of the face halves
+    max_occlusion: Optional[float] = 0.85      # covered half (skin colour) or flat eye/mouth
     max_incomplete: Optional[float] = 0.15     # share of the face ellipse outside the image
     dedupe_hash: Optional[int] = 6             # dHash Hamming distance at or below → near-duplicate
     dedupe_embedding: float = 0.25             # ... and embedding distance below this (if present)
@@ -215,6 +215,8 @@ def occlusion(crop_rgb: np.ndarray, yaw: float = 0.0) -> float:
     a mask, another head) gives that half a dominant colour the other half lacks, even when the
     landmarker hallucinated the hidden features. Chroma only, so side light does not count.
     Measured: clean faces 0.0-0.3 (graded film up to ~0.78), a face half covered 0.85-1.
+    The score is the larger of that and ``_flat_features`` (eyes or mouth covered by a flat,
+    dark or out-of-focus object, which the colour test misses when it covers both halves).
     """
     n = ANALYSIS_SIZE
     small = analysis_image(crop_rgb)
@@ -229,7 +231,30 @@ def occlusion(crop_rgb: np.ndarray, yaw: float = 0.0) -> float:
     mode_l, mode_r = _chroma_mode(left), _chroma_mode(right)
     share_l = float((np.linalg.norm(left - mode_r, axis=1) < 18).mean())
     share_r = float((np.linalg.norm(right - mode_l, axis=1) < 18).mean())
-    return float(1.0 - min(share_l, share_r))
+    return float(max(1.0 - min(share_l, share_r), _flat_features(small, mask)))
+
+
+# Eye and mouth centres of an FFHQ crop (fractions of the side): alignment puts them here.
+_FEATURES = ((0.38, 0.47), (0.62, 0.47), (0.5, 0.74))
+
+
+def _flat_features(small: np.ndarray, mask: np.ndarray) -> float:
+    """0..1: how featureless the flattest of the eyes and mouth is, next to the face's own contrast.
+
+    An eye or a mouth always has contrast (iris, lashes, lips); under a bar, a shadow or an
+    out-of-focus foreground object its luma std drops to a few % of the face's. Score
+    1 − (min relative std / 0.25), clipped: real features read 0 (relative std ≥ 0.25, down to
+    ~0.1 on soft, low-resolution faces → ≤ 0.6), a flat cover reads ~1.
+    """
+    luma = _luma(small)
+    n = luma.shape[0]
+    ref = float(luma[mask].std()) + 1e-3
+    half_w, half_h = max(2, int(0.055 * n)), max(2, int(0.027 * n))
+    rel = []
+    for cx, cy in _FEATURES:
+        x, y = int(cx * n), int(cy * n)
+        rel.append(float(luma[y - half_h:y + half_h, x - half_w:x + half_w].std()) / ref)
+    return float(np.clip(1.0 - min(rel) / 0.25, 0.0, 1.0))
 
 
 def yaw_from_points5(points5: np.ndarray) -> float:
@@ -334,10 +359,12 @@ def judge(m: Measurements, settings: FilterSettings, min_face: float = 0.0) -> O
         return "profile"
     if s.max_incomplete is not None and m.incomplete > s.max_incomplete:
         return "occluded"
-    if s.max_occlusion is not None and m.occlusion > s.max_occlusion:
-        return "occluded"
+    # Blur before occlusion: a soft, upsampled face also has featureless eyes, and "blur" is
+    # the more useful reason for it.
     if s.min_sharpness is not None and m.sharpness < s.min_sharpness:
         return "blur"
+    if s.max_occlusion is not None and m.occlusion > s.max_occlusion:
+        return "occluded"
     return None
 
 

@@ -98,6 +98,9 @@ def test_each_filter_rejects_its_constructed_case_and_keeps_the_good_face(asset,
     covered = img.copy()
     covered[max(0, y0 - 20):y1 + 20, int(lm[27, 0]):x1 + 20] = 128      # image-right half of the face
     assert reason(covered) == "occluded"
+    bar = img.copy()
+    bar[int(lm[19, 1]) - 10:int(lm[29, 1]), x0 - 10:x1 + 10] = (40, 40, 40)  # a dark bar over both eyes
+    assert reason(bar) == "occluded"
     cut = np.ascontiguousarray(img[:, :int(lm[30, 0]) + 5])             # face cut by the frame edge
     assert reason(cut) == "occluded"
 
