@@ -126,7 +126,7 @@ def test_exported_swapper_renders_an_exr_plate_through_the_core(checkpoints, mob
     model = tmp_path / "swap.onnx"
     export_checkpoint(checkpoints[1], model)
     sample = tmp_path / "sample"
-    assert main(["sample", str(sample), "--frames", "2"]) == 0
+    assert main(["sample", str(sample), "--count", "2"]) == 0
     plate = str(sample / "plate.####.exr")
     track = tmp_path / "shot.track.json"
     assert main(["analyze", plate, "--frames", "1001-1002", "-o", str(track)]) == 0

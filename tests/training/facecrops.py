@@ -132,10 +132,19 @@ def build_test_dataset(assets: Path, out: Path, size: int = 128) -> Path:
 import pytest  # noqa: E402
 
 
+_BUILT: dict[str, Path] = {}
+
+
 @pytest.fixture(scope="session")
 def face_dataset(assets, tmp_path_factory) -> Path:
-    """A real 6-identity dataset of 128² FFHQ-style crops, built once per test session (~3 s)."""
-    return build_test_dataset(Path(assets), tmp_path_factory.mktemp("faces") / "dataset")
+    """A real 6-identity dataset of 128² FFHQ-style crops, built once per test session (~3 s).
+
+    Cached at module level: every test module imports this fixture, and pytest would otherwise
+    build one per importing module."""
+    key = str(assets)
+    if key not in _BUILT:
+        _BUILT[key] = build_test_dataset(Path(assets), tmp_path_factory.mktemp("faces") / "dataset")
+    return _BUILT[key]
 
 
 @pytest.fixture(scope="session")

@@ -117,3 +117,16 @@ def test_cosface_and_iresnet_train(face_dataset, tmp_path):
     result = train_identity(_cfg(face_dataset, tmp_path / "run", steps=3, loss="cosface", margin=0.35,
                                  backbone="iresnet", optimizer="adamw", lr=1e-3), progress=False)
     assert all(np.isfinite(h["loss"]) for h in result.history)
+
+
+def test_trains_on_the_dataset_builders_output(asset, tmp_path):
+    """Crops made by `faceplate dataset build` + `cluster` (the real producer of DATASET/<group>/<k>/)."""
+    from faceplate.core.cli import main
+
+    clip = asset("media/video/clip_01_tears_of_steel.mp4")
+    data = tmp_path / "dataset"
+    assert main(["dataset", "build", str(clip), "-o", str(data), "--size", "224", "--every", "8", "--workers", "1"]) == 0
+    assert main(["dataset", "cluster", str(data), "--auto"]) == 0
+    result = train_identity(_cfg(data, tmp_path / "run", steps=3, val_fraction=0.0), progress=False)
+    assert len(result.history) == 3 and all(np.isfinite(h["loss"]) for h in result.history)
+    assert result.corrupt_images == 0
