@@ -121,7 +121,8 @@ def main() -> int:
         "# Dataset builder benchmark",
         "",
         f"`python bench/bench_dataset.py --frames {args.frames}` on {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} cores, Python {platform.python_version()}.",
+        f"{os.cpu_count()} cores, Python {platform.python_version()}; load average at the end "
+        f"{os.getloadavg()[0]:.1f} (other jobs on the machine inflate every figure; compare shares, not seconds).",
         f"Clip: Tears of Steel asset upscaled to 1920×1080 (H.264), {n} frames, {faces} faces detected; "
         f"crop {settings.size}², default models (RetinaFace mnet0.25 embedded, dlib 68, dlib 128); filters off "
         f"so every face takes the full path.",
