@@ -175,7 +175,7 @@ def run(job: Job, dist_info: Distributed, progress: bool = True, stop_after: Opt
             bad = [k for k, v in scalars.items() if not math.isfinite(v)]
             if bad:
                 raise FaceplateError(
-                    f"{out_dir}: loss {bad[0]} is {scalars[bad[0]]} at step {step + 1}; training stopped, "
+                    f"{out_dir}: {bad[0]} = {scalars[bad[0]]} (not finite) at step {step + 1}; training stopped, "
                     f"last good checkpoint: {last_good or 'none (no checkpoint written yet)'}; lower lr or "
                     f"check the data, then resume from it")
             done = step + 1
