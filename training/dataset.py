@@ -184,6 +184,18 @@ def video_fps(path: str) -> float:
         return 24.0
 
 
+def frame_total(source: Source) -> int:
+    """Frames in the input (0 when the container does not say): for progress only."""
+    if source.kind != "video":
+        return len(source.files)
+    try:
+        import av
+        with av.open(source.path) as container:
+            return int(container.streams.video[0].frames or 0)
+    except Exception:  # unreadable: reported by the decoder
+        return 0
+
+
 def timecode(frame: int, fps: float) -> str:
     """Non-drop SMPTE-style HH:MM:SS:FF of a 0-based frame index."""
     fps_i = max(1, int(round(fps)))
@@ -580,6 +592,7 @@ def _run_source(source: Source, settings: BuildSettings, settings_dict: dict, ou
     from tqdm import tqdm
 
     fps = video_fps(source.path) if source.kind == "video" else 24.0
+    total = frame_total(source)
     sampler = _Sampler(settings, fps)
     frames_q: queue.Queue = queue.Queue(maxsize=max(4, 2 * max(1, workers)))
     DONE = object()
@@ -596,7 +609,7 @@ def _run_source(source: Source, settings: BuildSettings, settings_dict: dict, ou
                 counts["frames"] += 1
                 if not sampler.take(frame, image) or frame <= resume_after:
                     continue  # the sampler still sees every frame: shot changes stay identical on resume
-                frames_q.put((frame, path, tc, image))
+                frames_q.put((frame, path, tc, image, counts["frames"]))
         except PlateError as exc:
             decode_error.append(str(exc))
         except Exception as exc:  # decoder crashes are named, counted and skipped, never fatal
@@ -607,7 +620,7 @@ def _run_source(source: Source, settings: BuildSettings, settings_dict: dict, ou
     thread = threading.Thread(target=decode, name=f"decode-{source.group}", daemon=True)
     thread.start()
     inflight: collections.deque = collections.deque()
-    bar = tqdm(desc=source.group, unit="frame", disable=None if show_progress else True, leave=False)
+    bar = tqdm(desc=source.group, unit="sample", disable=None if show_progress else True, leave=False)
     last_save = time.monotonic()
     finished = False
     try:
@@ -618,7 +631,7 @@ def _run_source(source: Source, settings: BuildSettings, settings_dict: dict, ou
                 if item is DONE:
                     finished = True
                     break
-                frame, path, tc, image = item
+                frame, path, tc, image, position = item
                 if pool is not None:
                     fut = pool.submit(_worker_task, image, settings_dict)
                 else:
@@ -627,14 +640,14 @@ def _run_source(source: Source, settings: BuildSettings, settings_dict: dict, ou
                         fut.set_result(analyse_frame(image, settings, local_models))
                     except Exception as exc:  # surfaced below, like a worker's
                         fut.set_exception(exc)
-                inflight.append((frame, path, tc, fut))
+                inflight.append((frame, path, tc, fut, position))
             if cancel.is_set() and not finished:
                 stop_decode.set()
                 finished = True
                 _drain(frames_q, DONE)
             if not inflight:
                 continue
-            frame, path, tc, fut = inflight.popleft()
+            frame, path, tc, fut, position = inflight.popleft()
             try:
                 faces = fut.result()
             except FaceplateError:
@@ -647,7 +660,8 @@ def _run_source(source: Source, settings: BuildSettings, settings_dict: dict, ou
             entry["sampled"] += 1
             bar.update(1)
             emit({"group": source.group, "frame": frame, "sampled": entry["sampled"], "faces": entry["faces"],
-                  "kept": entry["kept"], "message": f"{source.group} frame {frame}: {len(faces)} face(s)"})
+                  "kept": entry["kept"], "position": position, "total": total,
+                  "message": f"{source.group} frame {frame}: {len(faces)} face(s)"})
             if time.monotonic() - last_save > 2.0:
                 write_state(out, state)
                 last_save = time.monotonic()

@@ -182,8 +182,8 @@ class ExtractionTab(_Tab):
             log(f"extracting faces from {video} into {out}")
 
             def on_progress(info: dict) -> None:
-                if "sampled" in info:
-                    progress(int(info["sampled"]), 0)
+                if info.get("total"):
+                    progress(min(int(info["position"]), int(info["total"])), int(info["total"]))
                 if info.get("message"):
                     log(info["message"])
 
