@@ -556,11 +556,11 @@ def build(inputs: Sequence[str], out_dir: str | os.PathLike, settings: Optional[
                 if cancel.is_set():
                     break
                 entry = state["inputs"].get(source.group)
-                if entry and entry.get("source") == source.path and entry.get("status") in ("done", "failed", "truncated"):
-                    log.info("%s: already finished (%s), skipped", source.group, entry["status"])
-                    if entry.get("status") in ("failed", "truncated"):
-                        skipped.append(source.path)
+                if entry and entry.get("source") == source.path and entry.get("status") == "done":
+                    log.info("%s: already finished, skipped", source.group)
                     continue
+                # failed / truncated / partial inputs are tried again from where they stopped: a
+                # re-copied file then completes, a still-broken one is reported again.
                 entry = entry if entry and entry.get("source") == source.path else {
                     "source": source.path, "kind": source.kind, "status": "partial", "next_frame": None,
                     "frames": 0, "sampled": 0, "faces": 0, "kept": 0, "error": None}
@@ -671,6 +671,10 @@ def _run_source(source: Source, settings: BuildSettings, settings_dict: dict, ou
         _drain(frames_q, DONE)
         thread.join(timeout=30)
     entry["frames"] = max(entry.get("frames", 0), counts["frames"])
+    if not decode_error and not cancel.is_set() and source.kind == "video" and 0 < counts["frames"] < total:
+        # FFmpeg stops quietly at the end of a cut-off file: the container's frame count tells.
+        decode_error.append(f"{source.path}: decoded only {counts['frames']} of {total} frames, the file is "
+                            f"truncated; re-copy it (faces from the decoded part are kept)")
     if decode_error:
         entry["status"] = "truncated" if entry["sampled"] else "failed"
         entry["error"] = decode_error[0]

@@ -222,6 +222,25 @@ def test_bad_inputs_are_skipped_named_and_counted(asset, tmp_path):
     assert "No faces were found" in html and "broken.mp4" in html
 
 
+def test_truncated_video_keeps_its_faces_and_is_named(asset, tmp_path):
+    import av
+    fast = tmp_path / "fast.mp4"  # moov atom first, so a cut-off copy still opens
+    with av.open(str(asset(HAMILTON))) as src, av.open(str(fast), "w", options={"movflags": "faststart"}) as dst:
+        stream = dst.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                dst.mux(packet)
+    data = fast.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[:len(data) // 2])
+    result = ds.build([str(cut)], tmp_path / "ds", ds.BuildSettings(size=256, every=60), workers=0,
+                      show_progress=False)
+    entry = result.inputs["cut"]
+    assert entry["status"] == "truncated" and "truncated" in entry["error"] and result.skipped == [str(cut)]
+    assert 0 < entry["sampled"] < 5 and result.faces > 0
+
+
 def test_output_folder_rules(asset, tmp_path):
     photo = str(asset(FR + "obama_small.jpg"))
     out = tmp_path / "ds"
