@@ -134,6 +134,10 @@ def discover(inputs: Sequence[str]) -> list[Source]:
         path = os.path.abspath(os.fspath(raw))
         if os.path.isdir(path):
             files = sorted(p for p in Path(path).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
+            videos = sorted(p for p in Path(path).iterdir() if p.is_file() and is_video(str(p)))
+            if videos and not files:  # a folder of clips: each clip is its own input/group
+                sources.extend(Source(str(v), "video", group_for(v.stem)) for v in videos)
+                continue
             numbered = [(_frame_number(p.name), str(p)) for p in files]
             if numbered and all(n is not None for n, _ in numbered) and len({n for n, _ in numbered}) == len(numbered):
                 entries = sorted((int(n), p) for n, p in numbered)  # an image sequence in a folder

@@ -122,3 +122,25 @@ def test_report_and_pack_of_a_synthetic_dataset(tmp_path):
     (zip_path,) = pack(out)
     names = zipfile.ZipFile(zip_path).namelist()
     assert sorted(names) == ["shot/manifest.jsonl"] + [f"shot/unsorted/shot_{i:06d}_00.png" for i in range(3)]
+
+
+def test_discover_classifies_inputs(tmp_path):
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for name in ("b.mp4", "a.mov"):
+        (clips / name).write_bytes(b"")
+    seq = tmp_path / "seq"
+    seq.mkdir()
+    for f in (1001, 1002, 1003):
+        (seq / f"plate.{f}.exr").write_bytes(b"")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("x.jpg", "y.png"):
+        (photos / name).write_bytes(b"")
+    found = ds.discover([str(clips), str(seq / "plate.####.exr"), str(photos), str(seq)])
+    assert [(s.kind, s.group) for s in found] == [("video", "a"), ("video", "b"), ("images", "plate"),
+                                                  ("images", "photos"), ("images", "seq")]
+    assert [f for f, _ in found[2].files] == [1001, 1002, 1003] == [f for f, _ in found[4].files]
+    assert [f for f, _ in found[3].files] == [0, 1]
+    with pytest.raises(ds.FaceplateError, match="no such file"):
+        ds.discover([str(tmp_path / "nope.mp4")])
