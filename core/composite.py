@@ -72,36 +72,42 @@ def accumulate(frame_shape: tuple[int, int], origin: tuple[int, int],
     return matte, change
 
 
-def composite(frame: Any, layers: Sequence[FaceLayer], extra_metadata: Optional[dict] = None) -> Any:
+def composite(frame: Any, layers: Sequence[FaceLayer], extra_metadata: Optional[dict] = None,
+              accumulated: Optional[tuple[np.ndarray, np.ndarray]] = None) -> Any:
     """Composited PlateFrame: RGB changed only where the matte > 0, a half ``faceplate.matte`` added.
 
     Every other channel, window, pixel aspect and header attribute is carried over unchanged.
+    ``accumulated`` = ``accumulate(...)`` of these layers, when the caller already has it.
     """
     pix = frame.pixels
     h, w = pix.shape[:2]
     dw = frame.data_window
-    matte, change = accumulate((h, w), (dw.xmin, dw.ymin), layers)
-    out = pix.copy()
-    inside = matte > 0
-    for k, ch in enumerate(frame.rgb):
-        plane = out[..., ch]
-        plane[inside] = pix[..., ch][inside] + change[..., k][inside]
+    matte, change = accumulated if accumulated is not None else accumulate((h, w), (dw.xmin, dw.ymin), layers)
     channels = tuple(frame.channels)
     formats = tuple(frame.channel_formats)
     if MATTE_CHANNEL in channels:  # re-rendering a composited frame: replace the old matte
         idx = channels.index(MATTE_CHANNEL)
-        out[..., idx] = matte
+        out = pix.copy()
         formats = formats[:idx] + ("half",) + formats[idx + 1:]
     else:
-        out = np.concatenate([out, matte[..., None]], axis=2)
+        idx = pix.shape[2]
+        out = np.empty((h, w, idx + 1), np.float32)  # one copy of the plate, matte appended
+        out[..., :idx] = pix
         channels = channels + (MATTE_CHANNEL,)
         formats = formats + ("half",)
+    out[..., idx] = matte
+    inside = matte > 0
+    if inside.any():
+        rows, cols = np.nonzero(inside)
+        for k, ch in enumerate(frame.rgb):
+            out[rows, cols, ch] = pix[rows, cols, ch] + change[rows, cols, k]
     metadata = dict(frame.metadata)
     metadata.update(extra_metadata or {})
     return dataclasses.replace(frame, pixels=out, channels=channels, channel_formats=formats, metadata=metadata)
 
 
-def patch(frame: Any, layers: Sequence[FaceLayer], extra_metadata: Optional[dict] = None) -> Any:
+def patch(frame: Any, layers: Sequence[FaceLayer], extra_metadata: Optional[dict] = None,
+          accumulated: Optional[tuple[np.ndarray, np.ndarray]] = None) -> Any:
     """Premultiplied RGBA face patch whose data window is the bbox of the matte (1×1 zeros if empty)."""
     from faceplate.core.mask import bbox
     from faceplate.core.plate_io import Window
@@ -109,7 +115,7 @@ def patch(frame: Any, layers: Sequence[FaceLayer], extra_metadata: Optional[dict
     pix = frame.pixels
     h, w = pix.shape[:2]
     dw = frame.data_window
-    matte, change = accumulate((h, w), (dw.xmin, dw.ymin), layers)
+    matte, change = accumulated if accumulated is not None else accumulate((h, w), (dw.xmin, dw.ymin), layers)
     box = bbox(matte)
     if box is None:
         rgba = np.zeros((1, 1, 4), np.float32)

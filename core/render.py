@@ -350,13 +350,15 @@ def render(plate: Any, track_file: Any, source_identity: SourceFace, settings: R
             t1 = time.perf_counter()
             read_wait += t1 - t0
             layers = renderer.layers(frame, faces_at(track_file, f, settings.targets))
+            dw = frame.data_window
+            acc = comp.accumulate(frame.pixels.shape[:2], (dw.xmin, dw.ymin), layers)
             job = []
             out_frame = None
             if out_path:
-                out_frame = comp.composite(frame, layers)
+                out_frame = comp.composite(frame, layers, accumulated=acc)
                 job.append((out_path, out_frame, extra))
             if patch_path:
-                job.append((patch_path, comp.patch(frame, layers), extra))
+                job.append((patch_path, comp.patch(frame, layers, accumulated=acc), extra))
             compute += time.perf_counter() - t1
             if on_frame is not None:
                 on_frame(f, frame, out_frame, layers)
