@@ -6,7 +6,8 @@ input (the identity loss needs d(embedding)/d(image)); weights are frozen buffer
 cover MobileFaceNet/ArcFace/IResNet-style exports: Conv, BatchNormalization, PRelu, Relu, LeakyRelu,
 Sigmoid, Clip, Add, Sub, Mul, Div, Flatten, Gemm, MatMul, Reshape, Transpose, GlobalAveragePool,
 AveragePool, MaxPool, Concat, Identity, Dropout, Constant, Shape/Gather/Unsqueeze (for dynamic
-reshapes), ReduceMean, Pad, Squeeze, Pow, Sqrt, ReduceL2 and LpNormalization.
+reshapes), ReduceMean, Pad, Squeeze, Pow, Sqrt, ReduceL2, LpNormalization, Expand, Slice,
+ConstantOfShape, InstanceNormalization and Resize (nearest/linear) — enough for our own exports too.
 """
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ class OnnxModule(nn.Module):
                  "Mul", "Div", "Flatten", "Gemm", "MatMul", "Reshape", "Transpose", "GlobalAveragePool",
                  "AveragePool", "MaxPool", "Concat", "Identity", "Dropout", "Constant", "Shape", "Gather",
                  "Unsqueeze", "Squeeze", "ReduceMean", "Pad", "Pow", "Sqrt", "ReduceL2", "LpNormalization", "Cast",
-                 "Softmax"}
+                 "Softmax", "Expand", "Slice", "ConstantOfShape", "InstanceNormalization", "Resize"}
 
     def __init__(self, model_proto):
         super().__init__()
@@ -227,6 +228,62 @@ class OnnxModule(nn.Module):
         return torch.sqrt((a[0] ** 2).sum(dim=tuple(axes), keepdim=keep))
 
     def _op_LpNormalization(self, a, at): return F.normalize(a[0], p=at.get("p", 2), dim=at.get("axis", -1))
+
+    def _op_Expand(self, a, at):
+        shape = [int(v) for v in a[1].tolist()]
+        x = a[0]
+        lead = len(shape) - x.dim()
+        if lead > 0:
+            x = x.reshape([1] * lead + list(x.shape))
+        target = [max(d, s) if s != 1 else d for d, s in zip(x.shape, shape)]  # ONNX Expand broadcasts both ways
+        return x.expand(*target)
+
+    def _op_Slice(self, a, at):
+        x = a[0]
+        starts, ends = a[1].tolist(), a[2].tolist()
+        axes = a[3].tolist() if len(a) > 3 and a[3] is not None else list(range(len(starts)))
+        steps = a[4].tolist() if len(a) > 4 and a[4] is not None else [1] * len(starts)
+        index = [slice(None)] * x.dim()
+        flips = []
+        for st, en, ax, sp in zip(starts, ends, axes, steps):
+            ax = int(ax) % x.dim()
+            n = x.shape[ax]
+            st = max(min(int(st) + n if st < 0 else int(st), n), 0) if sp > 0 else int(st)
+            en = max(min(int(en) + n if en < 0 else int(en), n), 0) if sp > 0 else int(en)
+            if sp > 0:
+                index[ax] = slice(st, en, int(sp))
+            else:  # negative steps: flip then slice
+                flips.append((ax, st, en, int(sp), n))
+        y = x[tuple(index)]
+        for ax, st, en, sp, n in flips:
+            st = n - 1 if st >= n else (st + n if st < 0 else st)
+            en = -1 if en < -n else (en + n if en < 0 else en)
+            idx = torch.arange(st, en, sp, device=y.device)
+            y = torch.index_select(y, ax, idx)
+        return y
+
+    def _op_ConstantOfShape(self, a, at):
+        value = at.get("value")
+        fill = torch.as_tensor(np.array(value)).reshape(-1)[0] if value is not None else torch.tensor(0.0)
+        return torch.full([int(v) for v in a[0].tolist()], fill.item(), dtype=fill.dtype)
+
+    def _op_InstanceNormalization(self, a, at):
+        return F.instance_norm(a[0], weight=a[1], bias=a[2], eps=at.get("epsilon", 1e-5))
+
+    def _op_Resize(self, a, at):
+        x = a[0]
+        scales = a[2] if len(a) > 2 and a[2] is not None and a[2].numel() else None
+        sizes = a[3] if len(a) > 3 and a[3] is not None else None
+        mode = at.get("mode", "nearest")
+        if mode not in ("nearest", "linear"):
+            raise ModelError(f"ONNX Resize mode {mode!r} is not supported by the converter")
+        align = at.get("coordinate_transformation_mode", "half_pixel") == "align_corners"
+        size = [int(v) for v in sizes.tolist()[2:]] if sizes is not None else \
+            [int(np.floor(d * float(s))) for d, s in zip(x.shape[2:], scales.tolist()[2:])]
+        if mode == "nearest":
+            return F.interpolate(x, size=size, mode="nearest")
+        return F.interpolate(x, size=size, mode="bilinear" if x.dim() == 4 else "linear",
+                             align_corners=align if align else False)
 
     def _op_Pad(self, a, at):
         pads = a[1].tolist() if len(a) > 1 and a[1] is not None else at["pads"]

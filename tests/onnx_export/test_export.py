@@ -143,3 +143,31 @@ def test_exported_swapper_renders_an_exr_plate_through_the_core(checkpoints, mob
     got = oiio.ImageBuf(str(frame)).get_pixels(oiio.FLOAT)
     changed = np.abs(got[..., :3] - src[..., :3]).max(axis=2) > 0
     assert changed.any()                                    # the swapper changed the faces
+
+
+def test_exports_round_trip_through_the_onnx_importer_and_train_a_swapper(checkpoints, face_dataset, tmp_path):
+    """The documented path: export the identity model, then use that .onnx as the swapper's frozen recognizer."""
+    import torch
+
+    from faceplate.training.onnx_import import load_onnx_module
+    from faceplate.training.swapper_train import train_swapper
+
+    rec = tmp_path / "rec.onnx"
+    export_checkpoint(checkpoints[0], rec, dynamic_batch=True)
+    swap = tmp_path / "swap.onnx"
+    export_checkpoint(checkpoints[1], swap, dynamic_batch=True)
+    rng = np.random.default_rng(0)
+    for path, feeds in ((rec, {"input": rng.random((2, 3, 112, 112), np.float32)}),
+                        (swap, {"target": rng.random((2, 3, 112, 112), np.float32),
+                                "source": rng.random((2, 128), np.float32)})):
+        ref = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+        with torch.no_grad():
+            got = load_onnx_module(path)(*[torch.from_numpy(v) for v in feeds.values()]).numpy()
+        assert float(np.abs(got - ref).max()) < 1e-4, path.name
+    result = train_swapper(config_from_dict("swapper", {**TINY_SWAPPER, "steps": 2, "dataset": str(face_dataset),
+                                                        "out_dir": str(tmp_path / "sw"), "recognizer": str(rec)}),
+                           progress=False)
+    out = tmp_path / "swap2.onnx"
+    export_checkpoint(result.checkpoint, out)
+    meta = json.loads(_meta(out)["faceplate.recognizer"])
+    assert (meta["family"], meta["embedding_dim"], meta["name"]) == ("faceplate", 32, "rec")
