@@ -571,6 +571,10 @@ def build(inputs: Sequence[str], out_dir: str | os.PathLike, settings: Optional[
                     "source": source.path, "kind": source.kind, "status": "partial", "next_frame": None,
                     "frames": 0, "sampled": 0, "faces": 0, "kept": 0, "error": None}
                 state["inputs"][source.group] = entry
+                # The state is checkpointed every few seconds; the manifest is the truth for counts.
+                group_rows = [r for r in rows if r["group"] == source.group]
+                entry["faces"] = len(group_rows)
+                entry["kept"] = sum(1 for r in group_rows if r["kept"])
                 resume_after = max(last_frame.get(source.group, -1),
                                    (entry["next_frame"] - 1) if entry.get("next_frame") is not None else -1)
                 _run_source(source, settings, settings_dict, out, entry, resume_after, pool, local_models,

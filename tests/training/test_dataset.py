@@ -193,6 +193,9 @@ def test_resume_after_sigkill_gives_the_same_dataset(asset, tmp_path):
     result = ds.build([clip], killed, _cli_settings(args), workers=0, show_progress=False)
     assert result.inputs["short_hamilton_clip"]["status"] == "done"
     assert _tree_digest(killed) == _tree_digest(ref)
+    ref_entry = ds.read_state(ref)["inputs"]["short_hamilton_clip"]
+    for key in ("faces", "kept", "next_frame", "frames"):
+        assert result.inputs["short_hamilton_clip"][key] == ref_entry[key], key
     assert not list(killed.rglob(".*.tmp*"))
     # A finished input is skipped on a re-run.
     again = ds.build([clip], killed, _cli_settings(args), workers=0, show_progress=False)
