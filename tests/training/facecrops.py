@@ -38,7 +38,7 @@ def detect(det, rgb: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 def crop(rgb: np.ndarray, points5: np.ndarray, size: int) -> np.ndarray:
-    return cv2.warpAffine(rgb, ffhq_matrix(points5, size), (size, size), flags=cv2.INTER_AREA if False else cv2.INTER_LINEAR,
+    return cv2.warpAffine(rgb, ffhq_matrix(points5, size), (size, size), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REFLECT101)
 
 
