@@ -141,19 +141,29 @@ def run_render(args: argparse.Namespace, track_file: Any = None, track_sha: Opti
     if args.model:
         from faceplate.core.swap import load_swapper
         engine = load_swapper(args.model)
-    detector = models.load_detector(_model_name(track_file, "detector"))
-    _check_sha(detector, track_file, "detector", args.track)
-    landmarker = models.load_landmarker(_model_name(track_file, "landmarker"))
-    _check_sha(landmarker, track_file, "landmarker", args.track)
-    recognizer = None
+    # Load only what this job needs: detector + landmarker for source photos (and a reference
+    # photo for --targets), a recognizer to average several photos or to feed a neural swapper.
+    targets_photo = bool(args.targets) and not all(p.strip().isdigit() for p in args.targets.split(","))
+    detector = landmarker = recognizer = None
+    if args.source or targets_photo:
+        detector = models.load_detector(_model_name(track_file, "detector"))
+        _check_sha(detector, track_file, "detector", args.track)
+    if args.source:
+        landmarker = models.load_landmarker(_model_name(track_file, "landmarker"))
+        _check_sha(landmarker, track_file, "landmarker", args.track)
+    needs_embedding = engine is not None and not args.source_embedding
     rec_name = args.recognizer or _model_name(track_file, "recognizer")
-    if rec_name or args.targets:
+    if args.source and (needs_embedding or len(args.source) > 1 or args.recognizer):
         recognizer = models.load_recognizer(rec_name)
         if not args.recognizer:
             _check_sha(recognizer, track_file, "recognizer", args.track)
-    targets_recognizer = recognizer
-    if args.recognizer and args.targets and _model_name(track_file, "recognizer"):
-        targets_recognizer = models.load_recognizer(_model_name(track_file, "recognizer"))
+    targets_recognizer = None
+    if targets_photo:
+        track_rec = _model_name(track_file, "recognizer")
+        targets_recognizer = recognizer if (recognizer is not None and not args.recognizer) else \
+            models.load_recognizer(track_rec)
+        if track_rec:
+            _check_sha(targets_recognizer, track_file, "recognizer", args.track)
     settings.targets = _targets(args.targets, track_file, targets_recognizer, detector, colour)
     source = load_source_identity(args.source, args.source_embedding, colour, detector, landmarker, recognizer)
     parser = None
