@@ -150,27 +150,31 @@ class SwapperJob:
                                  f"{self.recognizer.name} ({self.recognizer.sha256[:12]}…); use the same recognizer")
 
     def evaluate(self) -> dict[str, float]:
-        """Identity transfer on held-out crops: cos(recognizer(swap), source) vs cos(target, source)."""
+        """Identity transfer on held-out crops, each target paired with a source of ANOTHER identity:
+        cos(R(swap), R(source)) against the baseline cos(R(target), R(source)), cos(R(swap), R(target)),
+        and the L1 error of reconstructing a target from its own identity."""
         import torch
 
         index = self.val_index if len(self.val_index.items) >= 2 else self.train_index
         rng = np.random.Generator(np.random.PCG64(self.cfg.seed + 31))
-        images = [self.store.get(p) for p, _ in index.items[:32]]
-        images = [im for im in images if im is not None]
-        if len(images) < 2:
+        order = rng.permutation(len(index.items))[:64]
+        kept = [(self.store.get(index.items[i][0]), index.items[i][1]) for i in order]
+        kept = [(im, label) for im, label in kept if im is not None]
+        labels = np.array([label for _, label in kept])
+        if len(kept) < 2 or len(set(labels.tolist())) < 2:
             return {}
+        sources = [int(rng.choice(np.flatnonzero(labels != label))) for label in labels]
         crops = torch.from_numpy(np.stack([data_mod.warp_crop(im, self.cfg.alignment, self.cfg.input_size, None, None)
-                                           for im in images])).to(self.device)
-        perm = torch.from_numpy(rng.permutation(len(images))).to(self.device)
+                                           for im, _ in kept])).to(self.device)
         self.G.eval()
         with torch.no_grad():
-            src = self.recognizer(crops[perm])
             tgt = self.recognizer(crops)
-            fake = self.G(crops, src)
-            fake_id = self.recognizer(fake)
+            src = tgt[torch.as_tensor(sources, device=self.device)]
+            fake_id = self.recognizer(self.G(crops, src))
             rec = self.G(crops, tgt)
-        return {"eval_id_cos_swap": float((fake_id * src).sum(1).mean()),
-                "eval_id_cos_target": float((tgt * src).sum(1).mean()),
+        return {"eval_id_cos_swap_source": float((fake_id * src).sum(1).mean()),
+                "eval_id_cos_target_source": float((tgt * src).sum(1).mean()),
+                "eval_id_cos_swap_target": float((fake_id * tgt).sum(1).mean()),
                 "eval_rec_l1": float((rec - crops).abs().mean())}
 
 

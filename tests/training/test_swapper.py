@@ -30,7 +30,8 @@ def test_losses_fall_on_a_fixed_batch(face_dataset, mobilefacenet, tmp_path):
     assert last["rec"] < first["rec"], (first, last)
     assert last["loss_g"] < first["loss_g"], (first, last)
     assert all(np.isfinite(x["loss_d"]) and np.isfinite(x["gp"]) for x in h)
-    assert set(result.metrics) == {"eval_id_cos_swap", "eval_id_cos_target", "eval_rec_l1"}
+    assert set(result.metrics) == {"eval_id_cos_swap_source", "eval_id_cos_target_source", "eval_id_cos_swap_target",
+                                  "eval_rec_l1"}
     # image grids went to TensorBoard
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     events = EventAccumulator(str(tmp_path / "run" / "tb"), size_guidance={"images": 0})
