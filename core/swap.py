@@ -159,6 +159,16 @@ class ClassicalSwapper:
             where = covered if face_matte is None else (covered & (face_matte > 0.5))
             warped = colour_match(warped, crop, where)
         coverage = covered.astype(np.float32)
+        # Keep the target's own mouth interior (teeth, tongue): a warped closed mouth stretched
+        # over an open one reads as smeared lips. A closed mouth has no area here: no effect.
+        inner = np.round(np.asarray(landmarks68, np.float64)[60:68] * (1 << shift)).astype(np.int32)
+        hole = np.zeros((h, w), np.uint8)
+        cv2.fillPoly(hole, [inner], 255, lineType=cv2.LINE_AA, shift=shift)
+        if hole.any():
+            sigma = max(0.01 * face_size(landmarks68), 0.5)
+            hole_f = cv2.GaussianBlur(hole.astype(np.float32) / 255.0, (0, 0), sigma)
+            coverage *= 1.0 - np.clip(hole_f, 0.0, 1.0)
+            coverage[coverage < 1e-3] = 0.0
         delta = (warped - crop) * coverage[..., None]
         return SwapResult(delta.astype(np.float32), coverage)
 
