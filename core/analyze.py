@@ -48,6 +48,7 @@ class AnalyzeSettings:
     identity_threshold: Optional[float] = None  # None: per recognizer family (IDENTITY_THRESHOLDS)
     cut_threshold: float = 0.45       # histogram (Bhattacharyya) distance between frames that is a cut
     embed_every: int = 5
+    full_scan_every: int = 8          # frames; in between, detection runs at the scale of the faces tracked
     decimals: int = 3                 # coordinates are stored rounded to 1/1000 px
     log_every: int = 25               # without a TTY progress bar: a log line per N frames
 
@@ -55,7 +56,7 @@ class AnalyzeSettings:
         return {"smoothing": self.smoothing, "max_gap": self.max_gap, "min_face": self.min_face,
                 "max_side": self.max_side, "layer": self.layer, "colourspace": self.colourspace,
                 "identity_threshold": self.identity_threshold, "cut_threshold": self.cut_threshold,
-                "embed_every": self.embed_every, "target": None}
+                "embed_every": self.embed_every, "full_scan_every": self.full_scan_every, "target": None}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -108,6 +109,79 @@ def _desqueeze(image: np.ndarray, aspect: float) -> np.ndarray:
     new_w = max(1, int(round(w * aspect)))
     interp = cv2.INTER_LINEAR if aspect > 1 else cv2.INTER_AREA
     return cv2.resize(image, (new_w, h), interpolation=interp)
+
+
+def _detection_image(lin: np.ndarray, aspect: float, face_range: tuple[float, float], min_face: float,
+                     colour: Any) -> tuple[tuple[float, float], np.ndarray]:
+    """((fx, fy), sRGB uint8 image) for detection, desqueezed.
+
+    detect_faces never looks at a finer scale than its pyramid's first level, so the plate is
+    reduced to that level here, in linear light (area average), before the colour conversion:
+    the costly full-frame OCIO pass shrinks with it. Small plates stay at native resolution.
+    Image pixel (xd, yd) is analysis point ((xd + 0.5) fx - 0.5, (yd + 0.5) fy - 0.5).
+    """
+    from faceplate.core.detect import pyramid_scales
+
+    h, w = lin.shape[:2]
+    scale = min(1.0, pyramid_scales(int(round(w * aspect)), h, min_face, face_range)[0])
+    size = (max(1, int(round(w * aspect * scale))), max(1, int(round(h * scale))))
+    if size != (w, h):
+        interp = cv2.INTER_AREA if size[0] <= w and size[1] <= h else cv2.INTER_LINEAR
+        lin = cv2.resize(lin, size, interpolation=interp)
+    return (w * aspect / size[0], h / size[1]), colour.to_uint8(lin)
+
+
+def _scale_detection(det: Any, f: tuple[float, float]) -> Any:
+    """A detection in the downscaled detection image → analysis coordinates (pixel centres kept)."""
+    from faceplate.core.detect import Detection
+    fx, fy = f
+    box = det.box.reshape(2, 2)
+    pts = det.points5
+    m = lambda p: np.stack([(p[:, 0] + 0.5) * fx - 0.5, (p[:, 1] + 0.5) * fy - 0.5], axis=1)  # noqa: E731
+    return Detection(m(box).reshape(4), m(pts), det.score)
+
+
+_CROP_MARGIN = 0.4     # crops reach this many box sizes beyond the box: room for dlib's box and ArcFace's template
+_CROP_MAX_FACE = 192   # px: bigger faces are landmarked/embedded on an area-reduced crop (ample for 68 points)
+
+
+def _face_crop(lin: np.ndarray, det: Any, aspect: float, colour: Any) -> tuple[np.ndarray, np.ndarray, float]:
+    """sRGB uint8 crop (desqueezed, maybe reduced) around a detection; returns (crop, origin, scale):
+    crop pixel c is analysis point (c + 0.5) / scale - 0.5 + origin (scale 1: c + origin)."""
+    h, w = lin.shape[:2]
+    bw, bh = det.box[2] - det.box[0], det.box[3] - det.box[1]
+    m = _CROP_MARGIN * max(bw, bh)
+    # analysis (desqueezed) x -> stored column: (x + 0.5) / aspect - 0.5
+    x0 = int(np.floor(max(0.0, (det.box[0] - m + 0.5) / aspect - 0.5)))
+    x1 = int(np.ceil(min(w - 1.0, (det.box[2] + m + 0.5) / aspect - 0.5))) + 1
+    y0 = int(np.floor(max(0.0, det.box[1] - m)))
+    y1 = int(np.ceil(min(h - 1.0, det.box[3] + m))) + 1
+    x1, y1 = max(x1, x0 + 1), max(y1, y0 + 1)
+    part = np.ascontiguousarray(lin[y0:y1, x0:x1])
+    scale = min(1.0, _CROP_MAX_FACE / max(bw, bh, 1.0))
+    ch, cw = part.shape[:2]
+    size = (max(1, int(round(cw * aspect * scale))), max(1, int(round(ch * scale))))
+    if size != (cw, ch):
+        part = cv2.resize(part, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    # stored column x0 has desqueezed centre (x0 + 0.5) * aspect - 0.5; a crop column c (at crop scale
+    # sx = size[0] / cw per stored pixel) is stored x0 + (c + 0.5) / sx - 0.5
+    sx = size[0] / cw
+    sy = size[1] / ch
+    crop = colour.to_uint8(part)
+    # analysis x = (x0 + (c + 0.5) / sx) * aspect - 0.5 = (c + 0.5) * aspect / sx - 0.5 + x0 * aspect;
+    # with aspect / sx == 1 / sy == 1 / scale (up to rounding) both axes share one scale
+    eff = 0.5 * (sx / aspect + sy)
+    return np.ascontiguousarray(crop), np.array([x0 * aspect, y0], dtype=np.float64), float(eff)
+
+
+def _to_crop(det: Any, origin: np.ndarray, scale: float) -> Any:
+    from faceplate.core.detect import Detection
+    f = lambda p: (p - origin + 0.5) * scale - 0.5  # noqa: E731
+    return Detection(f(det.box.reshape(2, 2)).reshape(4), f(det.points5), det.score)
+
+
+def _from_crop(pts: np.ndarray, origin: np.ndarray, scale: float) -> np.ndarray:
+    return (np.asarray(pts, dtype=np.float64) + 0.5) / scale - 0.5 + origin
 
 
 def _map_entry(e: FaceEntry, space: _Space, decimals: int) -> FaceEntry:
@@ -220,35 +294,67 @@ def analyze(plate: Any, settings: AnalyzeSettings, detector: Any, landmarker: An
     prev_sig: Optional[np.ndarray] = None
     bad_pixels_warned = False
     bar = _Progress(len(frames), progress, settings.log_every)
+    from faceplate.core.detect import DEFAULT_FACE_RANGE
+    face_range = tuple(getattr(detector, "face_range", DEFAULT_FACE_RANGE))
+    pos, last_full = -1, -1
+    prev_widths: list[float] = []
+    sig: Optional[np.ndarray] = None
+    cut = False
     try:
         for pf in plate:
-            rgb = pf.rgb_pixels()
-            finite = np.isfinite(rgb)
-            if not bad_pixels_warned and not finite.all():
-                log.warning("%s: %d NaN/Inf pixel values ignored for detection (kept in the plate)",
-                            pf.path, int((~finite).sum()))
-                bad_pixels_warned = True
+            lin = pf.rgb_pixels()
+            finite = np.isfinite(lin)
+            if not finite.all():
+                if not bad_pixels_warned:
+                    log.warning("%s: %d NaN/Inf pixel values ignored for detection (kept in the plate)",
+                                pf.path, int((~finite).sum()))
+                    bad_pixels_warned = True
+                lin[~finite] = 0.0  # our copy: the plate on disk is untouched
             del finite
-            image = _desqueeze(colour.to_uint8(rgb), pf.pixel_aspect)
-            del rgb
             frame_space = _Space(pf.pixel_aspect, pf.data_window.xmin, pf.data_window.ymin)
             if space is None:
                 space = frame_space
             elif frame_space != space:
                 raise PlateError(f"{pf.path}: data window origin or pixel aspect differs from the first frame "
                                  f"({frame_space} vs {space}); analyse the parts separately")
-            sig = frame_signature(image)
-            cut = prev_sig is not None and signature_distance(prev_sig, sig) > settings.cut_threshold
+            # Detection at the right scale: once faces are tracked, only sizes near theirs are
+            # searched (a much coarser pyramid); every full_scan_every frames, after a cut, or when
+            # a tracked face is not found, the whole range down to min_face is searched again.
+            pos += 1
+            full = (not prev_widths or pos - last_full >= max(1, settings.full_scan_every))
+            first_try = True
+            while True:
+                min_face = settings.min_face if full else max(settings.min_face, 0.5 * min(prev_widths))
+                det_f, det_image = _detection_image(lin, pf.pixel_aspect, face_range, min_face, colour)
+                if first_try:  # the cut signature is a thumbnail histogram: any detection image will do
+                    sig = frame_signature(det_image)
+                    cut = prev_sig is not None and signature_distance(prev_sig, sig) > settings.cut_threshold
+                    first_try = False
+                if cut and not full:
+                    full = True
+                    continue
+                dets = detect_faces(detector, det_image, min_face=min_face / det_f[1], max_side=settings.max_side)
+                if not full and len(dets) < len(prev_widths):
+                    full = True
+                    continue
+                break
+            if full:
+                last_full = pos
             prev_sig = sig
-            min_face = settings.min_face
             observations = []
-            for det in detect_faces(detector, image, min_face=min_face, max_side=settings.max_side):
-                lm = np.asarray(landmarker.landmarks(image, det), dtype=np.float64).reshape(68, 2)
+            for det in dets:
+                det = _scale_detection(det, det_f)
+                crop, origin, cs = _face_crop(lin, det, pf.pixel_aspect, colour)
+                local = _to_crop(det, origin, cs)
+                lm = _from_crop(np.asarray(landmarker.landmarks(crop, local), dtype=np.float64).reshape(68, 2),
+                                origin, cs)
                 observations.append(Observation(
                     box=det.box.copy(), points5=det.points5.copy(), landmarks=lm, score=float(det.score),
-                    embed=(lambda img=image, p5=det.points5.copy(): recognizer.embed(img, p5))))
+                    embed=(lambda img=crop, p5=local.points5.copy(): recognizer.embed(img, p5))))
+            prev_widths = [float(o.box[2] - o.box[0]) for o in observations]
+            del lin
             if on_frame is not None:
-                on_frame(int(pf.frame), image, observations)
+                on_frame(int(pf.frame), det_image, observations)
             tracker.update(int(pf.frame), observations, cut=cut)
             bar.step()
     finally:
