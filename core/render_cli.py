@@ -91,6 +91,28 @@ def _check_sha(model: Any, track_file: Any, role: str, track_path: str) -> None:
                          f"track was made with ({want[:12]}…); install the same model or re-run analyze")
 
 
+def _swapper_recognizer(engine: Any) -> Optional[str]:
+    """Registry name of the recognizer a faceplate export was trained with, if registered here."""
+    info = getattr(engine, "recognizer", None) or {}
+    if not info.get("sha256"):
+        return None
+    from faceplate.core.models import registry
+    for entry in registry().values():
+        if entry.sha256 == info["sha256"]:
+            return entry.name
+    raise ModelError(f"{engine.name}: trained with recognizer {info.get('name')} (sha256 {info['sha256'][:12]}…), "
+                     f"which is not installed here; pass it with --recognizer FILE.onnx or use --source-embedding")
+
+
+def _check_swapper_recognizer(engine: Any, recognizer: Any) -> None:
+    """The source embedding must come from the recognizer the swapper was trained with."""
+    info = getattr(engine, "recognizer", None) or {}
+    want, have = info.get("sha256"), getattr(recognizer, "sha256", None)
+    if want and have and want != have:
+        raise ModelError(f"{engine.name}: trained with recognizer {info.get('name')} (sha256 {want[:12]}…) but "
+                         f"--recognizer is {getattr(recognizer, 'name', '?')} ({have[:12]}…); pass the same recognizer")
+
+
 def _targets(spec: Optional[str], track_file: Any, recognizer: Any, detector: Any, colour: Any) -> Optional[list[int]]:
     """Track ids from "1,2", or the track whose identity is closest to a reference photo."""
     if not spec:
@@ -152,11 +174,14 @@ def run_render(args: argparse.Namespace, track_file: Any = None, track_sha: Opti
         landmarker = models.load_landmarker(_model_name(track_file, "landmarker"))
         _check_sha(landmarker, track_file, "landmarker", args.track)
     needs_embedding = engine is not None and not args.source_embedding
-    rec_name = args.recognizer or _model_name(track_file, "recognizer")
+    rec_name = args.recognizer or (args.source and needs_embedding and _swapper_recognizer(engine)) \
+        or _model_name(track_file, "recognizer")
     if args.source and (needs_embedding or len(args.source) > 1 or args.recognizer):
         recognizer = models.load_recognizer(rec_name)
-        if not args.recognizer:
+        if not args.recognizer and rec_name == _model_name(track_file, "recognizer"):
             _check_sha(recognizer, track_file, "recognizer", args.track)
+        if needs_embedding:
+            _check_swapper_recognizer(engine, recognizer)
     targets_recognizer = None
     if targets_photo:
         track_rec = _model_name(track_file, "recognizer")

@@ -194,9 +194,13 @@ class NeuralSwapper:
 
     needs_embedding = True
 
-    def __init__(self, session: Any, contract: Any, name: str, sha256: str, emap: Optional[np.ndarray] = None):
+    def __init__(self, session: Any, contract: Any, name: str, sha256: str, emap: Optional[np.ndarray] = None,
+                 recognizer: Optional[dict] = None):
         self.session, self.contract, self.name, self.sha256 = session, contract, name, sha256
         self.emap = emap
+        # Our exports name the recognizer whose embedding space they were trained in
+        # (metadata "faceplate.recognizer": name, sha256, family, embedding_dim).
+        self.recognizer = recognizer
         inputs = session.get_inputs()
         names = dict(getattr(contract, "inputs", None) or {})
         four_d = [i for i in inputs if len(i.shape) == 4]
@@ -223,19 +227,26 @@ class NeuralSwapper:
     def from_onnx(cls, model: bytes | str, contract: Any, name: str, sha256: str,
                   session: Any = None) -> "NeuralSwapper":
         """Build from model bytes/path; for inswapper the emap is the graph's last initializer."""
-        emap = None
-        if (contract.latent or "") == "emap":
-            import onnx
-            from onnx import numpy_helper
+        import onnx
+        from onnx import numpy_helper
 
-            proto = onnx.load_from_string(model) if isinstance(model, (bytes, bytearray)) else onnx.load(model)
+        emap = None
+        proto = onnx.load_from_string(model) if isinstance(model, (bytes, bytearray)) else onnx.load(model)
+        if (contract.latent or "") == "emap":
             if not proto.graph.initializer:
                 raise ModelError(f"{name}: no initializers, so no emap; this is not an inswapper model")
             emap = numpy_helper.to_array(proto.graph.initializer[-1]).astype(np.float32)
+        recognizer = None
+        for prop in proto.metadata_props:
+            if prop.key == "faceplate.recognizer":
+                try:
+                    recognizer = dict(json.loads(prop.value))
+                except (ValueError, TypeError):
+                    recognizer = None
         if session is None:
             from faceplate.core.models import open_session
             session = open_session(model)
-        return cls(session, contract, name, sha256, emap)
+        return cls(session, contract, name, sha256, emap, recognizer)
 
     def latent(self, embedding: np.ndarray) -> np.ndarray:
         """(1, D) identity input: the normalised embedding, times emap (renormalised) for inswapper."""

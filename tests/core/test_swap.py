@@ -264,6 +264,33 @@ def test_own_export_identity_model_leaves_plate_untouched(asset, colour, tmp_pat
     assert np.all(out.pixels[int(lm[30, 1]), int(lm[30, 0]), :3] >= 2.999)
 
 
+def test_own_export_names_its_recognizer(tmp_path):
+    """An export records the recognizer it was trained with; another recognizer's embedding is refused."""
+    import onnx
+    from faceplate.core.errors import ModelError
+    from faceplate.core.render_cli import _check_swapper_recognizer
+    from faceplate.core.swap import load_swapper
+
+    contract = {"role": "swapper", "family": "faceplate", "input_size": [112, 112], "channel_order": "RGB",
+                "mean": [0, 0, 0], "std": [255, 255, 255], "alignment": "arcface112", "output": "rgb",
+                "embedding_dim": 128, "latent": "embedding", "output_range": [0, 1],
+                "inputs": {"target": "target", "source": "source"}}
+    path = tmp_path / "ours.onnx"
+    _swapper_onnx(path, 112, "target", "source", dim=128, metadata=contract)
+    m = onnx.load(str(path))
+    p = m.metadata_props.add()
+    p.key, p.value = "faceplate.recognizer", json.dumps({"name": "rec", "sha256": "ab" * 32, "family": "faceplate",
+                                                          "embedding_dim": 128})
+    onnx.save(m, str(path))
+    engine = load_swapper(str(path))
+    assert engine.recognizer["sha256"] == "ab" * 32
+
+    class Other:
+        name, sha256 = "dlib-128", "cd" * 32
+    with pytest.raises(ModelError, match="trained with recognizer rec"):
+        _check_swapper_recognizer(engine, Other())
+
+
 def test_model_matching_no_contract_is_refused(tmp_path):
     from faceplate.core.errors import ModelError
     from faceplate.core.swap import load_swapper
