@@ -27,7 +27,7 @@ from faceplate.core import __version__
 from faceplate.core import composite as comp
 from faceplate.core import mask as masks
 from faceplate.core.errors import FaceplateError, PlateError, TrackFileError
-from faceplate.core.swap import ClassicalSwapper, NeuralSwapper, SourceFace
+from faceplate.core.swap import ClassicalSwapper, SourceFace
 
 log = logging.getLogger("faceplate.render")
 

@@ -81,7 +81,6 @@ def make_shot(folder: Path, target_photo, source_photo: str, frames=FRAMES, aspe
     from faceplate.core import models
     from faceplate.core.colour import ColourPipeline
     from faceplate.core.detect import detect_faces
-    from faceplate.core.filesystem import sha256_file
     from faceplate.core.plate_io import PlateSequence, frame_fingerprint
     from faceplate.core.track import FaceEntry, PlateInfo, Track, TrackFile, save_track_file
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from faceplate.core import composite as comp
 from faceplate.core.plate_io import PlateFrame, Window, read_image, write_exr

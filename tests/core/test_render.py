@@ -1,7 +1,6 @@
 """`faceplate render` end to end on a real face in EXR plates with extra layers, overscan and super-whites."""
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -90,7 +89,6 @@ def test_outside_matte_bit_exact_and_layers_header_kept(shot, full_render):
 
 def test_provenance_and_patch(shot, full_render):
     from faceplate.core import __version__
-    from faceplate.core.filesystem import sha256_file
     from faceplate.core.track import track_file_sha256
 
     f = FRAMES[4]

@@ -174,7 +174,6 @@ def _synthetic(asset):
 
 def _run(engine, rgb, lm, p5, colour, embedding, **settings):
     from faceplate.core.composite import composite
-    from faceplate.core.swap import SourceFace
     settings = {"colour_match": False, "regrain": False, **settings}
     renderer = FrameRenderer(engine, colour, RenderSettings(**settings), engine.latent(embedding))
     frame = _frame(rgb)
