@@ -348,8 +348,11 @@ def test_neural_render_from_saved_embedding_and_target_ids(shot, tmp_path):
     np.save(emb, rng.normal(size=512).astype(np.float32))
     out = tmp_path / "neural"
     args = ["render", shot.pattern, "--track", shot.track, "--source-embedding", str(emb), "--model", str(model),
-            "--frames", "1001-1001", "--out", str(out / "o.####.exr"), "--targets", "1"]
+            "--frames", "1001-1002", "--out", str(out / "o.####.exr"), "--targets", "1"]
     assert main(args) == 0
+    single = tmp_path / "neural1"
+    assert main(args[:9] + ["1002-1002", "--out", str(single / "o.####.exr"), "--targets", "1"]) == 0
+    assert (single / "o.1002.exr").read_bytes() == (out / "o.1002.exr").read_bytes()  # chunking-proof
     o = read_image(str(out / "o.1001.exr"))
     assert o.metadata["faceplate/model"] == "inswapper_128"
     assert o.metadata["faceplate/model_sha256"] == sha256_file(model)
