@@ -131,6 +131,12 @@ def _detection_image(lin: np.ndarray, aspect: float, face_range: tuple[float, fl
     return (w * aspect / size[0], h / size[1]), colour.to_uint8(lin)
 
 
+def _plate_sum(lin: np.ndarray) -> float:
+    """Sum of the plate's RGB: non-finite exactly when some pixel is NaN/Inf (one cheap pass)."""
+    with np.errstate(all="ignore"):
+        return float(np.sum(lin, dtype=np.float64))
+
+
 def _scale_detection(det: Any, f: tuple[float, float]) -> Any:
     """A detection in the downscaled detection image → analysis coordinates (pixel centres kept)."""
     from faceplate.core.detect import Detection
@@ -302,15 +308,7 @@ def analyze(plate: Any, settings: AnalyzeSettings, detector: Any, landmarker: An
     cut = False
     try:
         for pf in plate:
-            lin = pf.rgb_pixels()
-            finite = np.isfinite(lin)
-            if not finite.all():
-                if not bad_pixels_warned:
-                    log.warning("%s: %d NaN/Inf pixel values ignored for detection (kept in the plate)",
-                                pf.path, int((~finite).sum()))
-                    bad_pixels_warned = True
-                lin[~finite] = 0.0  # our copy: the plate on disk is untouched
-            del finite
+            lin = pf.rgb_pixels()  # NaN/Inf stay: the colour pipeline maps them to 0 in every image we derive
             frame_space = _Space(pf.pixel_aspect, pf.data_window.xmin, pf.data_window.ymin)
             if space is None:
                 space = frame_space
@@ -327,6 +325,9 @@ def analyze(plate: Any, settings: AnalyzeSettings, detector: Any, landmarker: An
                 min_face = settings.min_face if full else max(settings.min_face, 0.5 * min(prev_widths))
                 det_f, det_image = _detection_image(lin, pf.pixel_aspect, face_range, min_face, colour)
                 if first_try:  # the cut signature is a thumbnail histogram: any detection image will do
+                    if not bad_pixels_warned and not np.isfinite(_plate_sum(lin)):
+                        log.warning("%s: NaN/Inf pixel values ignored for detection (kept in the plate)", pf.path)
+                        bad_pixels_warned = True
                     sig = frame_signature(det_image)
                     cut = prev_sig is not None and signature_distance(prev_sig, sig) > settings.cut_threshold
                     first_try = False

@@ -269,3 +269,19 @@ def test_bad_input_one_line_errors_nothing_written(single, tmp_path, capsys):
             str(tmp_path / "nobody.jpg")], capsys, "nobody.jpg")
     assert not out.exists()
     assert not list(tmp_path.glob(".shot*")), "no temp file left behind"
+
+
+def test_face_entering_while_another_is_tracked_is_found(tmp_path, actors, models):
+    """Between full scans detection searches only near the tracked faces' size: a small newcomer
+    must still be found at the next full scan (within full_scan_every frames)."""
+    scene = []
+    for i in range(12):
+        pl = [Placement(actors["obama"], 200, 180, 170, 0)]
+        if i >= 2:
+            pl.append(Placement(actors["takeo"], 500, 150, 60, 0))
+        scene.append(pl)
+    plate = make_plate(tmp_path, scene)
+    tf = _run(plate, models, full_scan_every=4)
+    assert len(tf.tracks) == 2
+    small = min(tf.tracks, key=lambda t: np.mean([e.box[2] - e.box[0] for e in t.entries.values()]))
+    assert min(small.entries) <= 1001 + 2 + 4 and max(small.entries) == 1012
