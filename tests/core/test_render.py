@@ -378,3 +378,21 @@ def test_source_photos_are_averaged_and_outliers_dropped(asset, caplog):
                                       landmarker=models.load_landmarker(), recognizer=rec)
     assert float(src.embedding @ only_obama.embedding) > 0.999
     assert src.sha256 != only_obama.sha256
+
+
+def test_frame_without_a_face_passes_through(shot, full_render, tmp_path):
+    """A frame the track file has no entry for: plate bytes unchanged, empty matte, 1x1 empty patch."""
+    import json
+    data = json.loads(Path(shot.track).read_text())
+    del data["tracks"][0]["frames"]["1004"]
+    track = tmp_path / "gap.track.json"
+    track.write_text(json.dumps(data))
+    out = tmp_path / "gap"
+    assert main(["render", shot.pattern, "--track", str(track), "--source", shot.source, "--frames", "1004-1004",
+                 "--out", str(out / "o.####.exr"), "--patch", str(out / "p.####.exr")]) == 0
+    pspec, plate, _ = _read(shot.pattern.replace("####", "1004"))
+    ospec, o, _ = _read(out / "o.1004.exr")
+    assert np.array_equal(_bits(plate[..., :4], "half"), _bits(o[..., :4], "half"))
+    assert not o[..., -1].any()
+    patch_spec, patch, _ = _read(out / "p.1004.exr")
+    assert (patch_spec.width, patch_spec.height) == (1, 1) and not patch.any()
