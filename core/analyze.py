@@ -112,7 +112,7 @@ def _desqueeze(image: np.ndarray, aspect: float) -> np.ndarray:
 
 
 def _detection_image(lin: np.ndarray, aspect: float, face_range: tuple[float, float], min_face: float,
-                     colour: Any) -> tuple[tuple[float, float], np.ndarray]:
+                     colour: Any, fit_side: Optional[int] = None) -> tuple[tuple[float, float], np.ndarray]:
     """((fx, fy), sRGB uint8 image) for detection, desqueezed.
 
     detect_faces never looks at a finer scale than its pyramid's first level, so the plate is
@@ -124,6 +124,10 @@ def _detection_image(lin: np.ndarray, aspect: float, face_range: tuple[float, fl
 
     h, w = lin.shape[:2]
     scale = min(1.0, pyramid_scales(int(round(w * aspect)), h, min_face, face_range)[0])
+    if fit_side:
+        # searching near known face sizes: one detector tile is enough if min_face stays in range
+        scale = max(face_range[0] / max(float(min_face), 1.0), min(scale, fit_side / max(w * aspect, h)))
+        scale = min(scale, 1.0)
     size = (max(1, int(round(w * aspect * scale))), max(1, int(round(h * scale))))
     if size != (w, h):
         interp = cv2.INTER_AREA if size[0] <= w and size[1] <= h else cv2.INTER_LINEAR
@@ -302,6 +306,7 @@ def analyze(plate: Any, settings: AnalyzeSettings, detector: Any, landmarker: An
     bar = _Progress(len(frames), progress, settings.log_every)
     from faceplate.core.detect import DEFAULT_FACE_RANGE
     face_range = tuple(getattr(detector, "face_range", DEFAULT_FACE_RANGE))
+    fit_side = int(min(getattr(detector, "tile_size", None) or 640, settings.max_side))
     pos, last_full = -1, -1
     prev_widths: list[float] = []
     sig: Optional[np.ndarray] = None
@@ -323,7 +328,8 @@ def analyze(plate: Any, settings: AnalyzeSettings, detector: Any, landmarker: An
             first_try = True
             while True:
                 min_face = settings.min_face if full else max(settings.min_face, 0.5 * min(prev_widths))
-                det_f, det_image = _detection_image(lin, pf.pixel_aspect, face_range, min_face, colour)
+                det_f, det_image = _detection_image(lin, pf.pixel_aspect, face_range, min_face, colour,
+                                                    fit_side=None if full else fit_side)
                 if first_try:  # the cut signature is a thumbnail histogram: any detection image will do
                     if not bad_pixels_warned and not np.isfinite(_plate_sum(lin)):
                         log.warning("%s: NaN/Inf pixel values ignored for detection (kept in the plate)", pf.path)
