@@ -68,6 +68,30 @@ def colour_match(swap: np.ndarray, reference: np.ndarray, where: np.ndarray,
     return (mu_r * ratio ** gamma).astype(np.float32)
 
 
+def relight(swap: np.ndarray, reference: np.ndarray, where: np.ndarray, size: float,
+            scale: float = 0.12, max_gain: float = 2.0) -> np.ndarray:
+    """Give ``swap`` the reference's broad shading (key/fill direction) in linear light.
+
+    Both are low-passed at ``scale`` face sizes inside ``where`` (normalised convolution, so the
+    region's edge does not darken the estimate); the per-pixel ratio, bounded to
+    ``[1/max_gain, max_gain]``, multiplies the swap. Detail finer than the blur stays the source's.
+    """
+    sel = (np.asarray(where) > 0.5).astype(np.float32)
+    if sel.sum() < 64:
+        return swap
+    sigma = max(scale * size, 1.0)
+    w = cv2.GaussianBlur(sel, (0, 0), sigma) + 1e-6
+    ref = np.maximum(np.nan_to_num(reference, nan=0.0, posinf=0.0, neginf=0.0), 0.0) * sel[..., None]
+    src = np.maximum(swap, 0.0) * sel[..., None]
+    lo_ref = cv2.GaussianBlur(ref, (0, 0), sigma) / w[..., None]
+    lo_src = cv2.GaussianBlur(src, (0, 0), sigma) / w[..., None]
+    # One gain per pixel from luminance: shading, not colour (colour_match did colour).
+    luma = np.array([0.2126, 0.7152, 0.0722], np.float32)
+    gain = (lo_ref @ luma + 1e-4) / (lo_src @ luma + 1e-4)
+    gain = np.clip(gain, 1.0 / max_gain, max_gain)
+    return (swap * gain[..., None]).astype(np.float32)
+
+
 # ------------------------------------------------------------------------------ classical
 
 def _forehead(landmarks68: np.ndarray, lift: float = 0.35) -> np.ndarray:
@@ -158,6 +182,7 @@ class ClassicalSwapper:
         if colour_match_on:
             where = covered if face_matte is None else (covered & (face_matte > 0.5))
             warped = colour_match(warped, crop, where)
+            warped = relight(warped, crop, where, face_size(landmarks68))
         coverage = covered.astype(np.float32)
         # Keep the target's own mouth interior (teeth, tongue): a warped closed mouth stretched
         # over an open one reads as smeared lips. A closed mouth has no area here: no effect.
