@@ -112,8 +112,9 @@ def _desqueeze(image: np.ndarray, aspect: float) -> np.ndarray:
 
 
 def _detection_image(lin: np.ndarray, aspect: float, face_range: tuple[float, float], min_face: float,
-                     colour: Any, fit_side: Optional[int] = None) -> tuple[tuple[float, float], np.ndarray]:
-    """((fx, fy), sRGB uint8 image) for detection, desqueezed.
+                     colour: Any, fit_side: Optional[int] = None
+                     ) -> tuple[tuple[float, float], np.ndarray, np.ndarray]:
+    """((fx, fy), sRGB uint8 image, the linear image it came from) for detection, desqueezed.
 
     detect_faces never looks at a finer scale than its pyramid's first level, so the plate is
     reduced to that level here, in linear light (area average), before the colour conversion:
@@ -132,11 +133,11 @@ def _detection_image(lin: np.ndarray, aspect: float, face_range: tuple[float, fl
     if size != (w, h):
         interp = cv2.INTER_AREA if size[0] <= w and size[1] <= h else cv2.INTER_LINEAR
         lin = cv2.resize(lin, size, interpolation=interp)
-    return (w * aspect / size[0], h / size[1]), colour.to_uint8(lin)
+    return (w * aspect / size[0], h / size[1]), colour.to_uint8(lin), lin
 
 
 def _plate_sum(lin: np.ndarray) -> float:
-    """Sum of the plate's RGB: non-finite exactly when some pixel is NaN/Inf (one cheap pass)."""
+    """Sum of an RGB image: non-finite when some pixel is NaN/Inf (area resizing carries them)."""
     with np.errstate(all="ignore"):
         return float(np.sum(lin, dtype=np.float64))
 
@@ -313,7 +314,9 @@ def analyze(plate: Any, settings: AnalyzeSettings, detector: Any, landmarker: An
     cut = False
     try:
         for pf in plate:
-            lin = pf.rgb_pixels()  # NaN/Inf stay: the colour pipeline maps them to 0 in every image we derive
+            # read-only view when the file is plain RGB (no copy); NaN/Inf stay: the colour pipeline
+            # maps them to 0 in every image derived from it
+            lin = pf.pixels if pf.pixels.shape[2] == 3 and tuple(pf.rgb) == (0, 1, 2) else pf.rgb_pixels()
             frame_space = _Space(pf.pixel_aspect, pf.data_window.xmin, pf.data_window.ymin)
             if space is None:
                 space = frame_space
@@ -328,10 +331,10 @@ def analyze(plate: Any, settings: AnalyzeSettings, detector: Any, landmarker: An
             first_try = True
             while True:
                 min_face = settings.min_face if full else max(settings.min_face, 0.5 * min(prev_widths))
-                det_f, det_image = _detection_image(lin, pf.pixel_aspect, face_range, min_face, colour,
-                                                    fit_side=None if full else fit_side)
+                det_f, det_image, det_lin = _detection_image(lin, pf.pixel_aspect, face_range, min_face, colour,
+                                                             fit_side=None if full else fit_side)
                 if first_try:  # the cut signature is a thumbnail histogram: any detection image will do
-                    if not bad_pixels_warned and not np.isfinite(_plate_sum(lin)):
+                    if not bad_pixels_warned and not np.isfinite(_plate_sum(det_lin)):
                         log.warning("%s: NaN/Inf pixel values ignored for detection (kept in the plate)", pf.path)
                         bad_pixels_warned = True
                     sig = frame_signature(det_image)
