@@ -13,6 +13,7 @@ with the inverse alignment. insightface's 8-bit full-frame paste-back is never u
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -269,8 +270,7 @@ class NeuralSwapper:
                 except (ValueError, TypeError):
                     recognizer = None
         if session is None:
-            from faceplate.core.models import open_session
-            session = open_session(model)
+            session = pipeline_session(model, name)
         return cls(session, contract, name, sha256, emap, recognizer)
 
     def latent(self, embedding: np.ndarray) -> np.ndarray:
@@ -340,6 +340,27 @@ class NeuralSwapper:
         coverage = cv2.warpAffine(ramp, m, (w, h), flags=inv, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
         coverage[coverage < 1e-3] = 0.0
         return SwapResult((delta * (coverage > 0)[..., None]).astype(np.float32), coverage.astype(np.float32))
+
+
+def pipeline_session(model: Any, label: str) -> Any:
+    """An onnxruntime session for render's pipeline: best providers, and intra-op threads that
+    sleep instead of spin-waiting between kernels, so the reader and writer threads get the
+    cores while the network runs (spinning made overlapped read/compute/write slower than serial)."""
+    import onnxruntime as ort
+
+    from faceplate.core.models import choose_providers
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    try:
+        session = ort.InferenceSession(bytes(model) if isinstance(model, (bytes, bytearray)) else str(model),
+                                       sess_options=opts, providers=choose_providers())
+    except Exception as exc:  # noqa: BLE001 - ORT raises several types for a bad file
+        raise ModelError(f"{label}: onnxruntime cannot load it ({str(exc).splitlines()[0][:160]}); "
+                         f"check the file is a complete ONNX model") from None
+    logging.getLogger("faceplate.render").info("%s runs on %s", label, session.get_providers()[0])
+    return session
 
 
 def _aligned_face_area(contract: Any, size: int) -> np.ndarray:
