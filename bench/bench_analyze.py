@@ -155,45 +155,54 @@ def _speed_plate(work: Path, n: int):
     return make_plate(work / f"speed{n}", scene, size=(2048, 1080), grain=0.02, half=True)
 
 
-def bench_speed(work: Path, n: int) -> None:
-    print(f"== speed: {n} frames 2048x1080 half-float EXR, 2 faces, {os.cpu_count()} cores ==")
+def bench_speed(work: Path, n: int, repeats: int = 3) -> None:
+    print(f"== speed: {n} frames 2048x1080 half-float EXR, 2 faces, {os.cpu_count()} cores; "
+          f"{repeats} interleaved repeats (best and median; the machine may be shared) ==")
     plate = _speed_plate(work, n)
     from faceplate.core.colour import ColourPipeline
+    from insightface.app import FaceAnalysis
     colour = ColourPipeline()
 
-    def run_ours(detector, recognizer, label):
-        det, lmk, rec = _models(detector, recognizer)
-        analyze(PlateSequence(plate.pattern, plate.frames[:2]), AnalyzeSettings(), det, lmk, rec, progress=False,
-                colour=colour)  # warm-up
+    def ours(models):
+        det, lmk, rec = models
         t0 = time.time()
         tf = analyze(PlateSequence(plate.pattern), AnalyzeSettings(), det, lmk, rec, progress=False, colour=colour)
-        dt = time.time() - t0
-        faces = sum(len(t.entries) for t in tf.tracks)
-        print(f"  faceplate analyze [{label}]: {n / dt:.2f} frames/s ({dt:.1f} s, {len(tf.tracks)} tracks, "
-              f"{faces} entries, 68 landmarks + tracking + smoothing included)")
-        return n / dt
+        return time.time() - t0, sum(len(t.entries) for t in tf.tracks)
 
-    ours_default = run_ours(None, None, "default: retinaface-mnet025 + dlib-68 + dlib-128")
-    ours_same = run_ours(str(SCRFD), str(MOBILEFACENET), "scrfd_500m_kps + dlib-68 + MobileFaceNet")
-
-    from insightface.app import FaceAnalysis
+    default = _models(None, None)
+    same = _models(str(SCRFD), str(MOBILEFACENET))
     with tempfile.TemporaryDirectory() as d:
         for f in (SCRFD, MOBILEFACENET):
             os.symlink(f, Path(d) / f.name)
         app = FaceAnalysis(name=d, allowed_modules=["detection", "recognition"], providers=["CPUExecutionProvider"])
         app.prepare(ctx_id=-1, det_size=(640, 640))
-        seq = PlateSequence(plate.pattern)
-        for pf in PlateSequence(plate.pattern, plate.frames[:2]):
-            app.get(np.ascontiguousarray(colour.to_uint8(pf.rgb_pixels())[:, :, ::-1]))
+
+    def theirs(_):
         t0 = time.time()
         found = 0
-        for pf in seq:  # same reader (read-ahead) and colour conversion as ours: only the analysis differs
+        for pf in PlateSequence(plate.pattern):  # same reader (read-ahead) and colour conversion as ours
             found += len(app.get(np.ascontiguousarray(colour.to_uint8(pf.rgb_pixels())[:, :, ::-1])))
-        dt = time.time() - t0
-    theirs = n / dt
-    print(f"  insightface FaceAnalysis [same scrfd_500m_kps + MobileFaceNet files, det_size 640]: {theirs:.2f} frames/s "
-          f"({dt:.1f} s, {found} faces; no 68 landmarks, no tracking)")
-    print(f"  ratio (same files): {ours_same / theirs:.2f}x   (default models: {ours_default / theirs:.2f}x)")
+        return time.time() - t0, found
+
+    runs = {"default": (ours, default), "same": (ours, same), "insightface": (theirs, None)}
+    for fn, arg in runs.values():  # warm-up
+        fn(arg)
+    times: dict[str, list[float]] = {k: [] for k in runs}
+    found = {}
+    for _ in range(repeats):
+        for key, (fn, arg) in runs.items():
+            dt, found[key] = fn(arg)
+            times[key].append(dt)
+    fps = {k: (n / min(v), n / float(np.median(v))) for k, v in times.items()}
+    labels = {"default": "faceplate analyze [default: retinaface-mnet025 + dlib-68 + dlib-128]",
+              "same": "faceplate analyze [scrfd_500m_kps + dlib-68 + MobileFaceNet]",
+              "insightface": "insightface FaceAnalysis [same scrfd_500m_kps + MobileFaceNet files, det_size 640]"}
+    for k in runs:
+        extra = "faces found; no 68 landmarks, no tracking" if k == "insightface" else "face entries, 68 landmarks + tracking + smoothing"
+        print(f"  {labels[k]}: best {fps[k][0]:.2f} frames/s, median {fps[k][1]:.2f} ({found[k]} {extra})")
+    print(f"  ratio (same files): best {fps['same'][0] / fps['insightface'][0]:.2f}x, median "
+          f"{fps['same'][1] / fps['insightface'][1]:.2f}x   (default models: best "
+          f"{fps['default'][0] / fps['insightface'][0]:.2f}x, median {fps['default'][1] / fps['insightface'][1]:.2f}x)")
 
 
 # ----------------------------------------------------------------------------------------------
