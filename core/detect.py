@@ -39,9 +39,14 @@ class Detection:
         return float(self.box[3] - self.box[1])
 
     def transformed(self, scale: float, offset: tuple[float, float] = (0.0, 0.0)) -> "Detection":
-        """Map from a scaled/cropped image back: p_out = p / scale + offset."""
+        """Map from a scaled/cropped image back: p_out = (p + 0.5) / scale - 0.5 + offset.
+
+        Pixel centres sit at integer coordinates (INTERFACES.md), and cv2.resize maps centre to
+        centre, so a plain ``p / scale`` would be biased by half a pixel times (1/scale - 1).
+        """
         off = np.asarray(offset, dtype=np.float64)
-        return Detection(self.box / scale + np.concatenate([off, off]), self.points5 / scale + off, self.score)
+        box = (self.box + 0.5) / scale - 0.5 + np.concatenate([off, off])
+        return Detection(box, (self.points5 + 0.5) / scale - 0.5 + off, self.score)
 
 
 class Detector(Protocol):
