@@ -947,5 +947,8 @@ def load_recognizer(name_or_path: str | None = None, providers: list[str] | None
         return DlibRecognizer(entry, model)
     if family in ("arcface", "mobilefacenet"):
         return OnnxRecognizer(entry, model, providers)
-    raise ModelError(f"{entry.name}: recognizer family {family!r} is not supported; use dlib-128, ArcFace or "
-                     f"MobileFaceNet")
+    if family == "faceplate" and entry.contract.alignment == "arcface112":
+        # Our own exports (faceplate export): self-described, ArcFace-template crop at their input size.
+        return OnnxRecognizer(entry, model, providers)
+    raise ModelError(f"{entry.name}: recognizer family {family!r} (alignment {entry.contract.alignment!r}) is not "
+                     f"supported; use dlib-128, ArcFace, MobileFaceNet or a `faceplate export` of an identity encoder")
