@@ -64,12 +64,7 @@ def test_exported_recognizer_embeds_through_the_core(checkpoints, tmp_path, asse
 
     out = tmp_path / "rec.onnx"
     export_checkpoint(checkpoints[0], out)
-    try:
-        rec = models.load_recognizer(str(out))
-    except ModelError as exc:
-        if "family 'faceplate'" in str(exc):
-            pytest.xfail("core.models.load_recognizer does not accept family 'faceplate' yet (models room)")
-        raise
+    rec = models.load_recognizer(str(out))
     rgb = cv2.cvtColor(cv2.imread(str(asset("media/face_recognition/obama.jpg"))), cv2.COLOR_BGR2RGB)
     points = detect(_detector(asset("MANIFEST.md").parent), rgb)[0][1]
     e = rec.embed(rgb, points)
