@@ -624,19 +624,39 @@ class RetinaFaceDetector(_OnnxModel):
         return nms_detections(dets, self.nms_threshold)
 
 
-class YuNetDetector(_OnnxModel):
-    """YuNet (libfacedetection) raw decoding; fixed-size files letterbox, dynamic ones pad to /32."""
+class _GridDetector(_OnnxModel):
+    """Shared set-up of the grid detectors (YuNet, SCRFD): thresholds, fixed or dynamic input, and
+    the letterbox (fixed files) or pad-to-/32 (dynamic files) that both decoders expect."""
 
-    face_range = (12.0, 300.0)
-
-    def __init__(self, entry: ModelEntry, model: ModelSource, providers: list[str] | None = None,
-                 score_threshold: float = 0.6, nms_threshold: float = 0.3) -> None:
+    def __init__(self, entry: ModelEntry, model: ModelSource, providers: list[str] | None,
+                 score_threshold: float, nms_threshold: float) -> None:
         super().__init__(entry, model, providers)
         self.score_threshold = score_threshold
         self.nms_threshold = nms_threshold
         shape = self.session.get_inputs()[0].shape
         self.fixed = (shape[3], shape[2]) if all(isinstance(v, int) for v in shape[2:]) else None
         self.tile_size = min(self.fixed) if self.fixed else None
+
+    def _prepare(self, image_rgb: np.ndarray) -> tuple[np.ndarray, float, int, int]:
+        """(padded network input, scale applied, padded width, padded height)."""
+        img = _as_rgb_uint8(image_rgb)
+        if self.fixed:
+            img, s = _fit(img, *self.fixed)
+            pw, ph = self.fixed
+        else:
+            s = 1.0
+            ph, pw = -(-img.shape[0] // 32) * 32, -(-img.shape[1] // 32) * 32
+        return _pad_to(img, pw, ph, (0, 0, 0)), s, pw, ph
+
+
+class YuNetDetector(_GridDetector):
+    """YuNet (libfacedetection) raw decoding; fixed-size files letterbox, dynamic ones pad to /32."""
+
+    face_range = (12.0, 300.0)
+
+    def __init__(self, entry: ModelEntry, model: ModelSource, providers: list[str] | None = None,
+                 score_threshold: float = 0.6, nms_threshold: float = 0.3) -> None:
+        super().__init__(entry, model, providers, score_threshold, nms_threshold)
         names = self.output_names
         if all(n.split("_")[0] in ("cls", "obj", "bbox", "kps") for n in names):
             self._order = {(n.split("_")[0], int(n.split("_")[1])): i for i, n in enumerate(names)}
@@ -645,14 +665,7 @@ class YuNetDetector(_OnnxModel):
                            for t, s in enumerate((8, 16, 32))}
 
     def detect(self, image_rgb: np.ndarray) -> list[Detection]:
-        img = _as_rgb_uint8(image_rgb)
-        if self.fixed:
-            img, s = _fit(img, *self.fixed)
-            pw, ph = self.fixed
-        else:
-            s = 1.0
-            ph, pw = -(-img.shape[0] // 32) * 32, -(-img.shape[1] // 32) * 32
-        padded = _pad_to(img, pw, ph, (0, 0, 0))
+        padded, s, pw, ph = self._prepare(image_rgb)
         outs = self._run(_blob(padded, self.contract))
         dets: list[Detection] = []
         for stride in (8, 16, 32):
@@ -674,29 +687,17 @@ class YuNetDetector(_OnnxModel):
         return nms_detections(dets, self.nms_threshold)
 
 
-class SCRFDDetector(_OnnxModel):
+class SCRFDDetector(_GridDetector):
     """SCRFD *_kps (insightface): 2 anchors per cell, distance-encoded boxes and keypoints."""
 
     face_range = (16.0, 360.0)
 
     def __init__(self, entry: ModelEntry, model: ModelSource, providers: list[str] | None = None,
                  score_threshold: float = 0.5, nms_threshold: float = 0.4) -> None:
-        super().__init__(entry, model, providers)
-        self.score_threshold = score_threshold
-        self.nms_threshold = nms_threshold
-        shape = self.session.get_inputs()[0].shape
-        self.fixed = (shape[3], shape[2]) if all(isinstance(v, int) for v in shape[2:]) else None
-        self.tile_size = min(self.fixed) if self.fixed else None
+        super().__init__(entry, model, providers, score_threshold, nms_threshold)
 
     def detect(self, image_rgb: np.ndarray) -> list[Detection]:
-        img = _as_rgb_uint8(image_rgb)
-        if self.fixed:
-            img, s = _fit(img, *self.fixed)
-            pw, ph = self.fixed
-        else:
-            s = 1.0
-            ph, pw = -(-img.shape[0] // 32) * 32, -(-img.shape[1] // 32) * 32
-        padded = _pad_to(img, pw, ph, (0, 0, 0))
+        padded, s, pw, ph = self._prepare(image_rgb)
         outs = self._run(_blob(padded, self.contract))
         dets: list[Detection] = []
         for j, stride in enumerate((8, 16, 32)):
