@@ -313,7 +313,8 @@ def analyze(plate: Any, settings: AnalyzeSettings, detector: Any, landmarker: An
     sig: Optional[np.ndarray] = None
     cut = False
     try:
-        for pf in plate:
+        # analysis needs only the face RGB: other channels (alpha, depth, AOVs) are not decoded
+        for pf in (plate.iter_rgb() if hasattr(plate, "iter_rgb") else plate):
             # read-only view when the file is plain RGB (no copy); NaN/Inf stay: the colour pipeline
             # maps them to 0 in every image derived from it
             lin = pf.pixels if pf.pixels.shape[2] == 3 and tuple(pf.rgb) == (0, 1, 2) else pf.rgb_pixels()

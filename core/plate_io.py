@@ -286,12 +286,15 @@ def _merge_parts(inp, spec, pixels, channels, formats, parts: int, path: str):
     return np.concatenate(stack, axis=-1), tuple(names), tuple(fmts)
 
 
-def read_image(path: str, layer: Optional[str] = None, frame: Optional[int] = None) -> PlateFrame:
+def read_image(path: str, layer: Optional[str] = None, frame: Optional[int] = None,
+               rgb_only: bool = False) -> PlateFrame:
     """Read every channel of an OIIO-readable file as float32 (8/16-bit -> 0..1); the parts of a
     multi-part EXR are merged into one frame (see ``_merge_parts``).
 
     ``layer`` picks which channels are the face RGB (``beauty`` -> ``beauty.R/G/B``); all other
-    channels are kept untouched. NaN/Inf are kept as read.
+    channels are kept untouched. NaN/Inf are kept as read. ``rgb_only``: the frame holds just the
+    face RGB channels (``rgb == (0, 1, 2)``), decoded without the others where the file allows:
+    for analysis, which never looks at the rest.
     """
     oiio = _oiio()
     path = os.fspath(path)
@@ -306,16 +309,30 @@ def read_image(path: str, layer: Optional[str] = None, frame: Optional[int] = No
         if spec.deep:
             raise PlateError(f"{path} is a deep image; faceplate needs flat frames: flatten it (e.g. DeepToImage) first")
         channels = tuple(spec.channelnames)
-        pixels = inp.read_image(0, 0, 0, spec.nchannels, "float")
+        formats = _channel_formats(spec)
+        parts = int(spec.get_int_attribute("oiio:subimages", 1) or 1)
+        if spec.depth > 1:
+            raise PlateError(f"{path} is a volume image; faceplate needs 2-D frames")
+        first, count, rgb_part = 0, spec.nchannels, None
+        if rgb_only and parts == 1:
+            rgb_part = _find_rgb(channels, layer, path)
+            if list(rgb_part) == list(range(rgb_part[0], rgb_part[0] + 3)):
+                first, count = rgb_part[0], 3  # decode only the R, G, B channel range
+        # half files decode as half and widen in numpy (exact): cheaper than OIIO's float conversion
+        half = all(f == "half" for f in formats[first:first + count])
+        pixels = inp.read_image(0, 0, first, first + count, "half" if half else "float")
         if pixels is None or inp.has_error:
             err = inp.geterror().replace("\n", " ").strip() or "read failed"
             raise PlateError(f"corrupt or truncated image {path} ({err}); re-render or re-copy this frame")
-        if spec.depth > 1:
-            raise PlateError(f"{path} is a volume image; faceplate needs 2-D frames")
-        pixels = np.asarray(pixels, dtype=np.float32).reshape(spec.height, spec.width, spec.nchannels)
-        formats = _channel_formats(spec)
-        parts = int(spec.get_int_attribute("oiio:subimages", 1) or 1)
-        if parts > 1:
+        pixels = np.asarray(pixels).reshape(spec.height, spec.width, count).astype(np.float32, copy=False)
+        if rgb_part is not None:
+            if count == 3:
+                channels, formats = channels[first:first + 3], formats[first:first + 3]
+            else:
+                pixels = np.ascontiguousarray(pixels[..., list(rgb_part)])
+                channels = tuple(channels[i] for i in rgb_part)
+                formats = tuple(formats[i] for i in rgb_part)
+        elif parts > 1:
             pixels, channels, formats = _merge_parts(inp, spec, pixels, channels, formats, parts, path)
         metadata: dict[str, Any] = {}
         types: dict[str, Any] = {}
@@ -331,7 +348,12 @@ def read_image(path: str, layer: Optional[str] = None, frame: Optional[int] = No
                                 spec.full_y + spec.full_height - 1)
     finally:
         inp.close()
-    rgb = _find_rgb(channels, layer, path)
+    rgb = (0, 1, 2) if rgb_part is not None else _find_rgb(channels, layer, path)
+    if rgb_only and rgb_part is None:  # multi-part file: merged above, keep the RGB only
+        pixels = np.ascontiguousarray(pixels[..., list(rgb)])
+        channels = tuple(channels[i] for i in rgb)
+        formats = tuple(formats[i] for i in rgb)
+        rgb = (0, 1, 2)
     return PlateFrame(pixels=pixels, channels=channels, channel_formats=formats, rgb=rgb,
                       data_window=data_window, display_window=display_window, pixel_aspect=aspect,
                       metadata=metadata, path=path, frame=frame, metadata_types=types, tile_size=tile_size)
@@ -481,14 +503,14 @@ class PlateSequence:
         if self._video is not None:
             self._video.close()
 
-    def read(self, frame: int) -> PlateFrame:
+    def read(self, frame: int, rgb_only: bool = False) -> PlateFrame:
         if self._video is not None:
             return self._video.read(frame)
         path = self.path(frame)
         if not os.path.exists(path):
             raise PlateError(f"plate frame {frame} missing: {path}; render/copy it or choose --frames "
                              f"that exclude it")
-        return read_image(path, layer=self.layer, frame=frame)
+        return read_image(path, layer=self.layer, frame=frame, rgb_only=rgb_only)
 
     def check_complete(self) -> None:
         """PlateError naming the first frame of the range that is not on disk."""
@@ -510,6 +532,11 @@ class PlateSequence:
     def iter_frames(self, frames: list[int]) -> Iterator[PlateFrame]:
         """Stream a subset of frames (in the given order) with the same read-ahead."""
         return _read_ahead(self, list(frames), self.read_ahead)
+
+    def iter_rgb(self) -> Iterator[PlateFrame]:
+        """Stream every frame holding only its face RGB channels (``rgb == (0, 1, 2)``; other
+        channels are not decoded where the file allows): what analysis reads."""
+        return _read_ahead(self, list(self.frames), self.read_ahead, rgb_only=True)
 
     def info(self) -> dict[str, Any]:
         """Resolution, windows, pixel aspect and a header fingerprint of the first frame."""
@@ -560,7 +587,7 @@ def colourspace_hint(frame: PlateFrame) -> Optional[str]:
 _DONE = object()
 
 
-def _read_ahead(seq: PlateSequence, frames: list[int], depth: int) -> Iterator[PlateFrame]:
+def _read_ahead(seq: PlateSequence, frames: list[int], depth: int, rgb_only: bool = False) -> Iterator[PlateFrame]:
     """Decode frames in a worker thread, at most ``depth`` ahead; errors surface in order."""
     buffer: "queue.Queue[Any]" = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -570,7 +597,7 @@ def _read_ahead(seq: PlateSequence, frames: list[int], depth: int) -> Iterator[P
             if stop.is_set():
                 return
             try:
-                item: Any = seq.read(f)
+                item: Any = seq.read(f, rgb_only=True) if rgb_only else seq.read(f)
             except BaseException as exc:  # handed to the consumer, raised at that frame
                 item = exc
             while not stop.is_set():

@@ -430,3 +430,27 @@ def test_tiled_exr_stays_tiled(tmp_path) -> None:
     assert (copy.spec().tile_width, copy.spec().tile_height) == (32, 16)
     copy.close()
     assert np.array_equal(_native(src)[1], _native(tmp_path / "copy.exr")[1])
+
+
+def test_rgb_only_read_holds_exactly_the_layer_rgb(production_exr, tmp_path) -> None:
+    """Analysis reads only the face RGB (contiguous layer range, or picked channels): bit-identical
+    to the full read's RGB, NaN/Inf kept, same windows/aspect/metadata; iter_rgb streams that."""
+    path, pixels = production_exr
+    full = read_image(str(path), layer="beauty")
+    for layer, names in (("beauty", ("beauty.R", "beauty.G", "beauty.B")), (None, ("R", "G", "B"))):
+        ref = read_image(str(path), layer=layer)
+        part = read_image(str(path), layer=layer, rgb_only=True)
+        assert part.channels == names and part.rgb == (0, 1, 2) and part.pixels.shape == (40, 64, 3)
+        assert part.pixels.dtype == np.float32
+        np.testing.assert_array_equal(part.pixels.view(np.uint32), ref.rgb_pixels().view(np.uint32))
+        assert part.data_window == full.data_window and part.display_window == full.display_window
+        assert part.pixel_aspect == full.pixel_aspect and part.metadata.keys() == full.metadata.keys()
+    # non-contiguous RGB (B before G in the file): picked out in R, G, B order
+    shuffled = pixels[..., [0, 2, 1, 3]].copy()
+    odd = tmp_path / "odd.1001.exr"
+    _write_with_oiio(odd, shuffled, channels=("R", "B", "G", "A"), formats=("half",) * 4)
+    frame = read_image(str(odd), rgb_only=True)
+    assert frame.channels == ("R", "G", "B")
+    np.testing.assert_array_equal(frame.pixels, pixels[..., :3])
+    got = [f.pixels for f in PlateSequence(str(odd)).iter_rgb()]
+    assert len(got) == 1 and np.array_equal(got[0], pixels[..., :3])
