@@ -34,7 +34,7 @@ import numpy as np
 from faceplate.core.errors import FaceplateError
 from faceplate.core.filesystem import atomic_write_bytes, atomic_write_text
 
-from .dataset_filters import FilterSettings, Measurements, is_duplicate, judge, measure
+from .dataset_filters import FilterSettings, Measurements, is_duplicate, judge, measure, to_uint8
 
 log = logging.getLogger("faceplate.dataset")
 
@@ -233,21 +233,13 @@ class _Sampler:
         return take
 
     def _cut(self, image: np.ndarray) -> bool:
-        small = cv2.resize(_to_uint8(image), (64, 36), interpolation=cv2.INTER_AREA)
+        small = cv2.resize(to_uint8(image), (64, 36), interpolation=cv2.INTER_AREA)
         hsv = cv2.cvtColor(small, cv2.COLOR_RGB2HSV)
         hist = cv2.calcHist([hsv], [0, 1, 2], None, [8, 4, 4], [0, 180, 0, 256, 0, 256])
         hist = cv2.normalize(hist, None).flatten()
         cut = self.prev_hist is None or cv2.compareHist(self.prev_hist, hist, cv2.HISTCMP_BHATTACHARYYA) > 0.45
         self.prev_hist = hist
         return bool(cut)
-
-
-def _to_uint8(image: np.ndarray) -> np.ndarray:
-    if image.dtype == np.uint8:
-        return image
-    if image.dtype == np.uint16:
-        return (image // 257).astype(np.uint8)
-    return np.rint(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
 def iter_frames(source: Source, settings: BuildSettings, colour=None) -> Iterator[tuple[int, str, str, np.ndarray]]:
@@ -274,7 +266,7 @@ def iter_frames(source: Source, settings: BuildSettings, colour=None) -> Iterato
                 colour = ColourPipeline(settings.colourspace)
             image = colour.to_model(rgb)
             if settings.bit_depth == 8:
-                image = _to_uint8(image)  # 4× less to ship to the workers than float32
+                image = to_uint8(image)  # 4× less to ship to the workers than float32
             tc = str(plate.metadata.get("smpte:TimeCode", "")) or str(frame)
         else:
             raw = cv2.imread(path, cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH)
@@ -286,7 +278,7 @@ def iter_frames(source: Source, settings: BuildSettings, colour=None) -> Iterato
                 raw = raw[..., :3]
             image = np.ascontiguousarray(raw[..., ::-1])
             if image.dtype == np.uint16:
-                image = image.astype(np.float32) / 65535.0 if settings.bit_depth == 16 else _to_uint8(image)
+                image = image.astype(np.float32) / 65535.0 if settings.bit_depth == 16 else to_uint8(image)
             elif image.dtype != np.uint8:
                 image = np.clip(image.astype(np.float32), 0, 1)
             tc = str(frame)
@@ -352,7 +344,7 @@ def encode_png(crop: np.ndarray, bit_depth: int) -> bytes:
         data = crop.astype(np.float32) / 255.0 if crop.dtype == np.uint8 else crop
         out = np.rint(np.clip(data, 0.0, 1.0) * 65535.0).astype(np.uint16)
     else:
-        out = _to_uint8(crop)
+        out = to_uint8(crop)
     ok, buf = cv2.imencode(".png", np.ascontiguousarray(out[..., ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:
         raise FaceplateError("PNG encoding failed")
@@ -371,7 +363,7 @@ def analyse_frame(image: np.ndarray, settings: BuildSettings, models: Optional[d
         if not _MODELS:  # called directly (not from a worker): load once per process
             _MODELS.update(load_models(settings))
         models = _MODELS
-    img8 = _to_uint8(image)
+    img8 = to_uint8(image)
     h, w = img8.shape[:2]
     detections = detect_faces(models["detector"], img8, min_face=max(8.0, settings.min_face * 0.75))
     detections = sorted(detections, key=lambda d: (round(float(d.box[0]), 1), round(float(d.box[1]), 1)))

@@ -128,7 +128,7 @@ def profile_ratio(landmarks68: np.ndarray) -> float:
     return float(min(left, right) / big) if big > 0 else 0.0
 
 
-def _u8(img: np.ndarray) -> np.ndarray:
+def to_uint8(img: np.ndarray) -> np.ndarray:
     """uint8 view of a uint8, uint16 or float (0..1) image: all measures use the 0..255 scale."""
     if img.dtype == np.uint8:
         return img
@@ -146,7 +146,7 @@ def _luma(rgb: np.ndarray) -> np.ndarray:
 
 def analysis_image(crop_rgb: np.ndarray) -> np.ndarray:
     """The crop as uint8 RGB at the fixed 256² analysis size (area when shrinking, cubic when growing)."""
-    src = _u8(crop_rgb)
+    src = to_uint8(crop_rgb)
     if src.shape[0] == ANALYSIS_SIZE and src.shape[1] == ANALYSIS_SIZE:
         return src
     interp = cv2.INTER_AREA if src.shape[0] >= ANALYSIS_SIZE else cv2.INTER_CUBIC
