@@ -1,7 +1,8 @@
 """Face-crop datasets for training: scanning identity folders, alignment matrices, seeded batches.
 
 Layout (the dataset builder's output): ``DATASET/<group>/<k>/<id>.png`` aligned FFHQ-style crops
-(any square size), one folder per identity ``k`` per ``group``; every ``<group>/<k>`` is one class.
+(any square size), one folder per identity ``k`` per ``group``; every ``<group>/<k>`` is one class, or every ``k``
+when the clusters were merged across groups (``dataset cluster --merge-groups``).
 
 Crops reach the networks through a single affine warp from the FFHQ crop to the network's template
 (``arcface112`` scaled to the input size, or ``ffhq``), with augmentation folded into the same warp.
@@ -11,6 +12,8 @@ draws exactly the batches the uninterrupted run would have drawn.
 Arrays: images are uint8 RGB ``(H, W, 3)``; batches are float32 ``(N, 3, S, S)`` in 0..1.
 """
 from __future__ import annotations
+
+import json
 
 import logging
 import math
@@ -69,6 +72,15 @@ class DatasetIndex:
                 self.per_class[label].append(i)
 
 
+def _groups_merged(root: Path) -> bool:
+    """True when the dataset's clusters were made across groups (dataset.json clusters.merge_groups)."""
+    try:
+        state = json.loads((root / "dataset.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return bool(((state or {}).get("clusters") or {}).get("merge_groups"))
+
+
 def scan_dataset(root: Union[str, Path], min_classes: int = 2, max_per_class: int = 0) -> DatasetIndex:
     """Index ``root/<group>/<k>/*.png``; FaceplateError if missing, empty or with too few identities."""
     root = Path(root)
@@ -78,6 +90,10 @@ def scan_dataset(root: Union[str, Path], min_classes: int = 2, max_per_class: in
     classes: list[str] = []
     items: list[tuple[str, int]] = []
     unsorted = 0
+    # After `faceplate dataset cluster --merge-groups`, folder k is the same person in every group:
+    # one class per k ("*/<k>"), not per <group>/<k>, or training would push a person away from himself.
+    merged = _groups_merged(root)
+    label_of: dict[str, int] = {}
     for group in sorted(p for p in root.iterdir() if p.is_dir() and p.name not in NOT_GROUPS):
         for ident in sorted((p for p in group.iterdir() if p.is_dir()), key=lambda p: (len(p.name), p.name)):
             if ident.name == "unsorted":  # `dataset build` output before `dataset cluster`: no identity yet
@@ -88,9 +104,11 @@ def scan_dataset(root: Union[str, Path], min_classes: int = 2, max_per_class: in
                 files = files[:max_per_class]
             if not files:
                 continue
-            label = len(classes)
-            classes.append(f"{group.name}/{ident.name}")
-            items.extend((str(f), label) for f in files)
+            key = f"*/{ident.name}" if merged else f"{group.name}/{ident.name}"
+            if key not in label_of:
+                label_of[key] = len(classes)
+                classes.append(key)
+            items.extend((str(f), label_of[key]) for f in files)
     if not items and unsorted:
         raise FaceplateError(f"{root}: faces are still in <group>/unsorted/ (not sorted by identity); run "
                              f"`faceplate dataset cluster {root} --auto` first")
