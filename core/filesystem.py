@@ -20,8 +20,13 @@ def atomic_path(final_path: PathLike) -> Iterator[Path]:
     an existing ``final_path`` is left untouched.
     """
     final = Path(final_path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=f".tmp{final.suffix}", dir=final.parent)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=f".tmp{final.suffix}", dir=final.parent)
+    except OSError as exc:  # a user's bad output path: one line naming it, not a traceback
+        from faceplate.core.errors import FaceplateError
+        raise FaceplateError(f"{final}: cannot write there ({exc.strerror or exc}); choose a writable "
+                             f"output folder") from None
     os.close(fd)
     tmp = Path(tmp_name)
     # mkstemp creates 0600; outputs must be readable by the rest of the farm, as open() would make them.

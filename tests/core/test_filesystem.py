@@ -37,3 +37,15 @@ def test_outputs_follow_the_umask_not_mkstemps_0600(tmp_path):
     mode = stat.S_IMODE((tmp_path / "f.txt").stat().st_mode)
     assert mode == 0o644
     assert sha256_file(tmp_path / "f.txt") == "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+
+
+def test_unwritable_output_folder_is_a_one_line_faceplate_error(tmp_path):
+    from faceplate.core.errors import FaceplateError
+
+    blocker = tmp_path / "plate.1001.exr"
+    blocker.write_bytes(b"x")  # a file where the output folder should be
+    target = blocker / "out" / "o.1001.exr"
+    with pytest.raises(FaceplateError, match=r"o\.1001\.exr: cannot write there") as err:
+        with atomic_path(target):
+            pass
+    assert "\n" not in str(err.value)
