@@ -227,7 +227,9 @@ def _as_int(v: Any, where: str) -> int:
 
 def _as_number(v: Any, where: str) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(float(v)):
-        raise _Bad(where, f"expected a number, got {_type_name(v)}")
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise _Bad(where, f"expected a number, got {_type_name(v)}")
+        raise _Bad(where, f"expected a finite number, got {float(v)!r}")  # NaN/Infinity, which JSON here allows
     return float(v)
 
 

@@ -247,3 +247,10 @@ def test_identity_is_computed_lazily():
     assert calls[:3] == [0, 1, 2] and len(calls) <= 3 + 30 // 5 + 1
     (t,) = tr.finish()
     assert np.isclose(float(t.embedding @ _unit(1)), 1.0, atol=1e-5)
+
+
+def test_nan_field_is_named_as_not_finite(tmp_path):
+    # Python's json writes/reads NaN; the message must not claim "expected a number, got a number".
+    data = _valid_dict(tmp_path)
+    data["tracks"][0]["frames"]["1003"]["box"][0] = float("nan")
+    _expect(tmp_path, data, "tracks[0].frames.1003.box[0]: expected a finite number, got nan")
