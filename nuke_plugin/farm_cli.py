@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import shlex
 from pathlib import Path
 
@@ -46,7 +47,7 @@ def run_submit(args: argparse.Namespace) -> int:
     where = f"{args.node} in {nk}"
     preflight.check_sources(r_args["source"], where)
     preflight.check_cache_writable(str(Path(r_args["track"]).parent), where)
-    first, last = (int(x) for x in (args.frames or r_args["frames"]).split("-"))
+    first, last = _frame_range(args.frames or r_args["frames"])
     if args.no_analyze:
         preflight.check_analysis(r_args["track"], r_args["plate"], first, where)
         sync_key_edits(nk, args.node, r_args["track"])
@@ -71,6 +72,17 @@ def run_submit(args: argparse.Namespace) -> int:
         return 0
     print(farm.submit_deadline(job, folder))
     return 0
+
+
+def _frame_range(spec: str) -> tuple[int, int]:
+    """``A-B`` or a single frame ``A`` (negative frames allowed); bad text is a one-line error."""
+    from faceplate.core.errors import FaceplateError
+
+    m = re.match(r"^\s*(-?\d+)\s*(?:-\s*(-?\d+)\s*)?$", str(spec))
+    if not m or (m.group(2) is not None and int(m.group(2)) < int(m.group(1))):
+        raise FaceplateError(f"--frames {spec!r}: not a frame range; use A-B, e.g. 1001-1100")
+    first = int(m.group(1))
+    return first, int(m.group(2)) if m.group(2) is not None else first
 
 
 def sync_key_edits(nk_path: str, node_name: str, track_path: str) -> int:

@@ -107,3 +107,14 @@ def test_farm_cli_refuses_bad_input(script, tmp_path, capsys):
                  "--no-analyze", "--dry-run", str(tmp_path / "dl")])
     assert code == 2
     assert "analysis missing" in capsys.readouterr().err
+
+
+def test_farm_cli_frames_single_or_bad(script, tmp_path, capsys):
+    # a single frame is a range of one; bad text is a one-line error (exit 2), not a ValueError traceback
+    assert main(["farm", "submit", "--engine", "deadline", "--nk", str(script), "--node", "FaceSwap1",
+                 "--frames", "1003", "--dry-run", str(tmp_path / "dl")]) == 0
+    assert "Frames=1003-1003" in next((tmp_path / "dl").glob("*.render.job_info.txt")).read_text()
+    capsys.readouterr()
+    assert main(["farm", "submit", "--engine", "deadline", "--nk", str(script), "--node", "FaceSwap1",
+                 "--frames", "abc", "--dry-run", str(tmp_path / "dl")]) == 2
+    assert "--frames 'abc': not a frame range" in capsys.readouterr().err
