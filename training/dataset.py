@@ -449,8 +449,11 @@ def write_state(out_dir: str | os.PathLike, state: dict) -> None:
         raise FaceplateError(f"cannot write {path} ({exc.strerror or exc}); free disk space and re-run with --resume") from None
 
 
-def _repair_manifest(out_dir: Path) -> list[dict]:
-    """Drop a trailing partial line and every row of the frame it belonged to; rewrite if needed."""
+def _repair_manifest(out_dir: Path, state: Optional[dict] = None) -> list[dict]:
+    """Drop a trailing partial line and every row of the frame it belonged to; rewrite if needed.
+
+    The partial line may be the FIRST row of a new frame, so the dropped rows can belong to a frame
+    that was fully committed (and recorded as done in ``state``): that input is rewound to redo it."""
     path = out_dir / MANIFEST
     if not path.exists():
         return []
@@ -469,6 +472,12 @@ def _repair_manifest(out_dir: Path) -> list[dict]:
         if rows:
             last = (rows[-1]["group"], rows[-1]["frame"])
             rows = [r for r in rows if (r["group"], r["frame"]) != last]
+            entry = (state or {}).get("inputs", {}).get(last[0])
+            if entry is not None:
+                if entry.get("next_frame") is not None:
+                    entry["next_frame"] = min(int(entry["next_frame"]), int(last[1]))
+                if entry.get("status") == "done":
+                    entry["status"] = "partial"
         write_manifest(out_dir, rows)
     return rows
 
@@ -498,7 +507,7 @@ def _prepare_output(out_dir: Path, settings: BuildSettings, resume: bool, force:
         raise FaceplateError(f"{out_dir} holds {state.get('size')}² crops at {state['settings'].get('bit_depth')} bit; "
                              f"resume with the same --size/--bit-depth or use --force")
     state["settings"] = settings.to_dict()
-    return state, _repair_manifest(out_dir)
+    return state, _repair_manifest(out_dir, state)
 
 
 # ------------------------------------------------------------------------------------- build

@@ -113,6 +113,19 @@ def test_manifest_repair_drops_a_half_written_frame(tmp_path):
     assert ds.read_manifest(out) == rows
 
 
+def test_manifest_repair_rewinds_a_committed_frame_it_drops(tmp_path):
+    # killed while appending frame 3's FIRST row: frame 2 (fully committed, state already past it)
+    # is dropped with it, so the state must be rewound or frame 2 is never redone (rows lost)
+    out = tmp_path / "ds"
+    out.mkdir()
+    good = [{"id": "g_1_0", "group": "g", "frame": 1}, {"id": "g_2_0", "group": "g", "frame": 2}]
+    (out / ds.MANIFEST).write_text("".join(json.dumps(r) + "\n" for r in good) + '{"id": "g_3_0", "gro')
+    state = {"inputs": {"g": {"next_frame": 3, "status": "done"}}}
+    rows = ds._repair_manifest(out, state)
+    assert [r["id"] for r in rows] == ["g_1_0"]
+    assert state["inputs"]["g"] == {"next_frame": 2, "status": "partial"}
+
+
 def test_report_and_pack_of_a_synthetic_dataset(tmp_path):
     from faceplate.training.dataset_report import pack, report
     rng = np.random.default_rng(5)
