@@ -381,9 +381,13 @@ def write_exr(path: str, frame: PlateFrame, extra_metadata: Optional[dict] = Non
     formats = [_EXR_FORMATS.get(f, "half") for f in frame.channel_formats]
     if len(formats) != c:
         formats = (formats + ["half"] * c)[:c]
-    spec = oiio.ImageSpec(w, h, c, oiio.TypeFloat)
+    # OIIO ignores channelformats that are all alike and writes spec.format: give it that format,
+    # else an all-half plate (and every half patch) came back as 32-bit float.
+    uniform = len(set(formats)) == 1
+    spec = oiio.ImageSpec(w, h, c, oiio.TypeDesc(formats[0]) if uniform else oiio.TypeFloat)
     spec.channelnames = tuple(frame.channels)
-    spec.channelformats = tuple(oiio.TypeDesc(f) for f in formats)
+    if not uniform:
+        spec.channelformats = tuple(oiio.TypeDesc(f) for f in formats)
     spec.x, spec.y = frame.data_window.xmin, frame.data_window.ymin
     spec.full_x, spec.full_y = frame.display_window.xmin, frame.display_window.ymin
     spec.full_width, spec.full_height = frame.display_window.width, frame.display_window.height

@@ -454,3 +454,18 @@ def test_rgb_only_read_holds_exactly_the_layer_rgb(production_exr, tmp_path) -> 
     np.testing.assert_array_equal(frame.pixels, pixels[..., :3])
     got = [f.pixels for f in PlateSequence(str(odd)).iter_rgb()]
     assert len(got) == 1 and np.array_equal(got[0], pixels[..., :3])
+
+
+def test_all_half_frame_is_written_as_half_not_float(tmp_path) -> None:
+    # OIIO drops uniform channelformats; face patches (RGBA half) and all-half plates must stay half.
+    frame = PlateFrame(pixels=np.full((4, 6, 4), 0.25, np.float32), channels=("R", "G", "B", "A"),
+                       channel_formats=("half",) * 4, rgb=(0, 1, 2), data_window=Window(2, 1, 7, 4),
+                       display_window=Window(0, 0, 9, 9), pixel_aspect=1.0, metadata={}, path=None, frame=None)
+    path = tmp_path / "patch.1001.exr"
+    plate_io.write_exr(str(path), frame)
+    inp = oiio.ImageInput.open(str(path))
+    spec = inp.spec()
+    inp.close()
+    stored = [str(f) for f in spec.channelformats] or [str(spec.format)] * spec.nchannels
+    assert stored == ["half"] * 4
+    assert plate_io.read_image(str(path)).channel_formats == ("half",) * 4
