@@ -341,6 +341,7 @@ def render(plate: Any, track_file: Any, source_identity: SourceFace, settings: R
     writer = _Writer(settings.queue_depth)
     compute = 0.0
     read_wait = 0.0
+    frames_iter: Any = iter(())
     try:
         from tqdm import tqdm
         frames_iter = plate.iter_frames([f for f, _, _ in todo]) if todo else iter(())
@@ -371,6 +372,9 @@ def render(plate: Any, track_file: Any, source_identity: SourceFace, settings: R
                 log.info("rendered %d/%d frames", len(report.written), len(todo))
         bar.close()
     finally:
+        # Stop the plate read-ahead thread now, not when a held traceback is garbage-collected
+        # (a failed render inside Nuke would otherwise leave it spinning).
+        getattr(frames_iter, "close", lambda: None)()
         writer.close()
     report.seconds = time.perf_counter() - t_start
     report.timings = {"read_wait": read_wait, "compute": compute, "write": writer.seconds}

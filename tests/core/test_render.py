@@ -396,3 +396,28 @@ def test_frame_without_a_face_passes_through(shot, full_render, tmp_path):
     assert not o[..., -1].any()
     patch_spec, patch, _ = _read(out / "p.1004.exr")
     assert (patch_spec.width, patch_spec.height) == (1, 1) and not patch.any()
+
+
+def test_failed_render_stops_the_plate_reader_thread(shot, tmp_path):
+    """An error mid-render must stop the read-ahead thread at once (a Nuke session keeps the traceback)."""
+    import threading
+
+    from faceplate.core.plate_io import PlateSequence
+    from faceplate.core.render import RenderSettings, load_source_identity, render
+    from faceplate.core.track import load_track_file
+
+    def boom(*_args):
+        raise RuntimeError("on_frame failed")
+
+    tf = load_track_file(shot.track)
+    source = load_source_identity([shot.source])
+    plate = PlateSequence(shot.pattern, frames=FRAMES)
+    held = None
+    try:
+        render(plate, tf, source, RenderSettings(regrain=False), FRAMES, str(tmp_path / "o.####.exr"),
+               on_frame=boom, progress=False)
+    except RuntimeError as exc:
+        held = exc  # keeps the traceback (and render's locals) alive, as an interactive session does
+    assert held is not None and held.__traceback__ is not None
+    alive = [t.name for t in threading.enumerate() if t.name in ("faceplate-plate-reader", "faceplate-writer")]
+    assert alive == []
