@@ -11,6 +11,7 @@ changing a knob: fires knobChanged), ``fake_press`` (a button's script runs with
 """
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -383,7 +384,8 @@ _BUILTIN = {
              "origfirst": Int_Knob, "origlast": Int_Knob, "format": Format_Knob, "raw": Boolean_Knob,
              "colorspace": String_Knob, "on_error": String_Knob, "reload": PyScript_Knob},
     "Write": {"file": File_Knob, "file_type": String_Knob, "channels": String_Knob, "raw": Boolean_Knob,
-              "colorspace": String_Knob, "use_limit": Boolean_Knob, "first": Int_Knob, "last": Int_Knob},
+              "colorspace": String_Knob, "use_limit": Boolean_Knob, "first": Int_Knob, "last": Int_Knob,
+              "create_directories": Boolean_Knob},
     "Merge2": {"operation": String_Knob, "bbox": String_Knob, "mix": Double_Knob, "also_merge": String_Knob},
     "Shuffle": {"red": String_Knob, "green": String_Knob, "blue": String_Knob, "alpha": String_Knob},
     "Switch": {"which": Int_Knob},
@@ -725,6 +727,12 @@ def execute(node: Any, start: int, end: int, incr: int = 1) -> None:
         raise RuntimeError(f"{node.name()} cannot be executed")
     if node["disable"].value():
         raise RuntimeError(f"{node.name()} is disabled")
+    # like Nuke: a Write into a missing folder fails unless its 'create directories' box is ticked
+    folder = os.path.dirname(node["file"].evaluate())
+    if folder and not os.path.isdir(folder):
+        if not node["create_directories"].value():
+            raise RuntimeError(f"{node.name()}: Can't write {node['file'].evaluate()}: No such file or directory")
+        os.makedirs(folder, exist_ok=True)
     _STATE["executed"].append((node.fullName(), int(start), int(end), int(incr), bool(root()["proxy"].value())))
     hook = _STATE.get("on_execute")
     if hook is not None:

@@ -183,6 +183,10 @@ def test_non_read_input_is_prerendered_full_res(session, core, tmp_path):
     plate = f"{tmp_path}/faceplate/plate/FaceSwap1.####.exr"
     assert core.calls[0][2] == plate
     assert node.node("PrerenderPlate")["file"].evaluate() == plate
+    # the Write makes cache/plate/ itself (real Nuke fails a Write into a missing folder otherwise)
+    assert node.node("PrerenderPlate")["create_directories"].value() is True
+    assert node.node("WriteSource")["create_directories"].value() is True
+    assert (tmp_path / "faceplate" / "plate").is_dir()
 
 
 def test_render_writes_key_edits_back_then_renders(session, core, tmp_path):
