@@ -301,6 +301,11 @@ def render(plate: Any, track_file: Any, source_identity: SourceFace, settings: R
 
     if not out_pattern and not patch_pattern:
         raise FaceplateError("nothing to write: pass --out out.####.exr and/or --patch patch.####.exr")
+    for pattern in (out_pattern, patch_pattern):
+        # A name without #### would give every frame the same file, each overwriting the last.
+        if pattern and len(set(frames)) > 1 and sequence_path(pattern, frames[0]) == sequence_path(pattern, frames[-1]):
+            raise FaceplateError(f"{pattern}: has no frame number placeholder but {len(set(frames))} frames are "
+                                 f"rendered; use a pattern such as out.####.exr")
     t_start = time.perf_counter()
     if colour is None:
         from faceplate.core.colour import ColourPipeline

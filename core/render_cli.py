@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 from typing import Any, Optional
 
@@ -65,6 +66,9 @@ def _settings(args: argparse.Namespace, track_file: Any) -> Any:
     from faceplate.core.mask import DEFAULT_REGIONS, region_ids
     from faceplate.core.render import RenderSettings
 
+    if not all(math.isfinite(v) for v in (args.erode, args.feather)):
+        raise FaceplateError(f"--erode {args.erode} / --feather {args.feather}: must be finite numbers "
+                             f"in face sizes, e.g. --erode 0.0 --feather 0.08")
     regions = tuple(r.strip() for r in args.regions.split(",") if r.strip()) if args.regions else DEFAULT_REGIONS
     try:
         region_ids(regions)

@@ -421,3 +421,20 @@ def test_failed_render_stops_the_plate_reader_thread(shot, tmp_path):
     assert held is not None and held.__traceback__ is not None
     alive = [t.name for t in threading.enumerate() if t.name in ("faceplate-plate-reader", "faceplate-writer")]
     assert alive == []
+
+
+def test_out_without_frame_placeholder_and_non_finite_matte_settings_fail(shot, tmp_path):
+    out = tmp_path / "o"
+    base = ["render", shot.pattern, "--track", shot.track, "--source", shot.source, "--frames", "1001-1002"]
+    cases = {
+        # every frame would overwrite the same single.exr
+        "no placeholder": base + ["--out", str(out / "single.exr")],
+        # NaN feather silently rendered no face at all
+        "nan feather": base + ["--out", str(out / "o.####.exr"), "--feather", "nan"],
+    }
+    for name, args in cases.items():
+        r = _run_cli(args)
+        lines = [ln for ln in r.stderr.splitlines() if ln.startswith("faceplate: error:")]
+        assert r.returncode == 2 and len(lines) == 1, (name, r.stderr)
+        assert not out.exists() or not any(out.iterdir()), f"{name}: files written"
+    assert "single.exr" in _run_cli(cases["no placeholder"]).stderr
