@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 
 log = logging.getLogger("faceplate.analyze")
@@ -45,6 +46,9 @@ def run(args: argparse.Namespace) -> int:
     from faceplate.core.plate_io import PlateSequence, parse_frames
     from faceplate.core.track import save_track_file
 
+    if not all(math.isfinite(v) for v in (args.smoothing, args.min_face)):
+        raise FaceplateError("--smoothing and --min-face must be finite numbers (NaN/inf cannot be stored "
+                             "in the track file)")
     if args.smoothing < 0:
         raise FaceplateError(f"--smoothing {args.smoothing}: must be 0 (off) or positive")
     if args.max_gap < 0:

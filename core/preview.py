@@ -13,6 +13,7 @@ from typing import Any, Optional
 import cv2
 import numpy as np
 
+from faceplate.core.errors import FaceplateError
 from faceplate.core.filesystem import atomic_path
 from faceplate.core.track import TrackFile
 
@@ -83,7 +84,11 @@ def preview_path(directory: str, frame: int) -> str:
 def write_previews(plate: Any, track_file: TrackFile, directory: str, colour: Any,
                    max_width: Optional[int] = 1920) -> list[str]:
     """One PNG per plate frame in ``directory`` (``preview.####.png``), each written atomically."""
-    os.makedirs(directory, exist_ok=True)
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as exc:  # bad --preview folder: one line, not a traceback
+        raise FaceplateError(f"{directory}: cannot create the preview folder ({exc.strerror or exc}); "
+                             f"choose a writable --preview folder") from None
     written = []
     for pf in plate:
         image = colour.to_uint8(pf.rgb_pixels())

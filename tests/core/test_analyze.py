@@ -285,3 +285,17 @@ def test_face_entering_while_another_is_tracked_is_found(tmp_path, actors, model
     assert len(tf.tracks) == 2
     small = min(tf.tracks, key=lambda t: np.mean([e.box[2] - e.box[0] for e in t.entries.values()]))
     assert min(small.entries) <= 1001 + 2 + 4 and max(small.entries) == 1012
+
+
+def test_non_finite_settings_and_bad_preview_folder_are_one_line_errors(single, tmp_path, capsys):
+    out = tmp_path / "shot.track.json"
+    # NaN used to run the whole analysis and then crash with a ValueError traceback in save_track_file
+    _fails(["analyze", single.pattern, "--frames", "1001-1002", "-o", str(out), "--smoothing", "nan"],
+           capsys, "--smoothing")
+    _fails(["analyze", single.pattern, "--frames", "1001-1002", "-o", str(out), "--min-face", "nan"],
+           capsys, "--min-face")
+    assert not out.exists()
+    blocker = tmp_path / "file"
+    blocker.write_text("x")  # a file where the preview folder should be
+    _fails(["analyze", single.pattern, "--frames", "1001-1001", "-o", str(out), "--preview", str(blocker / "prev")],
+           capsys, "prev", "preview")
