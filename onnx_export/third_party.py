@@ -130,11 +130,25 @@ def _retinaface_module():
     return RetinaFace()
 
 
-def load_retinaface(pth: Union[str, Path]):
-    """The torch module with the state_dict loaded strictly (eval mode)."""
+def _load_state(pth: Union[str, Path]) -> dict:
+    """torch.load(weights_only=True) of a state_dict; a missing or unreadable file is a one-line ModelError."""
     import torch
 
-    state = torch.load(str(pth), map_location="cpu", weights_only=True)
+    if not Path(pth).is_file():
+        raise ModelError(f"{pth}: weights file not found; pass an existing .pth state_dict")
+    try:
+        state = torch.load(str(pth), map_location="cpu", weights_only=True)
+    except Exception as exc:  # not a zip/pickle, truncated, or pickled objects weights_only refuses
+        raise ModelError(f"{pth}: not a readable PyTorch state_dict ({str(exc).splitlines()[0][:120]}); "
+                         f"pass the original .pth weights file") from None
+    if not isinstance(state, dict):
+        raise ModelError(f"{pth}: holds a {type(state).__name__}, not a state_dict; pass the original .pth weights file")
+    return state
+
+
+def load_retinaface(pth: Union[str, Path]):
+    """The torch module with the state_dict loaded strictly (eval mode)."""
+    state = _load_state(pth)
     state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
     net = _retinaface_module()
     try:
@@ -229,9 +243,7 @@ def _facemesh_module(variant: str):
 
 def load_facemesh(pth: Union[str, Path]):
     """(torch module in eval mode, variant) for either FaceMesh state_dict layout."""
-    import torch
-
-    state = torch.load(str(pth), map_location="cpu", weights_only=True)
+    state = _load_state(pth)
     variant = "mediapipe" if any(k.startswith("backbone1.") for k in state) else "facemesh"
     net = _facemesh_module(variant)
     try:

@@ -52,6 +52,17 @@ def test_wrong_state_dict_is_refused(asset, tmp_path):
     assert not (tmp_path / "x.onnx").exists()
 
 
+def test_missing_or_unreadable_pth_is_a_one_line_error(tmp_path, capsys):
+    bad = tmp_path / "broken.pth"
+    bad.write_bytes(b"not a torch file")
+    with pytest.raises(ModelError, match="broken.pth: not a readable PyTorch state_dict"):
+        third_party.convert_retinaface(bad, tmp_path / "x.onnx")
+    with pytest.raises(ModelError, match="none.pth: weights file not found"):
+        third_party.convert_facemesh(tmp_path / "none.pth", tmp_path / "x.onnx")
+    assert third_party.main(["retinaface", str(bad), str(tmp_path / "x.onnx")]) == 2
+    assert "broken.pth" in capsys.readouterr().err and not (tmp_path / "x.onnx").exists()
+
+
 @pytest.mark.parametrize("name", ["mpp_blazeface_landmark", "facemesh"])
 def test_facemesh_converts_and_gives_68_points(name, asset, tmp_path):
     from faceplate.core import landmarks
