@@ -339,6 +339,10 @@ def render(plate: Any, track_file: Any, source_identity: SourceFace, settings: R
     if report.skipped:
         log.info("resume: %d frame(s) already complete, %d to render", len(report.skipped), len(todo))
 
+    for f, out_path, patch_path in todo:  # writing over the plate being read would destroy it
+        for p in (out_path, patch_path):
+            if p and os.path.exists(p) and os.path.samefile(p, plate.path(f)):
+                raise FaceplateError(f"{p}: is the plate frame itself; write --out/--patch to another path")
     for f, _, _ in todo:  # fail before writing anything, naming the first missing frame
         if not os.path.exists(plate.path(f)):
             raise PlateError(f"plate frame {f} missing: {plate.path(f)}; render/copy it or choose --frames "

@@ -438,3 +438,15 @@ def test_out_without_frame_placeholder_and_non_finite_matte_settings_fail(shot, 
         assert r.returncode == 2 and len(lines) == 1, (name, r.stderr)
         assert not out.exists() or not any(out.iterdir()), f"{name}: files written"
     assert "single.exr" in _run_cli(cases["no placeholder"]).stderr
+
+
+def test_out_onto_the_plate_itself_is_refused(shot, tmp_path):
+    import shutil
+    pattern = str(tmp_path / Path(shot.pattern).name)  # a copy: a regression must not destroy the shared shot
+    shutil.copy(shot.pattern.replace("####", "1001"), pattern.replace("####", "1001"))
+    before = Path(pattern.replace("####", "1001")).read_bytes()
+    r = _run_cli(["render", pattern, "--track", shot.track, "--source", shot.source, "--frames", "1001-1001",
+                  "--out", pattern])
+    lines = [ln for ln in r.stderr.splitlines() if ln.startswith("faceplate: error:")]
+    assert r.returncode == 2 and len(lines) == 1 and "plate frame itself" in lines[0], r.stderr
+    assert Path(pattern.replace("####", "1001")).read_bytes() == before
