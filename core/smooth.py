@@ -171,7 +171,8 @@ def smooth_series(z: np.ndarray, measured: np.ndarray, strength: float = 1.0,
     sigma = np.maximum(sigma, _SIGMA_FLOOR)
     var = sigma ** 2
 
-    lam = _LAMBDA_AT_1 / float(strength) ** 4
+    # capped: strength ** 4 overflows a float (OverflowError) past ~1e77; 1e50 is already flat
+    lam = _LAMBDA_AT_1 / min(float(strength), 1e50) ** 4
     r_scale = np.ones(T)              # per-frame measurement weight (outliers get > 1)
     q_boost = np.ones(T)              # per-frame process-noise boost (real motion gets > 1)
     r_scale[fixed] = 1e-10            # manual entries: (almost) no measurement noise

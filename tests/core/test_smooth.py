@@ -106,3 +106,11 @@ def test_smooth_track_resets_at_cut_and_keeps_manual():
     assert _rms_d2(lm[8:19]) < _rms_d2(vals[8:19]) / 5  # away from the manual bump
     off = smooth_track(track, frames, cuts=[1021], max_gap=8, strength=0.0)
     assert np.array_equal(off.entries[1010].landmarks, entries[1010].landmarks_raw)
+
+
+def test_huge_strength_does_not_overflow():
+    # `--smoothing 1e308` raised OverflowError (strength ** 4) after the whole analysis
+    rng = np.random.default_rng(5)
+    z = np.cumsum(rng.normal(size=(30, 2)), axis=0)
+    x = smooth_series(z, np.ones(30, bool), 1e308)
+    assert x.shape == z.shape and np.isfinite(x).all()
