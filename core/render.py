@@ -322,7 +322,10 @@ def render(plate: Any, track_file: Any, source_identity: SourceFace, settings: R
                                  f"{', '.join(str(k) for k in sorted(known)) or 'none'})")
     renderer = FrameRenderer(engine, colour, settings, latent, parser)
     extra = comp.provenance(__version__, engine.name, engine.sha256, source_identity.sha256, track_sha256)
-    extra["faceplate/settings_sha256"] = settings.digest(getattr(parser, "sha256", "") if parser else "")
+    # the plate layer decides which RGB is swapped: part of the pixels' settings (unset: as before)
+    layer = getattr(plate, "layer", None)
+    extra["faceplate/settings_sha256"] = settings.digest((getattr(parser, "sha256", "") if parser else "")
+                                                         + (f"|layer={layer}" if layer else ""))
     report = RenderReport()
 
     todo = []

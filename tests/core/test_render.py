@@ -450,3 +450,14 @@ def test_out_onto_the_plate_itself_is_refused(shot, tmp_path):
     lines = [ln for ln in r.stderr.splitlines() if ln.startswith("faceplate: error:")]
     assert r.returncode == 2 and len(lines) == 1 and "plate frame itself" in lines[0], r.stderr
     assert Path(pattern.replace("####", "1001")).read_bytes() == before
+
+
+def test_resume_rerenders_frames_made_from_another_layer(shot, full_render, tmp_path):
+    import shutil
+    out = tmp_path / "layer"
+    out.mkdir()
+    shutil.copy(full_render / "out.1001.exr", out / "out.1001.exr")  # made from the default R,G,B
+    args = ["render", shot.pattern, "--track", shot.track, "--source", shot.source, "--frames", "1001-1001",
+            "--out", str(out / "out.####.exr"), "--resume", "--layer", "CryptoObject00"]
+    assert main(args) == 0  # another layer swapped: the old frame is not complete for this job
+    assert (out / "out.1001.exr").read_bytes() != (full_render / "out.1001.exr").read_bytes()
