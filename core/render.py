@@ -149,11 +149,13 @@ class FrameRenderer:
                                   face_matte=face_matte, colour_match_on=s.colour_match)
         matte = face_matte * result.coverage
         delta = result.delta
-        if s.regrain:
-            delta = delta + comp.regrain_delta(work, work + delta, matte, int(frame.frame or 0), track_id)
         if sx != 1.0:
             delta = cv2.resize(delta, (w, h), interpolation=cv2.INTER_AREA)
             matte = cv2.resize(matte, (w, h), interpolation=cv2.INTER_AREA)
+        if s.regrain:
+            # measured and drawn in stored pixels: grain drawn desqueezed was halved by the squeeze
+            # (area average) on a 2:1 anamorphic plate
+            delta = delta + comp.regrain_delta(crop, crop + delta, matte, int(frame.frame or 0), track_id)
         matte = np.clip(matte, 0.0, 1.0).astype(np.float32)
         matte[matte < masks.MATTE_FLOOR] = 0.0
         if not (matte > 0).any():

@@ -461,3 +461,34 @@ def test_resume_rerenders_frames_made_from_another_layer(shot, full_render, tmp_
             "--out", str(out / "out.####.exr"), "--resume", "--layer", "CryptoObject00"]
     assert main(args) == 0  # another layer swapped: the old frame is not complete for this job
     assert (out / "out.1001.exr").read_bytes() != (full_render / "out.1001.exr").read_bytes()
+
+
+def test_anamorphic_regrain_matches_the_plate_noise_in_stored_pixels(tmp_path, asset):
+    """Grain drawn in desqueezed pixels was averaged away by the squeeze (half strength at 2:1)."""
+    from faceplate.core import composite as comp
+    from faceplate.core.colour import ColourPipeline
+    from faceplate.core.plate_io import read_image
+    from faceplate.core.render import FrameRenderer, RenderSettings
+    from faceplate.core.swap import SwapResult
+    from faceplate.core.track import load_track_file
+
+    shot2 = make_shot(tmp_path / "ana", asset("media/face_recognition/biden.jpg"),
+                      asset("media/face_recognition/obama.jpg"), frames=[1001], aspect=2.0)
+    frame = read_image(shot2.pattern.replace("####", "1001"))
+    rng = np.random.default_rng(3)
+    frame.pixels[..., :3] = 0.18 + 0.02 * rng.standard_normal(frame.pixels[..., :3].shape).astype(np.float32)
+
+    class CleanSwap:  # a perfectly clean, flat swap: all the grain must come from regrain
+        def swap(self, crop, lm, p5, **_kw):
+            return SwapResult((0.18 - crop).astype(np.float32), np.ones(crop.shape[:2], np.float32))
+
+    entry = load_track_file(shot2.track).tracks[0].entries[1001]
+    layer = FrameRenderer(CleanSwap(), ColourPipeline(), RenderSettings()).face(frame, 1, entry)
+    dw = frame.data_window
+    rows = slice(layer.y0 - dw.ymin, layer.y0 - dw.ymin + layer.matte.shape[0])
+    cols = slice(layer.x0 - dw.xmin, layer.x0 - dw.xmin + layer.matte.shape[1])
+    crop = frame.pixels[rows, cols, :3]
+    inside = layer.matte > 0.99
+    got = comp.noise_std(crop + layer.delta, inside)
+    want = comp.noise_std(crop, inside)
+    assert np.all(np.abs(got / want - 1.0) < 0.2), (got, want)
