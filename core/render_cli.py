@@ -238,6 +238,8 @@ def run_swap(args: argparse.Namespace) -> int:
 
     settings = analyze_mod.AnalyzeSettings(layer=args.layer, colourspace=args.colourspace)
     if args.targets and not all(p.strip().isdigit() for p in args.targets.split(",")):
+        if not os.path.isfile(args.targets):  # before the whole analysis, naming swap's own flag
+            raise FaceplateError(f"--targets {args.targets}: neither track ids (1,2) nor an existing reference photo")
         settings.target_face = args.targets  # a reference photo: analyze keeps that person's track
         args.targets = None
     colour = ColourPipeline(args.colourspace)

@@ -492,3 +492,13 @@ def test_anamorphic_regrain_matches_the_plate_noise_in_stored_pixels(tmp_path, a
     got = comp.noise_std(crop + layer.delta, inside)
     want = comp.noise_std(crop, inside)
     assert np.all(np.abs(got / want - 1.0) < 0.2), (got, want)
+
+
+def test_swap_with_missing_targets_photo_names_targets_before_analysing(shot, tmp_path):
+    out = tmp_path / "sw"
+    r = _run_cli(["swap", shot.pattern, "--source", shot.source, "--frames", "1001-1002",
+                  "--targets", str(tmp_path / "nobody.jpg"), "--out", str(out / "o.####.exr")])
+    lines = [ln for ln in r.stderr.splitlines() if ln.startswith("faceplate: error:")]
+    assert r.returncode == 2 and len(lines) == 1, r.stderr
+    assert "--targets" in lines[0] and "nobody.jpg" in lines[0], lines[0]  # not analyze's "--target-face"
+    assert "analyze:" not in r.stderr and not out.exists()  # failed before analysing the shot
