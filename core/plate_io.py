@@ -596,6 +596,16 @@ def _read_ahead(seq: PlateSequence, frames: list[int], depth: int, rgb_only: boo
     buffer: "queue.Queue[Any]" = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
+    def put(item: Any) -> bool:
+        """Block until the consumer makes room; False once it has stopped listening."""
+        while not stop.is_set():
+            try:
+                buffer.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def worker() -> None:
         for f in frames:
             if stop.is_set():
@@ -604,20 +614,9 @@ def _read_ahead(seq: PlateSequence, frames: list[int], depth: int, rgb_only: boo
                 item: Any = seq.read(f, rgb_only=True) if rgb_only else seq.read(f)
             except BaseException as exc:  # handed to the consumer, raised at that frame
                 item = exc
-            while not stop.is_set():
-                try:
-                    buffer.put(item, timeout=0.1)
-                    break
-                except queue.Full:
-                    continue
-            if isinstance(item, BaseException):
+            if not put(item) or isinstance(item, BaseException):
                 return
-        while not stop.is_set():
-            try:
-                buffer.put(_DONE, timeout=0.1)
-                return
-            except queue.Full:
-                continue
+        put(_DONE)
 
     thread = threading.Thread(target=worker, name="faceplate-plate-reader", daemon=True)
     thread.start()
