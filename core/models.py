@@ -757,30 +757,42 @@ INSIGHT106_TO_IBUG68 = np.array(
      52, 64, 63, 71, 67, 68, 61, 58, 59, 53, 56, 55, 65, 66, 62, 70, 69, 57, 60, 54])
 
 
-class PFLD98Landmarker(_OnnxModel):
+class _BoxCropLandmarker(_OnnxModel):
+    """Landmarkers that run on the detector box (scaled by ``box_scale``) warped to the network's
+    square input; subclasses say how the output maps to crop pixels and which points are iBUG-68."""
+
+    box_scale = 1.0
+    to_ibug68: np.ndarray
+
+    def _crop_points(self, out: np.ndarray, size: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def landmarks(self, image_rgb: np.ndarray, detection: Detection) -> np.ndarray:
+        img = _as_rgb_uint8(image_rgb)
+        size = self.contract.input_size[0]
+        m = align.box_transform(detection.box, size, self.box_scale)
+        crop = align.warp(img, m, size, border_mode=cv2.BORDER_CONSTANT)
+        out = self._run(_blob(crop, self.contract))[0].reshape(-1, 2).astype(np.float64)
+        return align.transform_points(self._crop_points(out, size), align.invert(m))[self.to_ibug68]
+
+
+class PFLD98Landmarker(_BoxCropLandmarker):
     """PFLD 98-point (WFLW) on the square detector box, mapped to iBUG-68."""
 
-    def landmarks(self, image_rgb: np.ndarray, detection: Detection) -> np.ndarray:
-        img = _as_rgb_uint8(image_rgb)
-        size = self.contract.input_size[0]
-        m = align.box_transform(detection.box, size, 1.0)
-        crop = align.warp(img, m, size, border_mode=cv2.BORDER_CONSTANT)
-        out = self._run(_blob(crop, self.contract))[0].reshape(-1, 2).astype(np.float64)
-        pts = out * size - 0.5  # 0..1 of the crop (edges) -> crop pixel centres
-        return align.transform_points(pts, align.invert(m))[WFLW98_TO_IBUG68]
+    to_ibug68 = WFLW98_TO_IBUG68
+
+    def _crop_points(self, out: np.ndarray, size: int) -> np.ndarray:
+        return out * size - 0.5  # 0..1 of the crop (edges) -> crop pixel centres
 
 
-class Insight106Landmarker(_OnnxModel):
+class Insight106Landmarker(_BoxCropLandmarker):
     """insightface 2d106det contract: box scaled 1.5x into 192x192, output -1..1, mapped to iBUG-68."""
 
-    def landmarks(self, image_rgb: np.ndarray, detection: Detection) -> np.ndarray:
-        img = _as_rgb_uint8(image_rgb)
-        size = self.contract.input_size[0]
-        m = align.box_transform(detection.box, size, 1.5)
-        crop = align.warp(img, m, size, border_mode=cv2.BORDER_CONSTANT)
-        out = self._run(_blob(crop, self.contract))[0].reshape(-1, 2).astype(np.float64)
-        pts = (out + 1.0) * (size / 2.0)
-        return align.transform_points(pts, align.invert(m))[INSIGHT106_TO_IBUG68]
+    box_scale = 1.5
+    to_ibug68 = INSIGHT106_TO_IBUG68
+
+    def _crop_points(self, out: np.ndarray, size: int) -> np.ndarray:
+        return (out + 1.0) * (size / 2.0)
 
 
 def rolled_square_transform(points5: np.ndarray, size: int, side_units: float, down_units: float) -> np.ndarray:
