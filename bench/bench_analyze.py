@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 ASSETS = Path(os.environ.get("FACEPLATE_ASSETS", ROOT.parent / "shared" / "assets"))
 
-from faceplate.core.analyze import AnalyzeSettings, analyze  # noqa: E402
-from faceplate.core.plate_io import PlateSequence  # noqa: E402
+from faceplate.core.analyze.pipeline import AnalyzeSettings, analyze  # noqa: E402
+from faceplate.core.io.sequence import PlateSequence  # noqa: E402
 from tests.core.plates import Placement, load_actor, make_plate, smooth_path, srgb_to_linear, write_exr  # noqa: E402
 
 M = ASSETS / "media"
@@ -31,7 +31,7 @@ MOBILEFACENET = ASSETS / "models/mobilefacenet/MobileFaceNet.onnx"
 
 
 def _models(detector=None, recognizer=None):
-    from faceplate.core.models import load_detector, load_landmarker, load_recognizer
+    from faceplate.core.models.zoo import load_detector, load_landmarker, load_recognizer
     return load_detector(detector), load_landmarker(None), load_recognizer(recognizer)
 
 

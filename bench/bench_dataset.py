@@ -29,7 +29,7 @@ ASSET = REPO.parent / "shared" / "assets" / "media" / "video" / "clip_01_tears_o
 
 def make_1080p(src: Path, dst: Path, frames: int) -> None:
     import av
-    from faceplate.core.plate_io import read_video
+    from faceplate.core.io.video import read_video
     with av.open(str(dst), "w") as out:
         stream = out.add_stream("libx264", rate=24)
         stream.width, stream.height, stream.pix_fmt = 1920, 1080, "yuv420p"
@@ -53,10 +53,10 @@ def main() -> int:
         print(f"missing {ASSET}", file=sys.stderr)
         return 2
 
-    from faceplate.core import align
-    from faceplate.core.detect import detect_faces
+    from faceplate.core.geometry import align
+    from faceplate.core.analyze.pyramid import detect_faces
     from faceplate.core.filesystem import atomic_write_bytes
-    from faceplate.core.plate_io import read_video
+    from faceplate.core.io.video import read_video
     from faceplate.training import dataset as ds
     from faceplate.training.dataset_filters import FilterSettings, judge, measure
 

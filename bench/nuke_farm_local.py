@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from faceplate.core.sample import make_sample
+from faceplate.core.cli.sample import make_sample
 from faceplate.nuke import farm
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "faceswap_example.nk"

@@ -18,7 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from faceplate.core.colour import ColourPipeline
-from faceplate.core.plate_io import PlateFrame, PlateSequence, Window, read_image, write_exr
+from faceplate.core.types import PlateFrame, Window
+from faceplate.core.io.sequence import PlateSequence
+from faceplate.core.io.exr import read_image, write_exr
 
 W, H = 2048, 1080
 
@@ -64,7 +66,7 @@ def main() -> None:
         # Realistic content: the sample photo at 2K, linearised, with film-like grain.
         import cv2
 
-        from faceplate.core.sample import package_image
+        from faceplate.core.cli.sample import package_image
         photo = cv2.cvtColor(cv2.imread(str(package_image("t1.jpg"))), cv2.COLOR_BGR2RGB)
         photo = cv2.resize(photo, (W, H), interpolation=cv2.INTER_CUBIC)
         plate = ColourPipeline().from_uint8(photo) + rng.normal(0, 0.01, (H, W, 3)).astype(np.float32)

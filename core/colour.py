@@ -17,7 +17,6 @@ import threading
 from typing import Optional
 
 import numpy as np
-
 from faceplate.core.errors import FaceplateError
 
 BUILTIN_CONFIG = "ocio://default"

@@ -12,7 +12,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from faceplate.core.track import FaceEntry, TrackFile
+from faceplate.core.types import FaceEntry, TrackFile
 
 POINT_NAMES = ("eye_l", "eye_r", "nose", "mouth_l", "mouth_r")
 KNOB_PREFIX = "fp_t"

@@ -87,7 +87,7 @@ def _frame_range(spec: str) -> tuple[int, int]:
 
 def sync_key_edits(nk_path: str, node_name: str, track_path: str) -> int:
     """Write the script's edited keys back into the track file as manual entries; return how many."""
-    from faceplate.core.track import load_track_file, save_track_file
+    from faceplate.core.io.track_file import load_track_file, save_track_file
     from faceplate.nuke.bake import apply_key_edits
     from faceplate.nuke.nk_script import baked_curves_from_nk
 

@@ -91,8 +91,8 @@ def available_models() -> list[str]:
     """'default' first, then the registry's swappers (empty registry or missing module: just default)."""
     names = ["default"]
     try:
-        from faceplate.core import models
-        names += sorted(n for n, e in models.registry().items() if e.role == "swapper")
+        from faceplate.core.models.manifest import registry
+        names += sorted(n for n, e in registry().items() if e.role == "swapper")
     except Exception as exc:  # the registry is optional for the menu
         log.debug("model registry unavailable: %s", exc)
     return names
@@ -293,7 +293,7 @@ def run_core(argv: list[str]) -> int:
 
 def bake_track_file(node: Any, track_path: str) -> int:
     """Replace the node's fp_t* knobs with the track file's keys; return the number of knobs."""
-    from faceplate.core.track import load_track_file
+    from faceplate.core.io.track_file import load_track_file
 
     tf = load_track_file(track_path)
     for name in [k for k in node.knobs() if k.startswith(bake.KNOB_PREFIX)]:
@@ -328,7 +328,7 @@ def knob_curves(node: Any) -> dict[str, list[list[tuple[float, float]]]]:
 
 def write_back_edits(node: Any, track_path: str) -> int:
     """Edited keys → manual entries in the track file (before any render); return frames changed."""
-    from faceplate.core.track import load_track_file, save_track_file
+    from faceplate.core.io.track_file import load_track_file, save_track_file
 
     curves = knob_curves(node)
     if not curves or not os.path.isfile(track_path):

@@ -24,8 +24,9 @@ def face_thumbnails(track_path: str, plate_pattern: str, frame: int, size: int =
     import cv2
 
     from faceplate.core.colour import ColourPipeline
-    from faceplate.core.plate_io import read_image, sequence_path
-    from faceplate.core.track import load_track_file
+    from faceplate.core.io.exr import read_image
+    from faceplate.core.io.frames import sequence_path
+    from faceplate.core.io.track_file import load_track_file
 
     tf = load_track_file(track_path)
     thumbs: dict[int, np.ndarray] = {}

@@ -66,8 +66,8 @@ def model_sha256(model: Optional[str]) -> Optional[str]:
                                  f"make the path visible to the farm")
         return sha256_file(model)
     try:
-        from faceplate.core import models  # lazily: registry lookup only, no model loading
-        entry = models.registry().get(model)
+        from faceplate.core.models.manifest import registry  # lazily: registry lookup only, no model loading
+        entry = registry().get(model)
     except Exception as exc:  # registry not available in this install: nothing to compare
         log.debug("model registry unavailable (%s); model hash not checked", exc)
         return None

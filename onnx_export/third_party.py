@@ -164,7 +164,7 @@ def convert_retinaface(pth: Union[str, Path], out_onnx: Union[str, Path], opset:
     import onnx
     import torch
 
-    from faceplate.core.models import ONNX_CONTRACT_KEY, RETINAFACE_CONTRACT
+    from faceplate.core.models.contract import ONNX_CONTRACT_KEY, RETINAFACE_CONTRACT
 
     net = load_retinaface(pth)
     example = torch.zeros(1, 3, 320, 320)
@@ -259,7 +259,7 @@ def convert_facemesh(pth: Union[str, Path], out_onnx: Union[str, Path], opset: i
     import onnx
     import torch
 
-    from faceplate.core.models import FACEMESH468_CONTRACT, ONNX_CONTRACT_KEY
+    from faceplate.core.models.contract import FACEMESH468_CONTRACT, ONNX_CONTRACT_KEY
 
     net, variant = load_facemesh(pth)
     with atomic_path(out_onnx) as tmp:

@@ -53,7 +53,7 @@ def test_cli_registers_every_room_command() -> None:
     """Every subcommand loads (with all extras installed, as under .ci/run) and has --help text."""
     import argparse
 
-    from faceplate.core.cli import build_parser
+    from faceplate.core.cli.__init__ import build_parser
 
     parser = build_parser()
     subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))

@@ -24,7 +24,7 @@ from typing import Any, Optional, Union
 import cv2
 import numpy as np
 
-from faceplate.core import align
+from faceplate.core.geometry import align
 from faceplate.core.errors import FaceplateError
 
 log = logging.getLogger("faceplate.training")

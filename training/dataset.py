@@ -117,7 +117,8 @@ def _safe_group(name: str) -> str:
 def discover(inputs: Sequence[str]) -> list[Source]:
     """Classify inputs: video files, image sequences (``plate.####.exr`` or one numbered frame),
     folders of images, single images. Group names are unique file/folder stems."""
-    from faceplate.core.plate_io import detect_pattern, is_video, sequence_path
+    from faceplate.core.io.frames import detect_pattern, sequence_path
+    from faceplate.core.io.video import is_video
 
     sources: list[Source] = []
     used: set[str] = set()
@@ -250,7 +251,7 @@ def iter_frames(source: Source, settings: BuildSettings, colour=None) -> Iterato
     """
     from faceplate.core.errors import PlateError
     if source.kind == "video":
-        from faceplate.core.plate_io import read_video
+        from faceplate.core.io.video import read_video
         fps = video_fps(source.path)
         for index, rgb in read_video(source.path):
             yield index, source.path, timecode(index, fps), rgb
@@ -258,7 +259,7 @@ def iter_frames(source: Source, settings: BuildSettings, colour=None) -> Iterato
     for frame, path in source.files:
         ext = Path(path).suffix.lower()
         if ext in FLOAT_EXTS:
-            from faceplate.core.plate_io import read_image
+            from faceplate.core.io.exr import read_image
             plate = read_image(path, layer=settings.layer)
             rgb = plate.pixels[..., list(plate.rgb)]
             if colour is None:
@@ -292,11 +293,11 @@ _MODELS: dict[str, Any] = {}
 
 def load_models(settings: BuildSettings) -> dict[str, Any]:
     """Detector, landmarker, recognizer from faceplate.core.models (sha256-verified)."""
-    from faceplate.core import models
+    from faceplate.core.models.zoo import load_detector, load_landmarker, load_recognizer
     return {
-        "detector": models.load_detector(settings.detector),
-        "landmarker": models.load_landmarker(settings.landmarker),
-        "recognizer": models.load_recognizer(settings.recognizer),
+        "detector": load_detector(settings.detector),
+        "landmarker": load_landmarker(settings.landmarker),
+        "recognizer": load_recognizer(settings.recognizer),
     }
 
 
@@ -315,7 +316,7 @@ def align_crop(image: np.ndarray, transform: np.ndarray, size: int) -> np.ndarra
     A plain warp with Lanczos aliases when a 4K face shrinks to 1024, so the region is first
     reduced with INTER_AREA to the crop's scale and the remaining warp is ~1:1.
     """
-    from faceplate.core import align
+    from faceplate.core.geometry import align
     m = np.asarray(transform, dtype=np.float64)
     s = align.scale_of(m)
     if s < 0.9:
@@ -357,8 +358,8 @@ def analyse_frame(image: np.ndarray, settings: BuildSettings, models: Optional[d
     Returns one dict per face, in a deterministic order (left to right, top to bottom): manifest
     fields plus ``png`` (bytes, kept faces only) and ``embedding`` (kept candidates only).
     """
-    from faceplate.core import align
-    from faceplate.core.detect import detect_faces
+    from faceplate.core.geometry import align
+    from faceplate.core.analyze.pyramid import detect_faces
     if not models:
         if not _MODELS:  # called directly (not from a worker): load once per process
             _MODELS.update(load_models(settings))

@@ -148,8 +148,8 @@ def cluster_folder(in_dir: str | os.PathLike, out_dir: str | os.PathLike, classe
     """
     import cv2
 
-    from faceplate.core import models
-    from faceplate.core.detect import detect_faces
+    from faceplate.core.models.zoo import load_detector, load_recognizer
+    from faceplate.core.analyze.pyramid import detect_faces
 
     src = Path(in_dir)
     files = sorted(p for p in src.iterdir() if p.suffix.lower() in {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}) \
@@ -158,8 +158,8 @@ def cluster_folder(in_dir: str | os.PathLike, out_dir: str | os.PathLike, classe
         raise FaceplateError(f"{src}: no face images (.png/.jpg) found; choose the folder that holds the crops")
     if classes is None and not auto:
         raise FaceplateError("choose an initial class count or auto")
-    det = models.load_detector(detector)
-    rec = models.load_recognizer(recognizer)
+    det = load_detector(detector)
+    rec = load_recognizer(recognizer)
     embs, names, noface = [], [], []
     for n, path in enumerate(files):
         if cancel is not None and cancel.is_set():

@@ -162,7 +162,7 @@ def load_recognizer(path: str, alignment: str, crop_size: int, name: Optional[st
     """The swapper's frozen recognizer from an ONNX recognizer (any the core accepts) or an identity checkpoint."""
     from pathlib import Path
 
-    from faceplate.core import align
+    from faceplate.core.geometry import align
     from faceplate.core.errors import FaceplateError
     from faceplate.core.filesystem import sha256_file
 
@@ -173,7 +173,7 @@ def load_recognizer(path: str, alignment: str, crop_size: int, name: Optional[st
     if not p.is_file():
         raise FaceplateError(f"{p}: recognizer not found; set `recognizer:` to an existing .onnx or .safetensors")
     if p.suffix.lower() == ".onnx":
-        from faceplate.core.models import resolve
+        from faceplate.core.models.locate import resolve
 
         from .onnx_import import load_onnx_module
 

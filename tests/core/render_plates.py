@@ -33,11 +33,11 @@ def face_crop(path, face_px: int = 150, box_px: int = 300):
     """A (box_px, box_px) uint8 RGB crop centred on the photo's largest face, face ~face_px wide."""
     import cv2
 
-    from faceplate.core import models
-    from faceplate.core.detect import detect_faces
+    from faceplate.core.models.zoo import load_detector, load_landmarker
+    from faceplate.core.analyze.pyramid import detect_faces
 
     rgb = _read_rgb8(path)
-    det = max(detect_faces(models.load_detector(), rgb, min_face=32), key=lambda d: d.width)
+    det = max(detect_faces(load_detector(), rgb, min_face=32), key=lambda d: d.width)
     s = face_px / det.width
     cx, cy = (det.box[0] + det.box[2]) / 2, (det.box[1] + det.box[3]) / 2
     m = np.array([[s, 0, box_px / 2 - s * cx], [0, s, box_px / 2 - s * cy]])
@@ -78,11 +78,13 @@ def make_shot(folder: Path, target_photo, source_photo: str, frames=FRAMES, aspe
     from the face, and its track file."""
     import cv2
 
-    from faceplate.core import models
+    from faceplate.core.models.zoo import load_detector, load_landmarker
     from faceplate.core.colour import ColourPipeline
-    from faceplate.core.detect import detect_faces
-    from faceplate.core.plate_io import PlateSequence, frame_fingerprint
-    from faceplate.core.track import FaceEntry, PlateInfo, Track, TrackFile, save_track_file
+    from faceplate.core.analyze.pyramid import detect_faces
+    from faceplate.core.io.sequence import PlateSequence
+    from faceplate.core.io.exr import frame_fingerprint
+    from faceplate.core.types import FaceEntry, PlateInfo, Track, TrackFile
+    from faceplate.core.io.track_file import save_track_file
 
     folder.mkdir(parents=True, exist_ok=True)
     colour = ColourPipeline()
@@ -94,7 +96,7 @@ def make_shot(folder: Path, target_photo, source_photo: str, frames=FRAMES, aspe
     bg = (0.05 + 0.1 * rng.random((h // 8, w // 8, 3))).astype(np.float32)
     bg = cv2.resize(bg, (w, h), interpolation=cv2.INTER_CUBIC)
     pattern = str(folder / "plate.####.exr")
-    detector, landmarker = models.load_detector(), models.load_landmarker()
+    detector, landmarker = load_detector(), load_landmarker()
     entries = {}
     for i, f in enumerate(frames):
         img = bg.copy()

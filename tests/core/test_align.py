@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from faceplate.core import align
+from faceplate.core.geometry import align
 
 
 def _similarity(angle_deg: float, scale: float, t: tuple[float, float]) -> np.ndarray:
@@ -86,10 +86,10 @@ def test_box_transform_centres_square_box():
 
 
 def test_arcface_crop_of_real_face_puts_eyes_on_template(asset):
-    from faceplate.core import models
+    from faceplate.core.models.zoo import load_detector
 
     img = cv2.cvtColor(cv2.imread(str(asset("media/face_recognition/obama.jpg"))), cv2.COLOR_BGR2RGB)
-    det = models.load_detector()
+    det = load_detector()
     d = det.detect(img)[0]
     # the 112 crop, with 112 px of real context around it so the detector sees a whole head
     shift = np.array([[1.0, 0.0, 112.0], [0.0, 1.0, 112.0]])

@@ -7,10 +7,11 @@ import logging
 import numpy as np
 import pytest
 
-from faceplate.core.analyze import AnalyzeSettings, analyze, frame_signature, signature_distance
-from faceplate.core.cli import main
-from faceplate.core.plate_io import PlateSequence
-from faceplate.core.track import load_track_file, save_track_file
+from faceplate.core.analyze.pipeline import AnalyzeSettings, analyze
+from faceplate.core.analyze.cuts import frame_signature, signature_distance
+from faceplate.core.cli.__init__ import main
+from faceplate.core.io.sequence import PlateSequence
+from faceplate.core.io.track_file import load_track_file, save_track_file
 from tests.core.plates import Placement, load_actor, make_plate, smooth_path
 
 pytestmark = pytest.mark.assets
@@ -20,7 +21,7 @@ M = "media/face_recognition/"
 
 @pytest.fixture(scope="module")
 def models():
-    from faceplate.core.models import load_detector, load_landmarker, load_recognizer
+    from faceplate.core.models.zoo import load_detector, load_landmarker, load_recognizer
     return load_detector(), load_landmarker(), load_recognizer()
 
 

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from faceplate.core import composite as comp
-from faceplate.core.plate_io import PlateFrame, Window, read_image, write_exr
+from faceplate.core.render.grain import grain, noise_std, regrain_delta
+from faceplate.core.render.composite import FaceLayer, MATTE_CHANNEL, composite, patch, provenance
+from faceplate.core.types import PlateFrame, Window
+from faceplate.core.io.exr import read_image, write_exr
 
 
 def _frame(h=40, w=50, origin=(-4, -3), channels=("R", "G", "B", "A", "depth.Z"), aspect=1.0):
@@ -24,7 +26,7 @@ def _layer(x0=10, y0=8, h=12, w=15, value=0.5):
     m = np.zeros((h, w), np.float32)
     m[2:-2, 2:-2] = 1.0
     m[1, 1:-1] = 0.25
-    return comp.FaceLayer(x0, y0, np.full((h, w, 3), value, np.float32), m, 1)
+    return FaceLayer(x0, y0, np.full((h, w, 3), value, np.float32), m, 1)
 
 
 def _bits16(a):
@@ -33,10 +35,10 @@ def _bits16(a):
 
 def test_composite_changes_rgb_only_inside_matte_bit_exact_after_exr_round_trip(tmp_path):
     frame = _frame()
-    out = comp.composite(frame, [_layer()], comp.provenance("1", "m", "s", "src", "trk"))
-    assert out.channels[-1] == comp.MATTE_CHANNEL and out.channel_formats[-1] == "half"
+    out = composite(frame, [_layer()], provenance("1", "m", "s", "src", "trk"))
+    assert out.channels[-1] == MATTE_CHANNEL and out.channel_formats[-1] == "half"
     path = str(tmp_path / "o.exr")
-    write_exr(path, out, comp.provenance("1", "m", "s", "src", "trk"))
+    write_exr(path, out, provenance("1", "m", "s", "src", "trk"))
     back = read_image(path)
     matte = back.pixels[..., -1]
     inside = matte > 0
@@ -57,10 +59,10 @@ def test_composite_changes_rgb_only_inside_matte_bit_exact_after_exr_round_trip(
 
 def test_empty_frame_passes_through_with_empty_matte(tmp_path):
     frame = _frame()
-    out = comp.composite(frame, [])
+    out = composite(frame, [])
     assert np.array_equal(out.pixels[..., :5].view(np.uint32), frame.pixels.view(np.uint32))
     assert not out.pixels[..., -1].any()
-    p = comp.patch(frame, [])
+    p = patch(frame, [])
     assert p.pixels.shape == (1, 1, 4) and not p.pixels.any()
     assert (p.data_window.width, p.data_window.height) == (1, 1) and p.display_window == frame.display_window
     write_exr(str(tmp_path / "p.exr"), p)
@@ -72,8 +74,8 @@ def test_patch_over_plate_equals_composite():
     frame.pixels[1, 1, 0] = 0.3  # keep finite for the arithmetic check
     frame.pixels[2, 2, 1] = 0.3
     layers = [_layer(), _layer(x0=18, y0=12, value=-0.2)]  # overlapping faces
-    out = comp.composite(frame, layers)
-    p = comp.patch(frame, layers)
+    out = composite(frame, layers)
+    p = patch(frame, layers)
     dw, pw = frame.data_window, p.data_window
     r0, c0 = pw.ymin - dw.ymin, pw.xmin - dw.xmin
     region = frame.pixels[r0:r0 + pw.height, c0:c0 + pw.width, :3]
@@ -88,22 +90,22 @@ def test_patch_over_plate_equals_composite():
 
 def test_layer_clipped_to_data_window():
     frame = _frame()
-    out = comp.composite(frame, [_layer(x0=-10, y0=-8)])  # hangs off the top-left corner
+    out = composite(frame, [_layer(x0=-10, y0=-8)])  # hangs off the top-left corner
     assert out.pixels[..., -1].any()
 
 
 def test_grain_is_seeded_by_frame_and_track_and_matches_plate_noise():
-    a = comp.grain((64, 64), np.array([0.01, 0.02, 0.03]), 1001, 1)
-    assert np.array_equal(a, comp.grain((64, 64), np.array([0.01, 0.02, 0.03]), 1001, 1))
-    assert not np.array_equal(a, comp.grain((64, 64), np.array([0.01, 0.02, 0.03]), 1002, 1))
-    assert not np.array_equal(a, comp.grain((64, 64), np.array([0.01, 0.02, 0.03]), 1001, 2))
+    a = grain((64, 64), np.array([0.01, 0.02, 0.03]), 1001, 1)
+    assert np.array_equal(a, grain((64, 64), np.array([0.01, 0.02, 0.03]), 1001, 1))
+    assert not np.array_equal(a, grain((64, 64), np.array([0.01, 0.02, 0.03]), 1002, 1))
+    assert not np.array_equal(a, grain((64, 64), np.array([0.01, 0.02, 0.03]), 1001, 2))
     rng = np.random.default_rng(1)
     yy, xx = np.mgrid[0:128, 0:128] / 128.0
     smooth = np.stack([0.2 + 0.1 * xx, 0.3 + 0.1 * yy, 0.1 + 0.05 * xx * yy], axis=2).astype(np.float32)
     plate = smooth + rng.normal(0, [0.004, 0.008, 0.012], smooth.shape).astype(np.float32)
     matte = np.ones((128, 128), np.float32)
-    added = comp.regrain_delta(plate, smooth, matte, 1001, 1)
-    measured = comp.noise_std(smooth + added)
+    added = regrain_delta(plate, smooth, matte, 1001, 1)
+    measured = noise_std(smooth + added)
     assert np.allclose(measured, [0.004, 0.008, 0.012], rtol=0.1), measured
     # An already-grainy swap gets no extra grain.
-    assert np.abs(comp.regrain_delta(plate, plate, matte, 1001, 1)).max() < 1e-3
+    assert np.abs(regrain_delta(plate, plate, matte, 1001, 1)).max() < 1e-3

@@ -8,13 +8,15 @@ import cv2
 import numpy as np
 import pytest
 
-from faceplate.core import detect, models
-from faceplate.core.detect import Detection
+from faceplate.core.analyze.pyramid import detect_faces, pyramid_scales
+from faceplate.core.geometry.boxes import box_iou, nms, suppress_contained
+from faceplate.core.models.zoo import load_detector
+from faceplate.core.types import Detection
 
 
 @pytest.fixture(scope="module")
 def detector():
-    return models.load_detector()  # the embedded default: no files needed
+    return load_detector()  # the embedded default: no files needed
 
 
 def _rgb(path) -> np.ndarray:
@@ -47,7 +49,7 @@ def _found(truth: np.ndarray, dets: list[Detection]) -> np.ndarray:
 def test_recall_on_hand_labelled_boxes(asset, detector):
     hits = total = extra = 0
     for path, truth in _labelled(asset):
-        dets = detect.detect_faces(detector, _rgb(path), min_face=20)
+        dets = detect_faces(detector, _rgb(path), min_face=20)
         found = _found(truth, dets)
         hits += int(found.sum())
         total += len(truth)
@@ -85,9 +87,9 @@ def test_40px_faces_on_4k_frame_are_found_where_a_downscale_loses_them(obama, de
     # (1270, 640) straddles the boundary between the two tiles of the fine pyramid level
     corners = [(300, 300), (1900, 1000), (3500, 1900), (1270, 640)]
     frame, truth = _small_faces_frame(img, ref, 40.0, corners)
-    dets = detect.detect_faces(detector, frame, min_face=40)
+    dets = detect_faces(detector, frame, min_face=40)
     assert len(dets) == len(truth), [d.box for d in dets]
-    iou = detect.box_iou(np.stack(truth), np.stack([d.box for d in dets]))
+    iou = box_iou(np.stack(truth), np.stack([d.box for d in dets]))
     assert (iou.max(axis=1) > 0.5).all(), iou.max(axis=1)
     # the naive alternative: one downscale of the whole 4K frame to the tile size
     naive = detector.detect(cv2.resize(frame, (1280, 720), interpolation=cv2.INTER_AREA))
@@ -103,23 +105,23 @@ def test_full_frame_face_on_4k_frame_is_one_detection(obama, detector):
     sx, sy = 3840 / crop.shape[1], 2160 / crop.shape[0]
     frame = cv2.resize(crop, (3840, 2160), interpolation=cv2.INTER_LINEAR)
     expected = (ref.box + [400, 0, 400, 0] - [int(cx - half * 16 / 9), int(cy - half)] * 2) * [sx, sy, sx, sy]
-    dets = detect.detect_faces(detector, frame, min_face=40)
+    dets = detect_faces(detector, frame, min_face=40)
     assert len(dets) == 1, [(d.box, d.score) for d in dets]
     assert dets[0].height > 0.6 * 2160
-    assert detect.box_iou(expected[None], dets[0].box[None])[0, 0] > 0.6
+    assert box_iou(expected[None], dets[0].box[None])[0, 0] > 0.6
 
 
 def test_detect_faces_is_deterministic_and_in_plate_coordinates(obama, detector):
     img, ref = obama
-    a = detect.detect_faces(detector, img)
-    b = detect.detect_faces(detector, img.copy())
+    a = detect_faces(detector, img)
+    b = detect_faces(detector, img.copy())
     assert len(a) == len(b) == 1
     np.testing.assert_array_equal(a[0].box, b[0].box)
     np.testing.assert_array_equal(a[0].points5, b[0].points5)
     # shifting the image shifts the detection by the same amount (up to resampling noise: the
     # frame is detected at scale ~0.36, so ~1 px there is ~3 px here on a 240-px face)
     shifted = cv2.copyMakeBorder(img, 37, 0, 91, 0, cv2.BORDER_REPLICATE)
-    c = detect.detect_faces(detector, shifted)[0]
+    c = detect_faces(detector, shifted)[0]
     np.testing.assert_allclose(c.points5 - [91, 37], a[0].points5, atol=4.0)
     np.testing.assert_allclose(c.box - [91, 37, 91, 37], a[0].box, atol=6.0)
     # ArcFace order: image-left eye is left of image-right eye, mouth below nose below eyes
@@ -130,16 +132,16 @@ def test_detect_faces_is_deterministic_and_in_plate_coordinates(obama, detector)
 
 def test_pyramid_covers_every_face_width():
     lo, hi = 20.0, 360.0
-    scales = detect.pyramid_scales(3840, 2160, 40, (lo, hi))
+    scales = pyramid_scales(3840, 2160, 40, (lo, hi))
     for width in np.geomspace(40, 2160, 60):
         assert any(lo <= width * s <= hi for s in scales), width
-    assert detect.pyramid_scales(640, 480, 40, (lo, hi)) == [0.75]
+    assert pyramid_scales(640, 480, 40, (lo, hi)) == [0.75]
 
 
 def test_nms_keeps_best_and_is_stable():
     boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60], [0, 0, 10, 10]], float)
-    assert detect.nms(boxes, np.array([0.9, 0.95, 0.5, 0.95])) == [1, 2]
+    assert nms(boxes, np.array([0.9, 0.95, 0.5, 0.95])) == [1, 2]
     big = Detection(np.array([0, 0, 100, 100.0]), np.zeros((5, 2)), 0.9)
     part = Detection(np.array([10, 10, 40, 40.0]), np.zeros((5, 2)), 0.99)
     other = Detection(np.array([90, 0, 150, 60.0]), np.zeros((5, 2)), 0.8)
-    assert detect.suppress_contained([part, big, other]) == [big, other]
+    assert suppress_contained([part, big, other]) == [big, other]

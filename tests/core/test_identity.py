@@ -5,18 +5,21 @@ import cv2
 import numpy as np
 import pytest
 
-from faceplate.core import detect, identity, models
+from faceplate.core.analyze.pyramid import detect_faces
+from faceplate.core import identity
+from faceplate.core.models.zoo import load_detector, load_recognizer
+from faceplate.core.models.locate import MODEL_PATH_ENV
 
 SAME = ["obama", "obama2", "obama3", "obama-480p"]
 
 
 @pytest.fixture(scope="module")
 def faces(asset):
-    det = models.load_detector()
+    det = load_detector()
     out = {}
     for name in SAME + ["biden", "two_people"]:
         img = cv2.cvtColor(cv2.imread(str(asset(f"media/face_recognition/{name}.jpg"))), cv2.COLOR_BGR2RGB)
-        dets = detect.detect_faces(det, img)
+        dets = detect_faces(det, img)
         # two_people: Obama left, Biden right; elsewhere the largest face is the subject
         dets = sorted(dets, key=lambda d: d.box[0]) if name == "two_people" else [max(dets, key=lambda d: d.width)]
         out[name] = (img, dets)
@@ -25,8 +28,8 @@ def faces(asset):
 
 @pytest.mark.parametrize("name", ["dlib-128", "mobilefacenet"])
 def test_same_vs_different_person(name, faces, monkeypatch, assets):
-    monkeypatch.setenv(models.MODEL_PATH_ENV, str(assets / "models"))
-    rec = models.load_recognizer(name)
+    monkeypatch.setenv(MODEL_PATH_ENV, str(assets / "models"))
+    rec = load_recognizer(name)
     emb = {k: identity.embed_faces(rec, img, dets) for k, (img, dets) in faces.items()}
     for e in emb.values():
         assert e.shape[1] == rec.dim == 128

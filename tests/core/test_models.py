@@ -9,20 +9,28 @@ import cv2
 import numpy as np
 import pytest
 
-from faceplate.core import detect, models
+from faceplate.core.geometry.boxes import box_iou
+from faceplate.core.analyze.pyramid import detect_faces
+from faceplate.core.models.contract import ModelContract, ONNX_CONTRACT_KEY, contract_from_onnx, infer_contract
+from faceplate.core.models.locate import MODEL_PATH_ENV, infer_role, resolve
+from faceplate.core.models.zoo import load_detector, load_landmarker, load_recognizer
+from faceplate.core.models.session import choose_providers
+from faceplate.core.models.box_landmarker import INSIGHT106_TO_IBUG68, WFLW98_TO_IBUG68
+from faceplate.core.models.manifest import DEFAULT_DETECTOR, DEFAULT_LANDMARKER, DEFAULT_RECOGNIZER, registry
 from faceplate.core.errors import ModelError
+from faceplate.core.filesystem import sha256_file
 
 
 @pytest.fixture()
 def model_path(assets, monkeypatch):
-    monkeypatch.setenv(models.MODEL_PATH_ENV, str(assets / "models"))
+    monkeypatch.setenv(MODEL_PATH_ENV, str(assets / "models"))
     return assets / "models"
 
 
 @pytest.fixture(scope="module")
 def obama(asset):
     img = cv2.cvtColor(cv2.imread(str(asset("media/face_recognition/obama.jpg"))), cv2.COLOR_BGR2RGB)
-    return img, models.load_detector().detect(img)[0]
+    return img, load_detector().detect(img)[0]
 
 
 def _tiny_onnx(path, in_hw, out_dim, metadata=None):
@@ -41,37 +49,37 @@ def _tiny_onnx(path, in_hw, out_dim, metadata=None):
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
     if metadata is not None:
-        helper.set_model_props(model, {models.ONNX_CONTRACT_KEY: metadata})
+        helper.set_model_props(model, {ONNX_CONTRACT_KEY: metadata})
     onnx.save(model, str(path))
     return str(path)
 
 
 # -- contract and registry --------------------------------------------------------------------
 def test_contract_round_trips_through_json():
-    c = models.ModelContract("swapper", "inswapper", (128, 128), "RGB", (0.0, 0.0, 0.0), (255.0, 255.0, 255.0),
+    c = ModelContract("swapper", "inswapper", (128, 128), "RGB", (0.0, 0.0, 0.0), (255.0, 255.0, 255.0),
                              "arcface112", "[1,3,128,128] 0..1", embedding_dim=512, latent="emap",
                              inputs={"target": "target", "source": "source"})
-    again = models.ModelContract.from_dict(json.loads(json.dumps(c.to_dict())))
+    again = ModelContract.from_dict(json.loads(json.dumps(c.to_dict())))
     assert again == c
     with pytest.raises(ValueError):
-        models.ModelContract.from_dict({**c.to_dict(), "role": "painter"})
+        ModelContract.from_dict({**c.to_dict(), "role": "painter"})
 
 
 def test_registry_has_embedded_defaults_that_need_no_files(monkeypatch):
-    monkeypatch.delenv(models.MODEL_PATH_ENV, raising=False)
-    reg = models.registry()
-    for name, role in [(models.DEFAULT_DETECTOR, "detector"), (models.DEFAULT_LANDMARKER, "landmarker"),
-                       (models.DEFAULT_RECOGNIZER, "recognizer")]:
-        entry, model = models.resolve(name, role)
+    monkeypatch.delenv(MODEL_PATH_ENV, raising=False)
+    reg = registry()
+    for name, role in [(DEFAULT_DETECTOR, "detector"), (DEFAULT_LANDMARKER, "landmarker"),
+                       (DEFAULT_RECOGNIZER, "recognizer")]:
+        entry, model = resolve(name, role)
         assert entry.role == role and entry is not None and model is not None
     assert reg["dlib-68"].commercial_use is False and "NON-COMMERCIAL" in reg["dlib-68"].licence
     assert reg["scrfd-500m"].commercial_use is False
     with pytest.raises(ModelError, match="yunet-n-640.*not found.*FACEPLATE_MODEL_PATH"):
-        models.resolve("yunet-n-640", "detector")
+        resolve("yunet-n-640", "detector")
 
 
 def test_known_files_are_found_by_name_in_model_path(model_path):
-    entry, model = models.resolve("mobilefacenet", "recognizer")
+    entry, model = resolve("mobilefacenet", "recognizer")
     assert model == str(model_path / "mobilefacenet" / "MobileFaceNet.onnx")
     assert entry.sha256.startswith("b7120c09")
 
@@ -81,82 +89,82 @@ def test_wrong_sha256_gives_the_promised_message(asset, tmp_path, monkeypatch):
     data = bytearray(asset("models/yunet/yunet_n_640_640.onnx").read_bytes())
     data[-100] ^= 0xFF  # one flipped byte
     bad.write_bytes(bytes(data))
-    monkeypatch.setenv(models.MODEL_PATH_ENV, str(tmp_path))
+    monkeypatch.setenv(MODEL_PATH_ENV, str(tmp_path))
     for target in ("yunet-n-640", str(bad)):
         with pytest.raises(ModelError) as err:
-            models.load_detector(target)
+            load_detector(target)
         msg = str(err.value)
         assert "yunet_n_640_640.onnx" in msg and "sha256 mismatch" in msg
         assert "expected 25a606a145a5b6d7271ae138fbd00eba91dad8b83222ae3f2c7ecd0f4a7b0e31" in msg
-        assert f"got {models.sha256_file(bad)}" in msg and "replace it" in msg
+        assert f"got {sha256_file(bad)}" in msg and "replace it" in msg
         assert "\n" not in msg
 
 
 def test_wrong_model_role_gives_the_promised_message(asset, tmp_path):
     mfn = asset("models/mobilefacenet/MobileFaceNet.onnx")
     with pytest.raises(ModelError, match=r"MobileFaceNet.onnx: is a recognizer \(mobilefacenet\), not a detector"):
-        models.load_detector(str(mfn))
+        load_detector(str(mfn))
     # the same file under another name is identified by its signature, not its hash
     renamed = tmp_path / "my_detector.onnx"
     shutil.copy(mfn, renamed)
-    assert models.infer_contract(str(renamed)).family == "mobilefacenet"
+    assert infer_contract(str(renamed)).family == "mobilefacenet"
     pfld = asset("models/pfld98/PFLD_GhostOne_112_1_opt_sim.onnx")
     with pytest.raises(ModelError, match="is a landmarker.*not a recognizer"):
-        models.load_recognizer(str(pfld))
+        load_recognizer(str(pfld))
     with pytest.raises(ModelError, match="PyTorch checkpoint"):
-        models.load_detector(str(asset("models/retinaface/mobilenet0.25_Final.pth")))  # unknown .pth
+        load_detector(str(asset("models/retinaface/mobilenet0.25_Final.pth")))  # unknown .pth
     # a known state_dict: hash-checked, then the conversion command is named
     with pytest.raises(ModelError, match="Final.pth: a PyTorch state_dict .*third_party retinaface .* OUT.onnx"):
-        models.load_detector(str(asset("models/retinaface/Pytorch_Retinaface_mobilenet0.25_Final.pth")))
+        load_detector(str(asset("models/retinaface/Pytorch_Retinaface_mobilenet0.25_Final.pth")))
     with pytest.raises(ModelError, match="third_party facemesh"):
-        models.load_landmarker(str(asset("models/facemesh/mpp_blazeface_landmark.pth")))
+        load_landmarker(str(asset("models/facemesh/mpp_blazeface_landmark.pth")))
 
 
 def test_unknown_signature_is_refused(tmp_path):
     path = _tiny_onnx(tmp_path / "odd.onnx", (64, 64), 10)
     with pytest.raises(ModelError, match=r"odd.onnx: matches no supported model contract \(inputs x\[1, 3, 64, 64\]"):
-        models.load_detector(path)
+        load_detector(path)
     (tmp_path / "junk.onnx").write_bytes(b"not a model")
     with pytest.raises(ModelError, match="junk.onnx: not a readable ONNX model"):
-        models.load_detector(str(tmp_path / "junk.onnx"))
+        load_detector(str(tmp_path / "junk.onnx"))
     with pytest.raises(ModelError, match="model file not found"):
-        models.load_detector(str(tmp_path / "missing.onnx"))
+        load_detector(str(tmp_path / "missing.onnx"))
 
 
 def test_arcface_512_signature_is_a_recognizer(tmp_path, obama):
     img, det = obama
-    rec = models.load_recognizer(_tiny_onnx(tmp_path / "w600k_like.onnx", (112, 112), 512))
+    rec = load_recognizer(_tiny_onnx(tmp_path / "w600k_like.onnx", (112, 112), 512))
     assert rec.contract.family == "arcface" and rec.dim == 512
     assert rec.contract.mean == (127.5,) * 3 and rec.contract.alignment == "arcface112"
     e = rec.embed(img, det.points5)
     assert e.shape == (512,) and e.dtype == np.float32
-    assert models.load_recognizer(rec.name).sha256 == rec.sha256  # a track file's name re-resolves
+    assert load_recognizer(rec.name).sha256 == rec.sha256  # a track file's name re-resolves
     assert np.linalg.norm(e) == pytest.approx(1.0, abs=1e-5)
 
 
 def test_106_point_signature_is_a_landmarker_mapped_to_68(tmp_path, obama):
     img, det = obama
-    lm = models.load_landmarker(_tiny_onnx(tmp_path / "2d106det.onnx", (192, 192), 212))
+    lm = load_landmarker(_tiny_onnx(tmp_path / "2d106det.onnx", (192, 192), 212))
     assert lm.contract.family == "insight106"
     pts = lm.landmarks(img, det)
     assert pts.shape == (68, 2) and np.isfinite(pts).all()
-    assert len(set(models.INSIGHT106_TO_IBUG68.tolist())) == 68
-    assert len(set(models.WFLW98_TO_IBUG68.tolist())) == 68 and models.WFLW98_TO_IBUG68.max() == 95
+    assert len(set(INSIGHT106_TO_IBUG68.tolist())) == 68
+    assert len(set(WFLW98_TO_IBUG68.tolist())) == 68 and WFLW98_TO_IBUG68.max() == 95
 
 
 def test_our_metadata_is_read_and_input_shape_checked(tmp_path):
-    contract = models.ModelContract("recognizer", "faceplate", (112, 112), "RGB", (127.5,) * 3, (127.5,) * 3,
+    contract = ModelContract("recognizer", "faceplate", (112, 112), "RGB", (127.5,) * 3, (127.5,) * 3,
                                     "arcface112", "[1,64]", embedding_dim=64)
     good = _tiny_onnx(tmp_path / "enc.onnx", (112, 112), 64, json.dumps(contract.to_dict()))
-    assert models.contract_from_onnx(good) == contract
-    assert models.infer_contract(good) == contract
+    assert contract_from_onnx(good) == contract
+    assert infer_contract(good) == contract
     bad = _tiny_onnx(tmp_path / "enc_bad.onnx", (128, 128), 64, json.dumps(contract.to_dict()))
     with pytest.raises(ModelError, match=r"enc_bad.onnx: input x\[1, 3, 128, 128\] does not match its contract"):
-        models.load_recognizer(bad)
+        load_recognizer(bad)
     broken = _tiny_onnx(tmp_path / "enc_broken.onnx", (112, 112), 64, "{not json")
-    with pytest.raises(ModelError, match=f"enc_broken.onnx: broken {models.ONNX_CONTRACT_KEY} metadata"):
-        models.contract_from_onnx(broken)
-    assert models.contract_from_onnx(_tiny_onnx(tmp_path / "plain.onnx", (112, 112), 64)) is None
+    with pytest.raises(ModelError, match=f"enc_broken.onnx: broken {ONNX_CONTRACT_KEY} metadata"):
+        contract_from_onnx(broken)
+    assert contract_from_onnx(_tiny_onnx(tmp_path / "plain.onnx", (112, 112), 64)) is None
 
 
 def test_choose_providers_prefers_accelerators_and_ends_with_cpu(monkeypatch):
@@ -164,8 +172,8 @@ def test_choose_providers_prefers_accelerators_and_ends_with_cpu(monkeypatch):
 
     monkeypatch.setattr(ort, "get_available_providers",
                         lambda: ["CPUExecutionProvider", "CUDAExecutionProvider", "TensorrtExecutionProvider"])
-    assert models.choose_providers() == ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
-    assert models.choose_providers(["CUDAExecutionProvider", "CoreMLExecutionProvider"]) == [
+    assert choose_providers() == ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert choose_providers(["CUDAExecutionProvider", "CoreMLExecutionProvider"]) == [
         "CUDAExecutionProvider", "CPUExecutionProvider"]
 
 
@@ -173,7 +181,7 @@ def test_session_reports_the_provider_that_runs(caplog):
     import logging
 
     with caplog.at_level(logging.INFO, logger="faceplate.models"):
-        det = models.load_detector()
+        det = load_detector()
     assert det.provider == "CPUExecutionProvider"
     assert "runs on CPUExecutionProvider" in caplog.text
 
@@ -183,21 +191,21 @@ def test_session_reports_the_provider_that_runs(caplog):
                                   "scrfd-500m", "scrfd-2.5g"])
 def test_detector_contracts_on_real_files(name, model_path, obama, asset):
     img, ref = obama
-    det = models.load_detector(name)
-    found = detect.detect_faces(det, img)
+    det = load_detector(name)
+    found = detect_faces(det, img)
     assert len(found) == 1
     # every detector agrees with the default on where the face and its 5 points are
-    assert detect.box_iou(found[0].box[None], ref.box[None])[0, 0] > 0.6
+    assert box_iou(found[0].box[None], ref.box[None])[0, 0] > 0.6
     assert np.abs(found[0].points5 - ref.points5).max() < 0.1 * ref.width
     group = cv2.cvtColor(cv2.imread(str(asset("media/face_recognition/two_people.jpg"))), cv2.COLOR_BGR2RGB)
-    assert len(detect.detect_faces(det, group)) == 2
+    assert len(detect_faces(det, group)) == 2
 
 
 def test_yunet_matches_opencv_reference_decoder(model_path, obama):
     img, _ = obama
     path = str(model_path / "yunet" / "yunet_n_640_640.onnx")
     small = cv2.resize(img, (512, 640))
-    ours = models.load_detector(path).detect(small)
+    ours = load_detector(path).detect(small)
     ref = cv2.FaceDetectorYN.create(path, "", (512, 640), 0.6, 0.3, 50)
     _, rows = ref.detect(np.ascontiguousarray(small[..., ::-1]))
     assert rows is not None and len(ours) == len(rows) == 1
@@ -207,24 +215,24 @@ def test_yunet_matches_opencv_reference_decoder(model_path, obama):
 
 
 def test_file_path_is_identified_and_verified(model_path):
-    det = models.load_detector(str(model_path / "scrfd" / "scrfd_500m_kps.onnx"))
+    det = load_detector(str(model_path / "scrfd" / "scrfd_500m_kps.onnx"))
     assert det.name == "scrfd-500m" and det.contract.family == "scrfd"
 
 
 def test_models_cli_list_and_verify(model_path, tmp_path, capsys, monkeypatch, asset):
-    from faceplate.core import cli
+    from faceplate.core.cli.__init__ import main
 
-    assert cli.main(["models", "list"]) == 0
+    assert main(["models", "list"]) == 0
     out = capsys.readouterr().out
     assert "dlib-68" in out and "NON-COMMERCIAL" in out and "retinaface-mnet025" in out
-    assert cli.main(["models", "verify", "retinaface-mnet025", "mobilefacenet"]) == 0
+    assert main(["models", "verify", "retinaface-mnet025", "mobilefacenet"]) == 0
     assert "ok       mobilefacenet" in capsys.readouterr().out
     bad = tmp_path / "MobileFaceNet.onnx"
     data = bytearray(asset("models/mobilefacenet/MobileFaceNet.onnx").read_bytes())
     data[-10] ^= 1
     bad.write_bytes(bytes(data))
-    monkeypatch.setenv(models.MODEL_PATH_ENV, str(tmp_path))
-    assert cli.main(["models", "verify"]) == 1
+    monkeypatch.setenv(MODEL_PATH_ENV, str(tmp_path))
+    assert main(["models", "verify"]) == 1
     assert "MISMATCH mobilefacenet" in capsys.readouterr().out
 
 
@@ -244,8 +252,8 @@ def test_facemesh_signature_without_metadata_is_a_landmarker(tmp_path):
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
     onnx.save(model, str(tmp_path / "mesh.onnx"))
-    assert models.infer_contract(str(tmp_path / "mesh.onnx")).family == "facemesh468"
-    assert models.infer_role(str(tmp_path / "mesh.onnx")) == "landmarker"
+    assert infer_contract(str(tmp_path / "mesh.onnx")).family == "facemesh468"
+    assert infer_role(str(tmp_path / "mesh.onnx")) == "landmarker"
 
 
 def test_swapper_contract_checks_its_target_input(tmp_path):
@@ -253,7 +261,7 @@ def test_swapper_contract_checks_its_target_input(tmp_path):
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    contract = models.ModelContract("swapper", "faceplate", (128, 128), "RGB", (0.0,) * 3, (255.0,) * 3, "arcface112",
+    contract = ModelContract("swapper", "faceplate", (128, 128), "RGB", (0.0,) * 3, (255.0,) * 3, "arcface112",
                                     "[1,512]", embedding_dim=512, inputs={"target": "target", "source": "source"})
 
     def build(name, side):
@@ -266,10 +274,10 @@ def test_swapper_contract_checks_its_target_input(tmp_path):
             [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 512])], [w])
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
         model.ir_version = 8
-        helper.set_model_props(model, {models.ONNX_CONTRACT_KEY: json.dumps(contract.to_dict())})
+        helper.set_model_props(model, {ONNX_CONTRACT_KEY: json.dumps(contract.to_dict())})
         onnx.save(model, str(tmp_path / name))
         return str(tmp_path / name)
 
-    assert models.infer_contract(build("ok.onnx", 128)) == contract
+    assert infer_contract(build("ok.onnx", 128)) == contract
     with pytest.raises(ModelError, match=r"bad.onnx: input target\[1, 3, 64, 64\] does not match its contract"):
-        models.infer_contract(build("bad.onnx", 64))
+        infer_contract(build("bad.onnx", 64))

@@ -9,10 +9,14 @@ import numpy as np
 import OpenImageIO as oiio
 import pytest
 
-from faceplate.core import plate_io
+from faceplate.core.io.exr import colourspace_hint, read_image, write_exr
+from faceplate.core.io.video import is_video
 from faceplate.core.errors import PlateError
-from faceplate.core.plate_io import (PlateFrame, PlateSequence, Window, detect_pattern, parse_frames,
-                                     read_image, read_video, sequence_path, write_exr)
+from faceplate.core.types import PlateFrame, Window
+from faceplate.core.io.sequence import PlateSequence
+from faceplate.core.io.frames import detect_pattern, parse_frames, sequence_path
+from faceplate.core.io.exr import read_image, write_exr
+from faceplate.core.io.video import read_video
 
 CHANNELS = ("R", "G", "B", "A", "beauty.R", "beauty.G", "beauty.B", "crypto00.R", "crypto00.G",
             "crypto00.B", "crypto00.A", "depth.Z")
@@ -355,7 +359,7 @@ def test_plate_frame_copy_is_independent(production_exr) -> None:
     other.pixels[0, 0, 0] = 5.0
     other.metadata["studio/show"] = "x"
     assert frame.pixels[0, 0, 0] != 5.0 and frame.metadata["studio/show"] != "x"
-    assert isinstance(other, PlateFrame) and plate_io.is_video("a.MOV") and not plate_io.is_video("a.exr")
+    assert isinstance(other, PlateFrame) and is_video("a.MOV") and not is_video("a.exr")
 
 
 def test_video_file_as_a_plate_sequence(tmp_path) -> None:
@@ -375,10 +379,10 @@ def test_video_file_as_a_plate_sequence(tmp_path) -> None:
 
 
 def test_colourspace_hint_reads_what_the_file_declares(tmp_path, production_exr) -> None:
-    assert plate_io.colourspace_hint(read_image(str(production_exr[0]))) is None     # float: caller's default
+    assert colourspace_hint(read_image(str(production_exr[0]))) is None     # float: caller's default
     buf = oiio.ImageBuf(oiio.ImageSpec(8, 8, 3, "uint8"))
     buf.write(str(tmp_path / "photo.png"))
-    assert plate_io.colourspace_hint(read_image(str(tmp_path / "photo.png"))) == "srgb_rec709_scene"
+    assert colourspace_hint(read_image(str(tmp_path / "photo.png"))) == "srgb_rec709_scene"
 
 
 def test_multi_part_exr_parts_become_channels(tmp_path) -> None:
@@ -462,10 +466,10 @@ def test_all_half_frame_is_written_as_half_not_float(tmp_path) -> None:
                        channel_formats=("half",) * 4, rgb=(0, 1, 2), data_window=Window(2, 1, 7, 4),
                        display_window=Window(0, 0, 9, 9), pixel_aspect=1.0, metadata={}, path=None, frame=None)
     path = tmp_path / "patch.1001.exr"
-    plate_io.write_exr(str(path), frame)
+    write_exr(str(path), frame)
     inp = oiio.ImageInput.open(str(path))
     spec = inp.spec()
     inp.close()
     stored = [str(f) for f in spec.channelformats] or [str(spec.format)] * spec.nchannels
     assert stored == ["half"] * 4
-    assert plate_io.read_image(str(path)).channel_formats == ("half",) * 4
+    assert read_image(str(path)).channel_formats == ("half",) * 4

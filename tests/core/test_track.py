@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from faceplate.core.errors import TrackFileError
-from faceplate.core.track import (FaceEntry, Observation, PlateInfo, Track, Tracker, TrackerSettings, TrackFile,
-                                  load_track_file, save_track_file, segments, track_file_sha256)
+from faceplate.core.types import FaceEntry, PlateInfo, Track, TrackFile
+from faceplate.core.analyze.tracker import Observation, Tracker, TrackerSettings, segments
+from faceplate.core.io.track_file import load_track_file, save_track_file, track_file_sha256
 
 
 def _entry(frame: int, x: float, source: str = "detected") -> FaceEntry:

@@ -32,7 +32,8 @@ def fake_nuke(monkeypatch):
 def make_track_file(path: Path, frames=range(1001, 1004), track_ids=(1, 2), width=640, height=360,
                     pattern="/plates/plate.####.exr"):
     """A valid faceplate.track/1 file with moving faces; returns the TrackFile."""
-    from faceplate.core.track import FaceEntry, PlateInfo, Track, TrackFile, save_track_file
+    from faceplate.core.types import FaceEntry, PlateInfo, Track, TrackFile
+    from faceplate.core.io.track_file import save_track_file
 
     frames = list(frames)
     tracks = []

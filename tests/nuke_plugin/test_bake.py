@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from faceplate.core.track import load_track_file, save_track_file
+from faceplate.core.io.track_file import load_track_file, save_track_file
 from faceplate.nuke import bake
 
 from .conftest import make_track_file

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from faceplate.core.cli import build_parser, main
+from faceplate.core.cli.__init__ import build_parser, main
 from faceplate.nuke import farm
 from faceplate.nuke.nk_script import analyze_args_from_nk, render_args_from_nk
 
@@ -34,7 +34,7 @@ def _render_takes_nk() -> bool:
 @pytest.fixture(scope="module")
 def example_shot(tmp_path_factory):
     """The example script beside a 2-frame sample plate, analysed as the farm's analyze task does."""
-    from faceplate.core.sample import make_sample
+    from faceplate.core.cli.sample import make_sample
 
     root = tmp_path_factory.mktemp("example")
     nk = root / EXAMPLE.name

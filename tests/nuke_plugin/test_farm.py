@@ -5,7 +5,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from faceplate.core.cli import main
+from faceplate.core.cli.__init__ import main
 from faceplate.nuke import farm
 
 from .test_nk_script import write_script

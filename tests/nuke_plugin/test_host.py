@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from faceplate.core.errors import FaceplateError
-from faceplate.core.track import load_track_file
+from faceplate.core.io.track_file import load_track_file
 from faceplate.nuke import bake
 from faceplate.nuke.nk_script import baked_curves_from_nk, render_args_from_nk
 

@@ -17,7 +17,7 @@ def qapp():
 
 
 def test_thumbnails_and_picker(tmp_path, qapp):
-    from faceplate.core.sample import make_sample
+    from faceplate.core.cli.sample import make_sample
     from faceplate.nuke import panels
 
     info = make_sample(str(tmp_path / "sample"), frames=1)

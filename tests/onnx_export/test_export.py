@@ -10,7 +10,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from faceplate.core.cli import main
+from faceplate.core.cli.__init__ import main
 from faceplate.core.errors import FaceplateError, ModelError
 from faceplate.onnx_export.export import export_checkpoint
 from faceplate.training.config import config_from_dict
@@ -39,7 +39,8 @@ def _meta(path: Path) -> dict:
 
 
 def test_identity_export_contract_checker_and_parity(checkpoints, tmp_path):
-    from faceplate.core.models import contract_from_onnx, resolve
+    from faceplate.core.models.contract import contract_from_onnx
+    from faceplate.core.models.locate import resolve
 
     out = tmp_path / "rec.onnx"
     report = export_checkpoint(checkpoints[0], out)
@@ -59,12 +60,12 @@ def test_identity_export_contract_checker_and_parity(checkpoints, tmp_path):
 def test_exported_recognizer_embeds_through_the_core(checkpoints, tmp_path, asset):
     import cv2
 
-    from faceplate.core import models
+    from faceplate.core.models.zoo import load_recognizer
     from tests.training.facecrops import _detector, detect
 
     out = tmp_path / "rec.onnx"
     export_checkpoint(checkpoints[0], out)
-    rec = models.load_recognizer(str(out))
+    rec = load_recognizer(str(out))
     rgb = cv2.cvtColor(cv2.imread(str(asset("media/face_recognition/obama.jpg"))), cv2.COLOR_BGR2RGB)
     points = detect(_detector(asset("MANIFEST.md").parent), rgb)[0][1]
     e = rec.embed(rgb, points)
@@ -73,7 +74,7 @@ def test_exported_recognizer_embeds_through_the_core(checkpoints, tmp_path, asse
 
 def test_swapper_export_dynamic_batch_fp16_and_recognizer_metadata(checkpoints, mobilefacenet, tmp_path):
     from faceplate.core.filesystem import sha256_file
-    from faceplate.core.models import contract_from_onnx
+    from faceplate.core.models.contract import contract_from_onnx
 
     out = tmp_path / "swap.onnx"
     report = export_checkpoint(checkpoints[1], out, dynamic_batch=True, opset=17)

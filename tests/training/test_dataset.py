@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from faceplate.core import align
+from faceplate.core.geometry import align
 from faceplate.core.errors import FaceplateError
 from faceplate.training import dataset as ds
 from faceplate.training.dataset_filters import REASONS, FilterSettings, eye_centres
@@ -44,7 +44,7 @@ def main_face(faces: list[dict]) -> dict:
 
 
 def video_frame(path: Path, index: int) -> np.ndarray:
-    from faceplate.core.plate_io import read_video
+    from faceplate.core.io.video import read_video
     for i, frame in read_video(str(path), start=index, stop=index + 1):
         return frame
     raise AssertionError(f"no frame {index}")
@@ -60,7 +60,7 @@ def test_photo_face_is_aligned_to_the_template(asset, models, name):
     # The template: eyes level, centred horizontally, ~0.25 of the crop apart.
     assert abs(expected[:, 0].mean() - 511.5) < 2 and abs(expected[0, 1] - expected[1, 1]) < 12
     crop = ds.align_crop(img, m, 1024)
-    from faceplate.core.detect import detect_faces
+    from faceplate.core.analyze.pyramid import detect_faces
     det = max(detect_faces(models["detector"], crop), key=lambda d: d.score)
     found = np.stack(eye_centres(models["landmarker"].landmarks(crop, det)))
     # Re-detected in the crop: the mean eye error within 2 px at 1024² (dlib's landmarks are whole
@@ -205,7 +205,7 @@ def test_resume_after_sigkill_gives_the_same_dataset(asset, tmp_path):
 
 
 def _cli_settings(argv: list[str]) -> ds.BuildSettings:
-    from faceplate.core.cli import build_parser
+    from faceplate.core.cli.__init__ import build_parser
     from faceplate.training.dataset_cli import settings_from_args
     args = build_parser().parse_args(["dataset", *argv, "-o", "unused"])
     return settings_from_args(args)
@@ -322,7 +322,7 @@ def test_shot_change_sampling_finds_the_cut(asset):
 
 
 def test_cli_build_cluster_pack_report_with_worker_processes(asset, tmp_path):
-    from faceplate.core.cli import main
+    from faceplate.core.cli.__init__ import main
     photos = tmp_path / "photos"
     photos.mkdir()
     for name in ["obama.jpg", "obama2.jpg", "biden.jpg"]:

@@ -121,7 +121,7 @@ def test_cosface_and_iresnet_train(face_dataset, tmp_path):
 
 def test_trains_on_the_dataset_builders_output(asset, tmp_path):
     """Crops made by `faceplate dataset build` + `cluster` (the real producer of DATASET/<group>/<k>/)."""
-    from faceplate.core.cli import main
+    from faceplate.core.cli.__init__ import main
 
     clip = asset("media/video/clip_01_tears_of_steel.mp4")
     data = tmp_path / "dataset"

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from faceplate.core.cli import main
+from faceplate.core.cli.__init__ import main
 from tests.training.facecrops import face_dataset  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.assets

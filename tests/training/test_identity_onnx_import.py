@@ -15,7 +15,8 @@ pytestmark = pytest.mark.assets
 
 
 def test_mobilefacenet_parity_with_onnxruntime_on_real_faces(mobilefacenet, asset):
-    from faceplate.core.models import MOBILEFACENET_CONTRACT, load_recognizer
+    from faceplate.core.models.contract import MOBILEFACENET_CONTRACT
+    from faceplate.core.models.zoo import load_recognizer
 
     rec = load_recognizer(str(mobilefacenet))
     crops = []

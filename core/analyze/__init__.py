@@ -1,0 +1,1 @@
+"""The analyze pass: detection, tracking, smoothing and everything that needs the whole shot."""

@@ -1,0 +1,75 @@
+"""The ``faceplate`` console script.
+
+Each room registers its subcommands through the ``faceplate.commands`` entry-point group
+(see pyproject.toml): an entry point is a function ``register(subparsers)`` that adds one
+subcommand whose parser sets ``func`` (called with the parsed args, returns an exit code).
+Registration must stay cheap: heavy imports (torch, onnxruntime sessions, Qt) happen inside
+``func``, never at module import.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from importlib import metadata
+from typing import Optional, Sequence
+
+from faceplate.core import __version__
+from faceplate.core.errors import FaceplateError
+
+
+def _command_entry_points() -> list:
+    eps = metadata.entry_points()
+    if hasattr(eps, "select"):
+        return sorted(eps.select(group="faceplate.commands"), key=lambda ep: ep.name)
+    return sorted(eps.get("faceplate.commands", []), key=lambda ep: ep.name)  # Python 3.9
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="faceplate",
+        description=(
+            "Face replacement for film VFX. Two passes, like a tracker: `analyze` a shot once into a "
+            "track file, then `render` any frame range (in any chunks, on any machine) to "
+            "byte-identical EXRs. `swap` does both in one go."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"faceplate {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail to stderr")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for entry_point in _command_entry_points():
+        try:
+            register = entry_point.load()
+        except ImportError as exc:  # a room whose optional extra is not installed
+            sub = subparsers.add_parser(entry_point.name, help=f"(unavailable: {exc})")
+            sub.set_defaults(func=_unavailable(entry_point.name, exc))
+            continue
+        register(subparsers)
+    return parser
+
+
+def _unavailable(name: str, exc: Exception):
+    def run(_args: argparse.Namespace) -> int:
+        raise FaceplateError(f"`faceplate {name}` needs an optional extra that is not installed ({exc}); "
+                             f"install it, e.g. pip install 'faceplate[train,gui,farm]'")
+    return run
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="faceplate: %(levelname)s: %(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 1
+    try:
+        return int(args.func(args) or 0)
+    except FaceplateError as exc:
+        print(f"faceplate: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("faceplate: interrupted; finished frames are complete, re-run with --resume", file=sys.stderr)
+        return 130
+
+

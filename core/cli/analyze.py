@@ -1,0 +1,82 @@
+"""`faceplate analyze PLATE --frames A-B -o shot.track.json`: the whole shot, once, into a track file.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+
+log = logging.getLogger("faceplate.analyze")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "analyze", help="detect, track and smooth every face of a shot into a track file",
+        description="Pass 1 of 2 (like a tracker): reads the plate frames, finds every face (multi-scale, "
+                    "40 px to full frame), 68 landmarks and identity, tracks faces across frames (ids survive "
+                    "crossings and cuts), fills short gaps, smooths without lag, and writes the track file "
+                    "that `faceplate render` and the Nuke node read.",
+        epilog="Example: faceplate analyze shot/plate.####.exr --frames 1001-1100 -o shot.track.json "
+               "--preview shot/preview")
+    p.add_argument("plate", metavar="PLATE",
+                   help="plate sequence: plate.####.exr, plate.%%04d.exr, plate.@@@@.exr or one frame plate.1001.exr")
+    p.add_argument("--frames", help="frame range, e.g. 1001-1100, 1001-1100x2 or 1001,1005,1010-1012 "
+                                    "(default: every frame on disk)")
+    p.add_argument("-o", "--output", required=True, metavar="TRACK.json", help="track file to write")
+    p.add_argument("--target-face", metavar="REF.jpg",
+                   help="photo of the person to keep: only the matching track(s) are written")
+    p.add_argument("--preview", metavar="DIR", help="also write preview.####.png with boxes, ids and landmarks")
+    p.add_argument("--detector", metavar="NAME|FILE", help="detector model (default: embedded)")
+    p.add_argument("--landmarker", metavar="NAME|FILE", help="68-point landmarker (default: embedded)")
+    p.add_argument("--recognizer", metavar="NAME|FILE", help="identity recognizer (default: embedded)")
+    p.add_argument("--smoothing", type=float, default=1.0, help="zero-phase smoothing strength, 0 = off (default 1.0)")
+    p.add_argument("--max-gap", type=int, default=8,
+                   help="fill gaps of up to N frames by interpolation; longer gaps end a track segment (default 8)")
+    p.add_argument("--min-face", type=float, default=40.0, help="smallest face width in pixels to find (default 40)")
+    p.add_argument("--layer", help="EXR layer holding the RGB to analyse (e.g. beauty); default: R,G,B")
+    p.add_argument("--colourspace", help="plate colourspace in the OCIO config (default: scene_linear role)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from faceplate.core.analyze.pipeline import AnalyzeSettings, analyze
+    from faceplate.core.colour import ColourPipeline
+    from faceplate.core.errors import FaceplateError
+    from faceplate.core.io.frames import parse_frames
+    from faceplate.core.io.sequence import PlateSequence
+    from faceplate.core.io.track_file import save_track_file
+    from faceplate.core.models.zoo import load_detector, load_landmarker, load_recognizer
+
+    if not all(math.isfinite(v) for v in (args.smoothing, args.min_face)):
+        raise FaceplateError("--smoothing and --min-face must be finite numbers (NaN/inf cannot be stored "
+                             "in the track file)")
+    if args.smoothing < 0:
+        raise FaceplateError(f"--smoothing {args.smoothing}: must be 0 (off) or positive")
+    if args.max_gap < 0:
+        raise FaceplateError(f"--max-gap {args.max_gap}: must be 0 or positive")
+    if args.min_face <= 0:
+        raise FaceplateError(f"--min-face {args.min_face}: must be a positive width in pixels")
+    if os.path.isdir(args.output):
+        raise FaceplateError(f"{args.output}: is a folder; pass a file name for -o, e.g. shot.track.json")
+    frames = parse_frames(args.frames) if args.frames else None
+    plate = PlateSequence(args.plate, frames, layer=args.layer)
+    settings = AnalyzeSettings(smoothing=args.smoothing, max_gap=args.max_gap, min_face=args.min_face,
+                               layer=args.layer, colourspace=args.colourspace, target_face=args.target_face)
+    if args.target_face and not os.path.isfile(args.target_face):
+        raise FaceplateError(f"{args.target_face}: target face image not found; check the --target-face path")
+    plate.check_complete()  # before loading models: a missing frame fails in a second
+    colour = ColourPipeline(args.colourspace)
+    detector = load_detector(args.detector)
+    landmarker = load_landmarker(args.landmarker)
+    recognizer = load_recognizer(args.recognizer)
+    track_file = analyze(plate, settings, detector, landmarker, recognizer, progress=True, colour=colour)
+    sha = save_track_file(track_file, args.output)
+    n_entries = sum(len(t.entries) for t in track_file.tracks)
+    log.info("wrote %s: %d track(s), %d face entries, %d cut(s), sha256 %s", args.output, len(track_file.tracks),
+             n_entries, len(track_file.cuts), sha[:12])
+    if args.preview:
+        from faceplate.core.analyze.preview import write_previews
+        written = write_previews(plate, track_file, args.preview, colour)
+        log.info("wrote %d preview PNGs to %s", len(written), args.preview)
+    return 0

@@ -1,0 +1,255 @@
+"""`faceplate render` and `faceplate swap` (analyze + render). Registration imports nothing heavy.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+from typing import Any, Optional
+
+from faceplate.core.errors import FaceplateError, ModelError
+
+log = logging.getLogger("faceplate.render")
+
+
+def _add_render_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--source", action="append", default=[], metavar="IMAGE",
+                   help="photo of the source actor (repeatable: embeddings are averaged, outliers dropped)")
+    p.add_argument("--source-embedding", metavar="E.npy", help="saved source identity embedding (.npy)")
+    p.add_argument("--model", metavar="NAME|FILE.onnx",
+                   help="neural swapper (inswapper_128, SimSwap, or a faceplate export); default: classical engine")
+    p.add_argument("--recognizer", metavar="NAME|FILE.onnx",
+                   help="recognizer for the source embedding (default: the track file's; a neural swapper "
+                        "needs one with its embedding size, e.g. a 512-d ArcFace)")
+    p.add_argument("--frames", metavar="A-B", help="frame range, e.g. 1001-1100 (default: the whole track file)")
+    p.add_argument("--out", metavar="out.####.exr", help="composited frames (plate + swap, faceplate.matte channel)")
+    p.add_argument("--patch", metavar="patch.####.exr", help="premultiplied RGBA face patches (data window = face bbox)")
+    p.add_argument("--mask", choices=("hull", "aligned", "parser"), default="hull", help="matte kind (default hull)")
+    p.add_argument("--parser", metavar="FILE.onnx", help="BiSeNet-style face parser for --mask parser")
+    p.add_argument("--erode", type=float, default=0.0, help="matte erosion in face sizes (negative grows)")
+    p.add_argument("--feather", type=float, default=0.08, help="matte feather in face sizes (default 0.08)")
+    p.add_argument("--regions", default=None, help="parser regions, e.g. skin,nose,eyes,brows,mouth,lips")
+    p.add_argument("--colour-match", dest="colour_match", action=argparse.BooleanOptionalAction, default=True,
+                   help="match the swap's colour to the plate in linear light (default on)")
+    p.add_argument("--regrain", action=argparse.BooleanOptionalAction, default=True,
+                   help="add grain matching the plate's (default on)")
+    p.add_argument("--resume", action="store_true", help="skip frames whose outputs are already complete")
+    p.add_argument("--contact-sheet", metavar="OUT.png", help="before/after/matte sheet for a few frames")
+    p.add_argument("--colourspace", help="plate colourspace (default: the track file's, else scene_linear)")
+    p.add_argument("--layer", help="plate layer holding the RGB (default: the track file's, e.g. beauty)")
+    p.add_argument("--nk", metavar="SCRIPT.nk", help="Nuke script the job came from (logged)")
+    p.add_argument("--node", metavar="NODE", help="FaceSwap node in --nk (logged)")
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("render", help="render swapped faces for any frame range (farm-safe, byte-identical)",
+                              description="Render plate frames with the source face swapped in, from a track file.")
+    p.add_argument("plate", metavar="PLATE", nargs="?", help="plate pattern, e.g. plate.####.exr (optional with --nk)")
+    p.add_argument("--track", metavar="shot.track.json", help="track file from `faceplate analyze` (optional with --nk)")
+    p.add_argument("--targets", metavar="IDS|REF.jpg", help="track ids (1,2) or a photo of the person to replace")
+    _add_render_options(p)
+    p.set_defaults(func=run_render, _parser=p)
+
+    s = subparsers.add_parser("swap", help="analyze + render in one go on the embedded default models",
+                              description="Analyze the plate, then render the swap: the one-command job.")
+    s.add_argument("plate", metavar="PLATE", help="plate pattern, e.g. plate.####.exr")
+    s.add_argument("--track", metavar="shot.track.json", help="where to write the track file "
+                   "(default: beside --out)")
+    s.add_argument("--targets", metavar="IDS|REF.jpg", help="track ids or a photo of the person to replace")
+    _add_render_options(s)
+    s.set_defaults(func=run_swap)
+
+
+def _settings(args: argparse.Namespace, track_file: Any) -> Any:
+    from faceplate.core.models.parser import DEFAULT_REGIONS, region_ids
+    from faceplate.core.render.settings import RenderSettings
+
+    if not all(math.isfinite(v) for v in (args.erode, args.feather)):
+        raise FaceplateError(f"--erode {args.erode} / --feather {args.feather}: must be finite numbers "
+                             f"in face sizes, e.g. --erode 0.0 --feather 0.08")
+    regions = tuple(r.strip() for r in args.regions.split(",") if r.strip()) if args.regions else DEFAULT_REGIONS
+    try:
+        region_ids(regions)
+    except ValueError as exc:
+        raise FaceplateError(f"--regions: {exc}") from None
+    return RenderSettings(model=args.model, mask=args.mask, erode=args.erode, feather=args.feather,
+                          regions=regions, parser=args.parser, colour_match=args.colour_match,
+                          regrain=args.regrain, resume=args.resume,
+                          colourspace=args.colourspace or getattr(track_file.plate, "colourspace", None))
+
+
+def _model_name(track_file: Any, role: str) -> Optional[str]:
+    info = (track_file.models or {}).get(role) or {}
+    return info.get("name")
+
+
+def _check_sha(model: Any, track_file: Any, role: str, track_path: str) -> None:
+    """The track file records each analysis model's sha256: the installed one must match."""
+    info = (track_file.models or {}).get(role) or {}
+    want = info.get("sha256")
+    have = getattr(model, "sha256", None)
+    if want and have and want != have:
+        raise ModelError(f"{track_path}: {role} {info.get('name')} sha256 {have[:12]}… differs from the one the "
+                         f"track was made with ({want[:12]}…); install the same model or re-run analyze")
+
+
+def _swapper_recognizer(engine: Any) -> Optional[str]:
+    """Registry name of the recognizer a faceplate export was trained with, if registered here."""
+    info = getattr(engine, "recognizer", None) or {}
+    if not info.get("sha256"):
+        return None
+    from faceplate.core.models.manifest import registry
+    for entry in registry().values():
+        if entry.sha256 == info["sha256"]:
+            return entry.name
+    raise ModelError(f"{engine.name}: trained with recognizer {info.get('name')} (sha256 {info['sha256'][:12]}…), "
+                     f"which is not installed here; pass it with --recognizer FILE.onnx or use --source-embedding")
+
+
+def _check_swapper_recognizer(engine: Any, recognizer: Any) -> None:
+    """The source embedding must come from the recognizer the swapper was trained with."""
+    info = getattr(engine, "recognizer", None) or {}
+    want, have = info.get("sha256"), getattr(recognizer, "sha256", None)
+    if want and have and want != have:
+        raise ModelError(f"{engine.name}: trained with recognizer {info.get('name')} (sha256 {want[:12]}…) but "
+                         f"--recognizer is {getattr(recognizer, 'name', '?')} ({have[:12]}…); pass the same recognizer")
+
+
+def _targets(spec: Optional[str], track_file: Any, recognizer: Any, detector: Any, colour: Any) -> Optional[list[int]]:
+    """Track ids from "1,2", or the track whose identity is closest to a reference photo."""
+    if not spec:
+        return None
+    if all(part.strip().isdigit() for part in spec.split(",")):
+        return [int(part) for part in spec.split(",")]
+    if not os.path.isfile(spec):
+        raise FaceplateError(f"--targets {spec}: neither track ids (1,2) nor an existing reference photo")
+    from faceplate.core.analyze.targets import match_target, reference_embedding
+
+    if recognizer is None:
+        raise FaceplateError(f"--targets {spec}: the track file names no recognizer; pass track ids instead")
+    scores = match_target(track_file.tracks, reference_embedding(spec, detector, recognizer, colour), 0.0)
+    if not scores:
+        raise FaceplateError(f"--targets {spec}: the track file has no tracks")
+    best = max(scores, key=scores.get)
+    log.info("--targets %s: track %d (cosine %.2f)", spec, best, scores[best])
+    return [best]
+
+
+def run_render(args: argparse.Namespace, track_file: Any = None, track_sha: Optional[str] = None) -> int:
+    from faceplate.core.colour import ColourPipeline
+    from faceplate.core.io.frames import parse_frames
+    from faceplate.core.io.sequence import PlateSequence
+    from faceplate.core.io.track_file import load_track_file, track_file_sha256
+    from faceplate.core.models.session import open_session
+    from faceplate.core.models.zoo import load_detector, load_landmarker, load_recognizer
+    from faceplate.core.render.pipeline import check_track_matches_plate, render
+    from faceplate.core.render.source import load_source_identity
+
+    if getattr(args, "nk", None) and track_file is None:
+        # Settings from the saved Nuke script; flags given on the command line win.
+        from faceplate.nuke.nk_script import apply_nk_to_namespace
+        apply_nk_to_namespace(args, args._parser)
+        log.info("settings from %s node %s", args.nk, args.node or "FaceSwap1")
+    if not args.plate or not args.track:
+        raise FaceplateError("render needs PLATE and --track shot.track.json (or --nk script.nk --node NAME)")
+    if track_file is None:
+        track_file = load_track_file(args.track)
+        track_sha = track_file_sha256(args.track)
+    info = track_file.plate
+    frames = parse_frames(args.frames) if args.frames else list(range(info.first, info.last + 1, info.step or 1))
+    plate = PlateSequence(args.plate, frames=frames, layer=getattr(args, "layer", None) or info.layer)
+    plate.check_complete()
+    check_track_matches_plate(track_file, plate, frames, os.path.basename(args.track))
+    settings = _settings(args, track_file)
+    colour = ColourPipeline(settings.colourspace)
+
+    engine = None
+    if args.model:
+        from faceplate.core.render.engines.neural import load_swapper
+        engine = load_swapper(args.model)
+    # Load only what this job needs: detector + landmarker for source photos (and a reference
+    # photo for --targets), a recognizer to average several photos or to feed a neural swapper.
+    targets_photo = bool(args.targets) and not all(p.strip().isdigit() for p in args.targets.split(","))
+    detector = landmarker = recognizer = None
+    if args.source or targets_photo:
+        detector = load_detector(_model_name(track_file, "detector"))
+        _check_sha(detector, track_file, "detector", args.track)
+    if args.source:
+        landmarker = load_landmarker(_model_name(track_file, "landmarker"))
+        _check_sha(landmarker, track_file, "landmarker", args.track)
+    needs_embedding = engine is not None and not args.source_embedding
+    rec_name = args.recognizer or (args.source and needs_embedding and _swapper_recognizer(engine)) \
+        or _model_name(track_file, "recognizer")
+    if args.source and (needs_embedding or len(args.source) > 1 or args.recognizer):
+        recognizer = load_recognizer(rec_name)
+        if not args.recognizer and rec_name == _model_name(track_file, "recognizer"):
+            _check_sha(recognizer, track_file, "recognizer", args.track)
+        if needs_embedding:
+            _check_swapper_recognizer(engine, recognizer)
+    targets_recognizer = None
+    if targets_photo:
+        track_rec = _model_name(track_file, "recognizer")
+        targets_recognizer = recognizer if (recognizer is not None and not args.recognizer) else \
+            load_recognizer(track_rec)
+        if track_rec:
+            _check_sha(targets_recognizer, track_file, "recognizer", args.track)
+    settings.targets = _targets(args.targets, track_file, targets_recognizer, detector, colour)
+    source = load_source_identity(args.source, args.source_embedding, colour, detector, landmarker, recognizer)
+    parser = None
+    if settings.mask == "parser":
+        if not args.parser:
+            raise FaceplateError("--mask parser needs --parser bisenet.onnx (a BiSeNet-style face parser)")
+        from faceplate.core.models.parser import FaceParser
+        if not os.path.isfile(args.parser):
+            raise FaceplateError(f"{args.parser}: face parser model not found; check the --parser path")
+        from faceplate.core.filesystem import sha256_file
+        parser = FaceParser(open_session(args.parser), name=os.path.basename(args.parser))
+        parser.sha256 = sha256_file(args.parser)
+
+    sheet = None
+    if args.contact_sheet:
+        from faceplate.core.render.contact_sheet import ContactSheet
+        sheet = ContactSheet(colour, frames)
+    report = render(plate, track_file, source, settings, frames, args.out, args.patch, engine=engine,
+                    colour=colour, track_sha256=track_sha or "", parser=parser,
+                    on_frame=sheet.add if sheet else None)
+    if sheet:
+        sheet.save(args.contact_sheet, args.out)
+    log.info("rendered %d frame(s), skipped %d complete, %d face(s), %.1fs", len(report.written),
+             len(report.skipped), sum(report.faces.values()), report.seconds)
+    return 0
+
+
+def run_swap(args: argparse.Namespace) -> int:
+    """analyze (embedded defaults) then render, writing the track file beside the output."""
+    from faceplate.core.analyze.pipeline import AnalyzeSettings, analyze
+    from faceplate.core.io.frames import parse_frames
+    from faceplate.core.io.sequence import PlateSequence
+    from faceplate.core.io.track_file import save_track_file
+
+    if not args.out and not args.patch:
+        raise FaceplateError("nothing to write: pass --out out.####.exr and/or --patch patch.####.exr")
+    frames = parse_frames(args.frames) if args.frames else None
+    plate = PlateSequence(args.plate, frames=frames, layer=args.layer)
+    plate.check_complete()
+    track_path = args.track or os.path.join(os.path.dirname(os.path.abspath(args.out or args.patch)),
+                                            "shot.track.json")
+    from faceplate.core.colour import ColourPipeline
+    from faceplate.core.models.zoo import load_detector, load_landmarker, load_recognizer
+
+    settings = AnalyzeSettings(layer=args.layer, colourspace=args.colourspace)
+    if args.targets and not all(p.strip().isdigit() for p in args.targets.split(",")):
+        if not os.path.isfile(args.targets):  # before the whole analysis, naming swap's own flag
+            raise FaceplateError(f"--targets {args.targets}: neither track ids (1,2) nor an existing reference photo")
+        settings.target_face = args.targets  # a reference photo: analyze keeps that person's track
+        args.targets = None
+    colour = ColourPipeline(args.colourspace)
+    track_file = analyze(plate, settings, load_detector(), load_landmarker(), load_recognizer(),
+                                     progress=True, colour=colour)
+    sha = save_track_file(track_file, track_path)
+    log.info("analysis written to %s", track_path)
+    args.track = track_path
+    if args.frames is None:
+        args.frames = f"{plate.frames[0]}-{plate.frames[-1]}"
+    return run_render(args, track_file=track_file, track_sha=sha)

@@ -1,0 +1,176 @@
+"""`faceplate sample [DIR]`: a small scene-linear EXR plate and a source face to try the tools on.
+
+Made at run time from photos that the installed insightface wheel carries (no download, no
+shared assets): its group photo ``t1.jpg`` moves along a slow smooth path (translation + slight
+zoom) over 24 frames of 1024x576 half-float EXR with an extra ``depth.Z`` layer; its
+``Tom_Hanks_54745.png`` crop, padded onto a grey card, becomes ``source.png`` (a person who is not
+in the plate). Deterministic, so re-running rewrites identical files (atomically).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+from pathlib import Path
+from typing import Optional
+
+from faceplate.core.errors import FaceplateError
+
+WIDTH, HEIGHT = 1024, 576
+
+
+FIRST_FRAME = 1001
+
+
+FRAME_COUNT = 24
+
+
+PATTERN = "plate.####.exr"
+
+
+SOURCE = "source.png"
+
+
+SAMPLE_VERSION = "1"
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "sample", help="write a small sample EXR plate (and a source face) to try faceplate on",
+        description=("Write a 24-frame 1024x576 half-float scene-linear EXR plate (group photo on a slow "
+                     "move, plus a depth.Z layer) and source.png (a different person's face) into DIR, "
+                     "from images the installed insightface package carries. Prints the next command."))
+    parser.add_argument("dir", nargs="?", default="faceplate_sample", metavar="DIR",
+                        help="output folder (default: ./faceplate_sample)")
+    parser.add_argument("--count", type=int, default=FRAME_COUNT, metavar="N",
+                        help=f"number of frames, numbered from {FIRST_FRAME} (default {FRAME_COUNT})")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    info = make_sample(args.dir, frames=args.count)
+    first, last = info["frames"][0], info["frames"][-1]
+    print(f"wrote {len(info['frames'])} frames {info['pattern']} ({WIDTH}x{HEIGHT} half float, scene-linear "
+          f"{info['colourspace']}, layers RGBA + depth.Z) and {info['source']}")
+    print("next:")
+    print(f"  faceplate swap {info['pattern']} --source {info['source']} --frames {first}-{last} "
+          f"--out {os.path.join(info['dir'], 'swap', 'swap.####.exr')}")
+    return 0
+
+
+def package_image(name: str) -> Path:
+    """Path of an image shipped inside the installed insightface wheel (``data/images/NAME``)."""
+    # find_spec locates the installed package without importing it (insightface's import is heavy).
+    spec = importlib.util.find_spec("insightface")
+    if spec is None or not spec.submodule_search_locations:
+        raise FaceplateError("the sample needs the insightface package: pip install insightface")
+    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "images" / name
+    if not path.is_file():
+        raise FaceplateError(f"{name} not found in the installed insightface package ({path}); "
+                             f"reinstall it: pip install --force-reinstall insightface")
+    return path
+
+
+def _read_rgb(path: Path) -> np.ndarray:
+    import cv2
+
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise FaceplateError(f"cannot read {path}; reinstall the package that ships it")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def _camera(t: float, src_w: int, src_h: int) -> np.ndarray:
+    """2x3 affine for normalised time t in [0, 1]: eased pan and a ~6% push-in, always covering the frame."""
+    import numpy as np
+
+    ease = 0.5 - 0.5 * np.cos(np.pi * t)  # zero velocity at both ends: a smooth move
+    scale = max(WIDTH / src_w, HEIGHT / src_h) * (1.08 + 0.06 * ease)
+    slack_x = src_w * scale - WIDTH
+    slack_y = src_h * scale - HEIGHT
+    # Pan left to right while drifting down a little; stay inside the photo (no edge repeats).
+    tx = -slack_x * (0.25 + 0.5 * ease)
+    ty = -slack_y * (0.1 + 0.15 * ease)
+    return np.array([[scale, 0.0, tx], [0.0, scale, ty]], dtype=np.float64)
+
+
+def _expand_highlights(linear: np.ndarray) -> np.ndarray:
+    """Monotonic lift above 0.6 so bright areas exceed 1.0 like a real scene-linear plate (1.0 -> 1.5);
+    skin and mid-tones stay as photographed."""
+    import numpy as np
+
+    over = np.maximum(linear - 0.6, 0.0)
+    return linear + 3.125 * over * over
+
+
+def make_sample(directory: str, frames: int = FRAME_COUNT, colour=None) -> dict:
+    """Write the sample plate and source image into ``directory``; returns what was written."""
+    import cv2
+    import numpy as np
+    from faceplate.core.colour import ColourPipeline
+    from faceplate.core.filesystem import atomic_path
+    from faceplate.core.io.exr import write_exr
+    from faceplate.core.types import PlateFrame, Window
+
+    if frames < 1:
+        raise FaceplateError(f"--count must be at least 1 (got {frames})")
+    out_dir = Path(directory).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    colour = colour or ColourPipeline()
+    photo = _read_rgb(package_image("t1.jpg")).astype(np.float32) / 255.0
+    src_h, src_w = photo.shape[:2]
+    window = Window(0, 0, WIDTH - 1, HEIGHT - 1)
+    yy, xx = np.mgrid[0:HEIGHT, 0:WIDTH].astype(np.float32)
+    frame_numbers = list(range(FIRST_FRAME, FIRST_FRAME + frames))
+    for i, number in enumerate(frame_numbers):
+        t = i / max(frames - 1, 1)
+        matrix = _camera(t, src_w, src_h)
+        srgb = cv2.warpAffine(photo, matrix, (WIDTH, HEIGHT), flags=cv2.INTER_CUBIC,
+                              borderMode=cv2.BORDER_REPLICATE)
+        linear = _expand_highlights(colour.to_linear(np.clip(srgb, 0.0, 1.0)))
+        # Depth: a floor-to-wall gradient (metres) that shifts with the push-in, just to be a real extra layer.
+        depth = (2.0 + 3.0 * (1.0 - yy / HEIGHT) + 0.002 * xx - 0.3 * t).astype(np.float32)
+        pixels = np.dstack([linear, np.ones((HEIGHT, WIDTH, 1), np.float32), depth[..., None]])
+        # Through half once so the in-memory frame equals what the file holds.
+        pixels[..., :4] = pixels[..., :4].astype(np.float16).astype(np.float32)
+        plate = PlateFrame(pixels=pixels, channels=("R", "G", "B", "A", "depth.Z"),
+                           channel_formats=("half", "half", "half", "half", "float"), rgb=(0, 1, 2),
+                           data_window=window, display_window=window, pixel_aspect=1.0,
+                           metadata={"compression": "zip", "framesPerSecond": (24, 1),
+                                     "oiio:ColorSpace": colour.plate_colourspace},
+                           frame=number)
+        plate.metadata_types["framesPerSecond"] = _rational_type()
+        write_exr(str(out_dir / PATTERN.replace("####", f"{number:04d}")), plate,
+                  extra_metadata={"faceplate/sample": SAMPLE_VERSION,
+                                  "faceplate/colourspace": colour.plate_colourspace})
+    source_path = out_dir / SOURCE
+    with atomic_path(source_path) as tmp:
+        if not cv2.imwrite(str(tmp), cv2.cvtColor(_source_card(), cv2.COLOR_RGB2BGR)):
+            raise FaceplateError(f"cannot write {source_path}; check the folder is writable")
+    return {"dir": str(out_dir), "pattern": str(out_dir / PATTERN), "frames": frame_numbers,
+            "source": str(source_path), "colourspace": colour.plate_colourspace}
+
+
+def _rational_type():
+    import OpenImageIO as oiio
+
+    return oiio.TypeDesc("rational2i")
+
+
+def _source_card() -> np.ndarray:
+    """The 112x112 aligned Tom Hanks crop, upscaled 2x onto a 384x384 grey card so detectors find it."""
+    import cv2
+    import numpy as np
+
+    face = _read_rgb(package_image("Tom_Hanks_54745.png"))
+    face = cv2.resize(face, (224, 224), interpolation=cv2.INTER_CUBIC)
+    card = np.full((384, 384, 3), 128, np.uint8)
+    card[80:304, 80:304] = face
+    return card
+
+
+def main(argv: Optional[list] = None) -> int:
+    parser = argparse.ArgumentParser(prog="faceplate")
+    register(parser.add_subparsers())
+    args = parser.parse_args(["sample"] + list(argv or []))
+    return args.func(args)

@@ -1,0 +1,1 @@
+"""Geometry: similarity alignment and templates, the iBUG landmark table, boxes."""

@@ -1,0 +1,305 @@
+"""The track file (``faceplate.track/1``): writing it, and loading it with every field validated.
+
+The track file is the only thing that crosses from analyze to render, so loading validates every
+field and names the first bad one ("shot.track.json: tracks[0].frames.1001.landmarks: expected 68
+points, got 67").
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+from faceplate.core.errors import TrackFileError
+from faceplate.core.filesystem import atomic_path, sha256_file
+from faceplate.core.types import N_LANDMARKS, SOURCES, FaceEntry, PathLike, PlateInfo, Track, TrackFile
+
+FORMAT = "faceplate.track/1"
+
+
+def _num(x: float) -> float:
+    x = float(x)
+    if not math.isfinite(x):  # JSON has no NaN; a non-finite point is a bug upstream
+        raise ValueError(f"non-finite value {x!r} cannot be stored in a track file")
+    return x
+
+
+def _entry_to_dict(e: FaceEntry) -> dict[str, Any]:
+    return {
+        "source": e.source,
+        "score": _num(e.score),
+        "box": [_num(v) for v in np.asarray(e.box).reshape(4)],
+        "box_raw": [_num(v) for v in np.asarray(e.box_raw).reshape(4)],
+        "points5": [[_num(x), _num(y)] for x, y in np.asarray(e.points5).reshape(-1, 2)],
+        "points5_raw": [[_num(x), _num(y)] for x, y in np.asarray(e.points5_raw).reshape(-1, 2)],
+        "landmarks": [[_num(x), _num(y)] for x, y in np.asarray(e.landmarks).reshape(-1, 2)],
+        "landmarks_raw": [[_num(x), _num(y)] for x, y in np.asarray(e.landmarks_raw).reshape(-1, 2)],
+    }
+
+
+def track_file_to_dict(tf: TrackFile) -> dict[str, Any]:
+    p = tf.plate
+    return {
+        "format": FORMAT,
+        "faceplate_version": tf.faceplate_version,
+        "plate": {
+            "pattern": p.pattern, "frames": [int(p.first), int(p.last), int(p.step)],
+            "width": int(p.width), "height": int(p.height), "pixel_aspect": float(p.pixel_aspect),
+            "data_window": [int(v) for v in p.data_window],
+            "display_window": [int(v) for v in p.display_window],
+            "layer": p.layer, "colourspace": p.colourspace, "fingerprint": p.fingerprint,
+        },
+        "models": tf.models,
+        "settings": tf.settings,
+        "cuts": [int(c) for c in tf.cuts],
+        "tracks": [
+            {"id": int(t.id),
+             "embedding": [_num(v) for v in np.asarray(t.embedding).reshape(-1)],
+             "frames": {str(f): _entry_to_dict(t.entries[f]) for f in sorted(t.entries)}}
+            for t in tf.tracks
+        ],
+    }
+
+
+def _is_leaf_list(value: Any) -> bool:
+    """Numbers, or a list of number pairs: printed on one line so a person can read the file."""
+    if not isinstance(value, list):
+        return False
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value) or all(
+        isinstance(v, list) and all(isinstance(w, (int, float)) and not isinstance(w, bool) for w in v)
+        for v in value)
+
+
+def _dumps(value: Any, indent: int = 0) -> str:
+    pad = "  " * indent
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        items = [f'{pad}  {json.dumps(str(k))}: {_dumps(v, indent + 1)}' for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(value, list) and value and not _is_leaf_list(value):
+        items = [f"{pad}  {_dumps(v, indent + 1)}" for v in value]
+        return "[\n" + ",\n".join(items) + "\n" + pad + "]"
+    return json.dumps(value, allow_nan=False)  # repr floats: exact round trip
+
+
+def save_track_file(tf: TrackFile, path: PathLike) -> str:
+    """Validate and write ``tf`` atomically; return the sha256 of the written file."""
+    data = track_file_to_dict(tf)
+    _validate(data, str(path))  # never write a file we would refuse to load
+    text = _dumps(data) + "\n"
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return sha256_file(path)
+
+
+def track_file_sha256(path: PathLike) -> str:
+    return sha256_file(path)
+
+
+class _Bad(Exception):
+    def __init__(self, where: str, what: str):
+        super().__init__(f"{where}: {what}")
+        self.where, self.what = where, what
+
+
+def _type_name(v: Any) -> str:
+    if v is None:
+        return "null"
+    return {bool: "true/false", int: "a number", float: "a number", str: "a string", list: "a list",
+            dict: "an object"}.get(type(v), type(v).__name__)
+
+
+def _get(obj: dict, key: str, where: str) -> Any:
+    if key not in obj:
+        raise _Bad(f"{where}.{key}" if where else key, "missing")
+    return obj[key]
+
+
+def _as_int(v: Any, where: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise _Bad(where, f"expected an integer, got {_type_name(v)}")
+    return int(v)
+
+
+def _as_number(v: Any, where: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(float(v)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise _Bad(where, f"expected a number, got {_type_name(v)}")
+        raise _Bad(where, f"expected a finite number, got {float(v)!r}")  # NaN/Infinity, which JSON here allows
+    return float(v)
+
+
+def _as_str(v: Any, where: str, optional: bool = False) -> Optional[str]:
+    if v is None and optional:
+        return None
+    if not isinstance(v, str):
+        raise _Bad(where, f"expected a string, got {_type_name(v)}")
+    return v
+
+
+def _as_dict(v: Any, where: str) -> dict:
+    if not isinstance(v, dict):
+        raise _Bad(where, f"expected an object, got {_type_name(v)}")
+    return v
+
+
+def _as_list(v: Any, where: str) -> list:
+    if not isinstance(v, list):
+        raise _Bad(where, f"expected a list, got {_type_name(v)}")
+    return v
+
+
+def _int_list(v: Any, n: int, where: str) -> tuple[int, ...]:
+    v = _as_list(v, where)
+    if len(v) != n:
+        raise _Bad(where, f"expected {n} integers, got {len(v)}")
+    return tuple(_as_int(x, f"{where}[{i}]") for i, x in enumerate(v))
+
+
+def _box(v: Any, where: str) -> np.ndarray:
+    v = _as_list(v, where)
+    if len(v) != 4:
+        raise _Bad(where, f"expected 4 numbers x0, y0, x1, y1, got {len(v)}")
+    box = np.array([_as_number(x, f"{where}[{i}]") for i, x in enumerate(v)], dtype=np.float64)
+    if box[2] < box[0] or box[3] < box[1]:
+        raise _Bad(where, "expected x0 <= x1 and y0 <= y1")
+    return box
+
+
+def _points(v: Any, n: int, where: str) -> np.ndarray:
+    v = _as_list(v, where)
+    if len(v) != n:
+        raise _Bad(where, f"expected {n} points, got {len(v)}")
+    out = np.empty((n, 2), dtype=np.float64)
+    for i, p in enumerate(v):
+        if not isinstance(p, list) or len(p) != 2:
+            raise _Bad(f"{where}[{i}]", "expected a point [x, y]")
+        out[i, 0] = _as_number(p[0], f"{where}[{i}][0]")
+        out[i, 1] = _as_number(p[1], f"{where}[{i}][1]")
+    return out
+
+
+def _entry(v: Any, frame: int, where: str) -> FaceEntry:
+    v = _as_dict(v, where)
+    source = _as_str(_get(v, "source", where), f"{where}.source")
+    if source not in SOURCES:
+        raise _Bad(f"{where}.source", f"expected one of {', '.join(SOURCES)}, got {source!r}")
+    score = _as_number(_get(v, "score", where), f"{where}.score")
+    parsed: dict[str, np.ndarray] = {}
+    for name, reader in (("box", lambda x, w: _box(x, w)),
+                         ("points5", lambda x, w: _points(x, 5, w)),
+                         ("landmarks", lambda x, w: _points(x, N_LANDMARKS, w))):
+        parsed[name] = reader(_get(v, name, where), f"{where}.{name}")
+        raw_key = f"{name}_raw"
+        if raw_key in v:
+            parsed[raw_key] = reader(v[raw_key], f"{where}.{raw_key}")
+        elif source == "manual":  # a hand-added entry needs no detector values
+            parsed[raw_key] = parsed[name].copy()
+        else:
+            raise _Bad(f"{where}.{raw_key}", "missing")
+    return FaceEntry(frame=frame, source=source, score=score, **parsed)
+
+
+def _validate(data: Any, name: str) -> TrackFile:
+    try:
+        return _parse(data)
+    except _Bad as bad:
+        raise TrackFileError(f"{name}: {bad.where}: {bad.what}; fix that field or re-run `faceplate analyze`") \
+            from None
+
+
+def _parse(data: Any) -> TrackFile:
+    if not isinstance(data, dict):
+        raise _Bad("(top level)", f"expected an object, got {_type_name(data)}")
+    fmt = data.get("format")
+    if fmt is None:
+        raise _Bad("format", f"missing (expected \"{FORMAT}\"): not a faceplate track file")
+    if fmt != FORMAT:
+        raise _Bad("format", f"expected \"{FORMAT}\", got {fmt!r} (made by another faceplate version?)")
+    version = _as_str(data.get("faceplate_version", "0.0.0"), "faceplate_version")
+
+    p = _as_dict(_get(data, "plate", ""), "plate")
+    frames = _int_list(_get(p, "frames", "plate"), 3, "plate.frames")
+    if frames[2] < 1 or frames[1] < frames[0]:
+        raise _Bad("plate.frames", "expected [first, last, step] with first <= last and step >= 1")
+    width = _as_int(_get(p, "width", "plate"), "plate.width")
+    height = _as_int(_get(p, "height", "plate"), "plate.height")
+    if width < 1 or height < 1:
+        raise _Bad("plate.width" if width < 1 else "plate.height", "expected a positive size")
+    aspect = _as_number(_get(p, "pixel_aspect", "plate"), "plate.pixel_aspect")
+    if aspect <= 0:
+        raise _Bad("plate.pixel_aspect", "expected a positive number")
+    windows = {}
+    for key in ("data_window", "display_window"):
+        w = _int_list(_get(p, key, "plate"), 4, f"plate.{key}")
+        if w[2] < w[0] or w[3] < w[1]:
+            raise _Bad(f"plate.{key}", "expected [xmin, ymin, xmax, ymax] with min <= max")
+        windows[key] = w
+    plate = PlateInfo(
+        pattern=_as_str(_get(p, "pattern", "plate"), "plate.pattern"),
+        first=frames[0], last=frames[1], step=frames[2], width=width, height=height, pixel_aspect=aspect,
+        data_window=windows["data_window"], display_window=windows["display_window"],
+        layer=_as_str(p.get("layer"), "plate.layer", optional=True),
+        colourspace=_as_str(p.get("colourspace"), "plate.colourspace", optional=True),
+        fingerprint=_as_str(_get(p, "fingerprint", "plate"), "plate.fingerprint"),
+    )
+
+    models = _as_dict(_get(data, "models", ""), "models")
+    for role, m in models.items():
+        m = _as_dict(m, f"models.{role}")
+        _as_str(_get(m, "name", f"models.{role}"), f"models.{role}.name")
+        _as_str(_get(m, "sha256", f"models.{role}"), f"models.{role}.sha256")
+    settings = _as_dict(_get(data, "settings", ""), "settings")
+    cuts = [_as_int(c, f"cuts[{i}]") for i, c in enumerate(_as_list(_get(data, "cuts", ""), "cuts"))]
+
+    tracks: list[Track] = []
+    seen_ids: set[int] = set()
+    dim: Optional[int] = None
+    for ti, t in enumerate(_as_list(_get(data, "tracks", ""), "tracks")):
+        where = f"tracks[{ti}]"
+        t = _as_dict(t, where)
+        tid = _as_int(_get(t, "id", where), f"{where}.id")
+        if tid < 0:
+            raise _Bad(f"{where}.id", "expected a non-negative integer")
+        if tid in seen_ids:
+            raise _Bad(f"{where}.id", f"duplicate track id {tid}")
+        seen_ids.add(tid)
+        emb_list = _as_list(_get(t, "embedding", where), f"{where}.embedding")
+        emb = np.array([_as_number(x, f"{where}.embedding[{i}]") for i, x in enumerate(emb_list)],
+                       dtype=np.float32)
+        if dim is not None and emb.size != dim:
+            raise _Bad(f"{where}.embedding", f"expected {dim} numbers like the other tracks, got {emb.size}")
+        dim = emb.size
+        entries: dict[int, FaceEntry] = {}
+        for key, ev in _as_dict(_get(t, "frames", where), f"{where}.frames").items():
+            fwhere = f"{where}.frames.{key}"
+            try:
+                frame = int(key)
+                if str(frame) != key.strip():
+                    raise ValueError
+            except ValueError:
+                raise _Bad(fwhere, "expected a frame number as the key") from None
+            entries[frame] = _entry(ev, frame, fwhere)
+        tracks.append(Track(id=tid, embedding=emb, entries=dict(sorted(entries.items()))))
+    return TrackFile(plate=plate, models=models, settings=settings, cuts=cuts, tracks=tracks,
+                     faceplate_version=version)
+
+
+def load_track_file(path: PathLike) -> TrackFile:
+    """Read and fully validate a track file; TrackFileError names the file and the first bad field."""
+    name = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise TrackFileError(f"{name}: no such track file; run `faceplate analyze` first or fix the path") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TrackFileError(f"{name}: cannot read the track file ({exc}); check the path and permissions") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TrackFileError(f"{name}: not valid JSON at line {exc.lineno}, column {exc.colno} ({exc.msg}); "
+                             f"fix that line or re-run `faceplate analyze`") from None
+    return _validate(data, name)

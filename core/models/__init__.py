@@ -1,0 +1,1 @@
+"""Face models: contracts, the manifest, locating and verifying files, ONNX sessions and the model classes."""

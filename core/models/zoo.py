@@ -1,0 +1,66 @@
+"""The model zoo: a name or file routed to its model class (like insightface's ``model_zoo``).
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from faceplate.core.errors import ModelError
+from faceplate.core.models.arcface import OnnxRecognizer
+from faceplate.core.models.box_landmarker import Insight106Landmarker, PFLD98Landmarker
+from faceplate.core.models.contract import ModelSource
+from faceplate.core.models.dlib_models import DlibLandmarker, DlibRecognizer
+from faceplate.core.models.facemesh import FaceMesh468Landmarker
+from faceplate.core.models.grid_detector import SCRFDDetector, YuNetDetector
+from faceplate.core.models.locate import resolve
+from faceplate.core.models.manifest import DEFAULT_DETECTOR, DEFAULT_LANDMARKER, DEFAULT_RECOGNIZER, ModelEntry
+from faceplate.core.models.retinaface import RetinaFaceDetector
+
+
+def _require_onnx(entry: ModelEntry, model: ModelSource) -> None:
+    if isinstance(model, str) and model.lower().endswith((".pth", ".pt")):
+        raise ModelError(f"{os.path.basename(model)}: a PyTorch state_dict ('{entry.name}'); convert it first: "
+                         f"python -m faceplate.onnx_export.third_party {entry.contract.family.rstrip('468')} "
+                         f"{model} OUT.onnx, then pass OUT.onnx")
+
+
+def load_detector(name_or_path: str | None = None, providers: list[str] | None = None, **options: Any):
+    """A Detector (``detect(image_rgb) -> list[Detection]``) for a registry name or an ONNX path."""
+    entry, model = resolve(name_or_path or DEFAULT_DETECTOR, "detector")
+    _require_onnx(entry, model)
+    cls = {"retinaface": RetinaFaceDetector, "yunet": YuNetDetector, "scrfd": SCRFDDetector}.get(entry.contract.family)
+    if cls is None:
+        raise ModelError(f"{entry.name}: detector family {entry.contract.family!r} is not supported; "
+                         f"use a RetinaFace, SCRFD or YuNet model")
+    return cls(entry, model, providers, **options)
+
+
+def load_landmarker(name_or_path: str | None = None, providers: list[str] | None = None):
+    """A Landmarker (``landmarks(image_rgb, detection) -> (68, 2)`` iBUG order)."""
+    entry, model = resolve(name_or_path or DEFAULT_LANDMARKER, "landmarker")
+    _require_onnx(entry, model)
+    family = entry.contract.family
+    if family == "dlib68":
+        return DlibLandmarker(entry, model)
+    if family == "pfld98":
+        return PFLD98Landmarker(entry, model, providers)
+    if family == "insight106":
+        return Insight106Landmarker(entry, model, providers)
+    if family == "facemesh468":
+        return FaceMesh468Landmarker(entry, model, providers)
+    raise ModelError(f"{entry.name}: landmarker family {family!r} is not supported; use dlib-68, PFLD-98 or 2d106")
+
+
+def load_recognizer(name_or_path: str | None = None, providers: list[str] | None = None):
+    """A Recognizer (``embed(image_rgb, points5) -> (dim,)`` float32, L2-normalised)."""
+    entry, model = resolve(name_or_path or DEFAULT_RECOGNIZER, "recognizer")
+    family = entry.contract.family
+    if family == "dlib128":
+        return DlibRecognizer(entry, model)
+    if family in ("arcface", "mobilefacenet"):
+        return OnnxRecognizer(entry, model, providers)
+    if family == "faceplate" and entry.contract.alignment == "arcface112":
+        # Our own exports (faceplate export): self-described, ArcFace-template crop at their input size.
+        return OnnxRecognizer(entry, model, providers)
+    raise ModelError(f"{entry.name}: recognizer family {family!r} (alignment {entry.contract.alignment!r}) is not "
+                     f"supported; use dlib-128, ArcFace, MobileFaceNet or a `faceplate export` of an identity encoder")

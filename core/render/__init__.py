@@ -1,0 +1,1 @@
+"""The render pass: per frame, faces swapped by an engine, matted, regrained and composited."""

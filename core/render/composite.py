@@ -1,0 +1,149 @@
+"""Delta compositing of swapped faces into plate frames, face patches, provenance, and regrain.
+
+The one formula (INTERFACES.md "Render outputs"):
+    out   = plate + matte · (swap_linear − crop_linear)          (RGB only, where matte > 0)
+    patch = (matte · (plate + swap_linear − crop_linear), matte)  premultiplied RGBA
+so Nuke's Merge(over) of the patch on the plate equals the composite. Where matte == 0 the plate's
+values are copied, not recomputed (``plate + 0·delta`` would turn −0.0 into 0.0 and NaN·0 into NaN),
+so those pixels are bit-identical after the half-float round trip.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+MATTE_CHANNEL = "faceplate.matte"
+
+
+PROVENANCE_KEYS = ("faceplate/version", "faceplate/model", "faceplate/model_sha256",
+                   "faceplate/source_sha256", "faceplate/track_sha256")
+
+
+@dataclass
+class FaceLayer:
+    """One swapped face on a plate-space ROI.
+
+    x0, y0: plate pixel coordinate of ``delta[0, 0]`` (absolute, like data windows).
+    delta:  (h, w, 3) float32 linear ``swap_linear − crop_linear``.
+    matte:  (h, w) float32 0..1, exactly 0 where the plate must stay untouched.
+    """
+    x0: int
+    y0: int
+    delta: np.ndarray
+    matte: np.ndarray
+    track_id: int = 0
+
+
+def _half_exact(matte: np.ndarray) -> np.ndarray:
+    """Round the matte through half so the written matte channel is the matte that was applied."""
+    return np.asarray(matte, np.float32).astype(np.float16).astype(np.float32)
+
+
+def accumulate(frame_shape: tuple[int, int], origin: tuple[int, int],
+               layers: Sequence[FaceLayer]) -> tuple[np.ndarray, np.ndarray]:
+    """Sum the layers into full data-window arrays: (matte (H, W), matte·delta (H, W, 3)).
+
+    Several faces combine as ``1 − Π(1 − m_i)`` for the matte and ``Σ m_i·delta_i`` for the change.
+    ``origin`` is the data window's (xmin, ymin); layers are clipped to the data window.
+    """
+    h, w = frame_shape
+    keep = np.ones((h, w), np.float32)
+    change = np.zeros((h, w, 3), np.float32)
+    for layer in layers:
+        m = _half_exact(layer.matte)
+        lh, lw = m.shape
+        # Clip the ROI to the data window.
+        c0, r0 = layer.x0 - origin[0], layer.y0 - origin[1]
+        a0, b0 = max(c0, 0), max(r0, 0)
+        a1, b1 = min(c0 + lw, w), min(r0 + lh, h)
+        if a1 <= a0 or b1 <= b0:
+            continue
+        sub_m = m[b0 - r0:b1 - r0, a0 - c0:a1 - c0]
+        sub_d = np.nan_to_num(layer.delta[b0 - r0:b1 - r0, a0 - c0:a1 - c0].astype(np.float32),
+                              nan=0.0, posinf=0.0, neginf=0.0)
+        keep[b0:b1, a0:a1] *= 1.0 - sub_m
+        change[b0:b1, a0:a1] += sub_m[..., None] * sub_d
+    matte = _half_exact(1.0 - keep)
+    # Where every layer's matte is 0 the combined matte is 0 and change is 0: nothing moves.
+    change[matte == 0] = 0.0
+    return matte, change
+
+
+def composite(frame: Any, layers: Sequence[FaceLayer], extra_metadata: Optional[dict] = None,
+              accumulated: Optional[tuple[np.ndarray, np.ndarray]] = None) -> Any:
+    """Composited PlateFrame: RGB changed only where the matte > 0, a half ``faceplate.matte`` added.
+
+    Every other channel, window, pixel aspect and header attribute is carried over unchanged.
+    ``accumulated`` = ``accumulate(...)`` of these layers, when the caller already has it.
+    """
+    pix = frame.pixels
+    h, w = pix.shape[:2]
+    dw = frame.data_window
+    matte, change = accumulated if accumulated is not None else accumulate((h, w), (dw.xmin, dw.ymin), layers)
+    channels = tuple(frame.channels)
+    formats = tuple(frame.channel_formats)
+    if MATTE_CHANNEL in channels:  # re-rendering a composited frame: replace the old matte
+        idx = channels.index(MATTE_CHANNEL)
+        out = pix.copy()
+        formats = formats[:idx] + ("half",) + formats[idx + 1:]
+    else:
+        idx = pix.shape[2]
+        out = np.empty((h, w, idx + 1), np.float32)  # one copy of the plate, matte appended
+        out[..., :idx] = pix
+        channels = channels + (MATTE_CHANNEL,)
+        formats = formats + ("half",)
+    out[..., idx] = matte
+    inside = matte > 0
+    if inside.any():
+        rows, cols = np.nonzero(inside)
+        for k, ch in enumerate(frame.rgb):
+            out[rows, cols, ch] = pix[rows, cols, ch] + change[rows, cols, k]
+    metadata = dict(frame.metadata)
+    metadata.update(extra_metadata or {})
+    return dataclasses.replace(frame, pixels=out, channels=channels, channel_formats=formats, metadata=metadata)
+
+
+def patch(frame: Any, layers: Sequence[FaceLayer], extra_metadata: Optional[dict] = None,
+          accumulated: Optional[tuple[np.ndarray, np.ndarray]] = None) -> Any:
+    """Premultiplied RGBA face patch whose data window is the bbox of the matte (1×1 zeros if empty)."""
+    from faceplate.core.render.mask import bbox
+    from faceplate.core.types import Window
+
+    pix = frame.pixels
+    h, w = pix.shape[:2]
+    dw = frame.data_window
+    matte, change = accumulated if accumulated is not None else accumulate((h, w), (dw.xmin, dw.ymin), layers)
+    box = bbox(matte)
+    if box is None:
+        rgba = np.zeros((1, 1, 4), np.float32)
+        window = Window(frame.display_window.xmin, frame.display_window.ymin,
+                        frame.display_window.xmin, frame.display_window.ymin)
+    else:
+        c0, r0, c1, r1 = box
+        m = matte[r0:r1 + 1, c0:c1 + 1]
+        plate_rgb = pix[r0:r1 + 1, c0:c1 + 1][..., list(frame.rgb)]
+        plate_rgb = np.nan_to_num(plate_rgb, nan=0.0, posinf=65504.0, neginf=-65504.0)
+        rgb = m[..., None] * plate_rgb + change[r0:r1 + 1, c0:c1 + 1]
+        rgb[m == 0] = 0.0
+        rgba = np.concatenate([rgb, m[..., None]], axis=2).astype(np.float32)
+        window = Window(dw.xmin + c0, dw.ymin + r0, dw.xmin + c1, dw.ymin + r1)
+    metadata = {k: v for k, v in frame.metadata.items() if not _is_layout_attribute(k)}
+    metadata.update(extra_metadata or {})
+    return dataclasses.replace(frame, pixels=np.ascontiguousarray(rgba), channels=("R", "G", "B", "A"),
+                               channel_formats=("half",) * 4, rgb=(0, 1, 2), data_window=window,
+                               metadata=metadata)
+
+
+def _is_layout_attribute(key: str) -> bool:
+    """Header attributes describing the plate's channel layout that a 4-channel patch must not copy."""
+    low = key.lower()
+    return low.startswith("cryptomatte/") or low in ("chunkcount", "tiles", "openexr:chunkcount")
+
+
+def provenance(version: str, model: str, model_sha256: str, source_sha256: str, track_sha256: str) -> dict:
+    """The five provenance header attributes written on every output."""
+    return dict(zip(PROVENANCE_KEYS, (str(version), str(model), str(model_sha256),
+                                      str(source_sha256), str(track_sha256))))

@@ -1,0 +1,1 @@
+"""Swap engines: classical (warp of a source photo) and neural (ONNX swappers)."""

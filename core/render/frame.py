@@ -1,0 +1,103 @@
+"""One frame's face work: ROI, matte, engine, colour and grain for each face, as face layers."""
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+import cv2
+import numpy as np
+from faceplate.core.errors import FaceplateError
+from faceplate.core.geometry.ibug import face_size
+from faceplate.core.render.composite import FaceLayer
+from faceplate.core.render.grain import regrain_delta
+from faceplate.core.render.mask import MATTE_FLOOR, aligned_mask, face_outline, hull_mask, parser_mask
+from faceplate.core.render.settings import RenderSettings
+
+
+def _roi(points: np.ndarray, margin: float, window: Any) -> tuple[int, int, int, int]:
+    """Inclusive-exclusive ROI (x0, y0, x1, y1) around points, clipped to the data window."""
+    lo = np.floor(points.min(axis=0) - margin).astype(int)
+    hi = np.ceil(points.max(axis=0) + margin).astype(int) + 1
+    x0, y0 = max(lo[0], window.xmin), max(lo[1], window.ymin)
+    x1, y1 = min(hi[0], window.xmax + 1), min(hi[1], window.ymax + 1)
+    return int(x0), int(y0), int(x1), int(y1)
+
+
+class FrameRenderer:
+    """Everything needed to turn one plate frame into face layers; holds no per-frame state."""
+
+    def __init__(self, engine: Any, colour: Any, settings: RenderSettings, latent: Optional[np.ndarray] = None,
+                 parser: Any = None):
+        self.engine, self.colour, self.settings, self.latent, self.parser = engine, colour, settings, latent, parser
+
+    def face_matte(self, crop: np.ndarray, landmarks: np.ndarray, points5: np.ndarray) -> np.ndarray:
+        s = self.settings
+        shape = crop.shape[:2]
+        if s.mask == "hull":
+            return hull_mask(landmarks, shape, (0, 0), s.forehead, s.erode, s.feather)
+        if s.mask == "aligned":
+            return aligned_mask(points5, shape, (0, 0), s.erode, s.feather, size=face_size(landmarks))
+        if s.mask == "parser":
+            if self.parser is None:
+                raise FaceplateError("--mask parser needs a face parser model: pass --parser bisenet.onnx")
+            return parser_mask(self.parser, self.colour.to_uint8(crop), landmarks, s.regions, (0, 0),
+                                     s.erode, s.feather)
+        raise FaceplateError(f"unknown --mask {s.mask!r}; choose hull, aligned or parser")
+
+    def layers(self, frame: Any, faces: Sequence[tuple[int, Any]]) -> list[FaceLayer]:
+        """One FaceLayer per (track id, FaceEntry) of this frame."""
+        out = []
+        for track_id, entry in faces:
+            layer = self.face(frame, track_id, entry)
+            if layer is not None:
+                out.append(layer)
+        return out
+
+    def face(self, frame: Any, track_id: int, entry: Any) -> Optional[FaceLayer]:
+        s = self.settings
+        lm = np.asarray(entry.landmarks, np.float64)
+        p5 = np.asarray(entry.points5, np.float64)
+        size = face_size(lm)
+        outline = face_outline(lm, s.forehead)
+        # Room for the neural crop (about 1.6 face sizes wide) and the feather.
+        margin = size * (0.6 + max(s.feather, 0.0) + max(-s.erode, 0.0))
+        dw = frame.data_window
+        x0, y0, x1, y1 = _roi(np.vstack([outline, p5]), margin, dw)
+        if x1 - x0 < 8 or y1 - y0 < 8:
+            return None
+        rows = slice(y0 - dw.ymin, y1 - dw.ymin)
+        cols = slice(x0 - dw.xmin, x1 - dw.xmin)
+        crop = np.ascontiguousarray(frame.pixels[rows, cols][..., list(frame.rgb)], dtype=np.float32)
+        h, w = crop.shape[:2]
+        # Desqueeze to square pixels (anamorphic plates), swap there, squeeze back after.
+        aspect = float(frame.pixel_aspect or 1.0)
+        sx = 1.0
+        if abs(aspect - 1.0) > 1e-6:
+            wq = max(int(round(w * aspect)), 1)
+            sx = wq / w
+            work = cv2.resize(crop, (wq, h), interpolation=cv2.INTER_LINEAR)
+        else:
+            work = crop
+        to_work = np.array([sx, 1.0])
+
+        def local(p: np.ndarray) -> np.ndarray:
+            q = p - np.array([x0, y0], np.float64)
+            return (q + 0.5) * to_work - 0.5
+
+        lm_w, p5_w = local(lm), local(p5)
+        face_matte = self.face_matte(work, lm_w, p5_w)
+        result = self.engine.swap(work, lm_w, p5_w, colour=self.colour, latent=self.latent,
+                                  face_matte=face_matte, colour_match_on=s.colour_match)
+        matte = face_matte * result.coverage
+        delta = result.delta
+        if sx != 1.0:
+            delta = cv2.resize(delta, (w, h), interpolation=cv2.INTER_AREA)
+            matte = cv2.resize(matte, (w, h), interpolation=cv2.INTER_AREA)
+        if s.regrain:
+            # measured and drawn in stored pixels: grain drawn desqueezed was halved by the squeeze
+            # (area average) on a 2:1 anamorphic plate
+            delta = delta + regrain_delta(crop, crop + delta, matte, int(frame.frame or 0), track_id)
+        matte = np.clip(matte, 0.0, 1.0).astype(np.float32)
+        matte[matte < MATTE_FLOOR] = 0.0
+        if not (matte > 0).any():
+            return None
+        return FaceLayer(x0, y0, delta.astype(np.float32), matte, track_id)

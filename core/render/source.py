@@ -1,0 +1,109 @@
+"""The source identity: the source photo(s) or an embedding file, read once per render.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from typing import Any, Optional, Sequence
+
+import numpy as np
+from faceplate.core.errors import FaceplateError
+from faceplate.core.types import SourceFace
+
+log = logging.getLogger("faceplate.render")
+
+
+def _largest(dets: list, path: str) -> Any:
+    if not dets:
+        raise FaceplateError(f"{path}: no face found in the source image; pass a photo with one clear, "
+                             f"frontal face")
+    if len(dets) > 1:
+        log.warning("%s: %d faces found; using the largest", path, len(dets))
+    return max(dets, key=lambda d: (d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
+
+
+def load_source_identity(images: Sequence[str], embedding_path: Optional[str] = None, colour: Any = None,
+                         detector: Any = None, landmarker: Any = None, recognizer: Any = None,
+                         outlier_cosine: Optional[float] = None) -> SourceFace:
+    """The source identity from photos (and/or a saved embedding .npy).
+
+    Each photo: detect (largest face, warning if several), 68 landmarks, embedding. Embeddings
+    are averaged after dropping photos far from the others (warning); the photo closest to the
+    mean is the one the classical engine warps. A saved embedding replaces the photos' mean.
+    """
+    from faceplate.core.analyze.pyramid import detect_faces
+    from faceplate.core.filesystem import sha256_file
+    from faceplate.core.io.exr import read_image
+    from faceplate.core.models.zoo import load_detector, load_landmarker
+
+    if not images and not embedding_path:
+        raise FaceplateError("no source identity: pass --source actor.jpg (repeatable) or --source-embedding e.npy")
+    digest = hashlib.sha256()
+    faces = []
+    if images:
+        detector = detector or load_detector()
+        landmarker = landmarker or load_landmarker()
+        for path in images:
+            if not os.path.isfile(path):
+                raise FaceplateError(f"{path}: source image not found; check the path")
+            digest.update(sha256_file(path).encode())
+            img = read_image(path)
+            if os.path.splitext(path)[1].lower() in (".exr", ".hdr"):  # scene-linear: encode for the models
+                if colour is None:
+                    from faceplate.core.colour import ColourPipeline
+                    colour = ColourPipeline()
+                rgb01 = colour.to_model(img.rgb_pixels())
+            else:  # photos are display-referred sRGB
+                rgb01 = np.clip(np.nan_to_num(img.rgb_pixels()), 0.0, 1.0)
+            rgb8 = np.rint(rgb01 * 255.0).astype(np.uint8)
+            det = _largest(detect_faces(detector, rgb8, min_face=32), path)
+            lm = np.asarray(landmarker.landmarks(rgb8, det), np.float64)
+            emb = None
+            if recognizer is not None:
+                emb = np.asarray(recognizer.embed(rgb8, np.asarray(det.points5, np.float64)), np.float32)
+            faces.append((path, rgb01, lm, emb))
+    embedding = None
+    chosen = faces[0] if faces else None
+    embs = [f[3] for f in faces if f[3] is not None]
+    if len(embs) == len(faces) and embs:
+        e = np.stack(embs).astype(np.float64)
+        mean = e.mean(axis=0)
+        mean /= max(np.linalg.norm(mean), 1e-12)
+        from faceplate.core.identity import threshold_for
+
+        limit = threshold_for(recognizer) if outlier_cosine is None else outlier_cosine
+        keep = list(range(len(faces)))
+        if len(faces) > 2:  # with two photos there is no majority to call one an outlier
+            others = [(e.sum(axis=0) - e[i]) for i in range(len(faces))]
+            keep = [i for i in range(len(faces))
+                    if float(e[i] @ others[i]) / max(np.linalg.norm(others[i]), 1e-12) >= limit]
+        dropped = [faces[i][0] for i in range(len(faces)) if i not in keep]
+        if dropped:
+            log.warning("source photos dropped as a different identity than the rest: %s", ", ".join(dropped))
+            keep = keep or list(range(len(faces)))
+            mean = e[keep].mean(axis=0)
+            mean /= max(np.linalg.norm(mean), 1e-12)
+        embedding = mean.astype(np.float32)
+        chosen = faces[max(keep, key=lambda i: float(e[i] @ mean))]
+    if embedding_path:
+        if not os.path.isfile(embedding_path):
+            raise FaceplateError(f"{embedding_path}: source embedding not found; check the path")
+        try:
+            loaded = np.load(embedding_path, allow_pickle=False)
+        except Exception:
+            raise FaceplateError(f"{embedding_path}: not a numpy .npy embedding; save it with numpy.save") from None
+        loaded = np.asarray(loaded, np.float64).reshape(-1)
+        if loaded.size < 64 or not np.all(np.isfinite(loaded)) or np.linalg.norm(loaded) == 0:
+            raise FaceplateError(f"{embedding_path}: expected a 1-D identity embedding (e.g. 512 floats), got "
+                                 f"{loaded.size} values")
+        embedding = (loaded / np.linalg.norm(loaded)).astype(np.float32)
+        digest.update(sha256_file(embedding_path).encode())
+    source = SourceFace(embedding=embedding, sha256=digest.hexdigest(), images=[f[0] for f in faces])
+    if chosen is not None:
+        if colour is None:
+            from faceplate.core.colour import ColourPipeline
+            colour = ColourPipeline()
+        source.image_linear = colour.to_linear(chosen[1])  # photos are display-referred sRGB
+        source.landmarks = chosen[2]
+    return source
