@@ -10,34 +10,77 @@ REPO = Path(__file__).resolve().parents[1]
 QT = {"PySide2", "PySide6", "PyQt5", "PyQt6", "shiboken2", "shiboken6"}
 
 
-def _top_level_imports(path: Path) -> set[str]:
+def _imports(path: Path) -> set[str]:
+    """Full dotted names of every module a file imports, function-level (lazy) imports included;
+    relative imports are resolved against the file's package."""
     names: set[str] = set()
+    package = _module_name(path).rsplit(".", 1)[0]
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
         if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module.split(".")[0])
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names)
     return names
 
 
-def test_core_never_imports_nuke_qt_or_torch() -> None:
-    offenders = {
-        str(path.relative_to(REPO)): sorted(_top_level_imports(path) & ({"nuke", "torch"} | QT))
-        for path in sorted((REPO / "core").glob("*.py"))
-    }
-    assert {k: v for k, v in offenders.items() if v} == {}
+ROOMS = {"core": "faceplate.core", "training": "faceplate.training", "onnx_export": "faceplate.onnx_export",
+         "nuke_plugin": "faceplate.nuke"}
+
+
+def _module_name(path: Path) -> str:
+    rel = path.relative_to(REPO).with_suffix("")
+    parts = list(rel.parts)
+    return ".".join([ROOMS[parts[0]], *parts[1:]])
+
+
+def _room_files(room: str) -> list[Path]:
+    return sorted((REPO / room).rglob("*.py"))
+
+
+def _offenders(room: str, forbidden: set[str]) -> dict[str, list[str]]:
+    out = {}
+    for path in _room_files(room):
+        bad = sorted(n for n in _imports(path) if any(n == f or n.startswith(f + ".") for f in forbidden))
+        if bad:
+            out[str(path.relative_to(REPO))] = bad
+    return out
+
+
+def test_imports_are_read_with_full_names_and_lazy_imports(tmp_path) -> None:
+    """The checker itself: a lazy `from faceplate.nuke import x` inside a function is seen as such."""
+    probe = REPO / "core" / "_layout_probe.py"
+    try:
+        probe.write_text("def f():\n    from faceplate.nuke.settings import FaceSwapSettings\n    from . import colour\n")
+        names = _imports(probe)
+    finally:
+        probe.unlink()
+    assert "faceplate.nuke.settings.FaceSwapSettings" in names and "faceplate.core.colour" in names
+
+
+def test_core_never_imports_another_room_torch_qt_or_nuke() -> None:
+    forbidden = {"nuke", "torch", "faceplate.nuke", "faceplate.training", "faceplate.onnx_export"} | QT
+    assert _offenders("core", forbidden) == {}
 
 
 def test_only_nuke_plugin_imports_nuke() -> None:
-    rooms = [REPO / "core", REPO / "training", REPO / "onnx_export"]
-    offenders = [str(p.relative_to(REPO)) for room in rooms for p in room.glob("*.py")
-                 if "nuke" in _top_level_imports(p)]
-    assert offenders == []
+    for room in ("core", "training", "onnx_export"):
+        assert _offenders(room, {"nuke"}) == {}
+
+
+def test_no_module_over_500_lines() -> None:
+    long = {str(p.relative_to(REPO)): n for room in ROOMS for p in _room_files(room)
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > 500}
+    assert long == {}
 
 
 def test_importing_every_core_module_loads_no_heavy_host_module() -> None:
     """No model loading or torch/Qt/nuke at import time, checked in a clean interpreter."""
-    modules = [f"faceplate.core.{p.stem}" for p in sorted((REPO / "core").glob("*.py")) if p.stem != "__init__"]
+    modules = [_module_name(p).removesuffix(".__init__") for p in _room_files("core") if p.name != "__main__.py"]
     code = (
         "import importlib, sys\n"
         f"for m in {modules!r}: importlib.import_module(m)\n"
@@ -53,7 +96,7 @@ def test_cli_registers_every_room_command() -> None:
     """Every subcommand loads (with all extras installed, as under .ci/run) and has --help text."""
     import argparse
 
-    from faceplate.core.cli.__init__ import build_parser
+    from faceplate.core.cli import build_parser
 
     parser = build_parser()
     subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))

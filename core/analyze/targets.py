@@ -46,3 +46,8 @@ def match_target(tracks: Sequence[Track], reference: np.ndarray, threshold: floa
         cos = cosine(t.embedding, reference)
         out[t.id] = float(cos) if cos is not None else -1.0
     return out
+
+
+def is_track_ids(spec: str) -> bool:
+    """True for a ``--targets`` value of track ids ("1" or "1,2"); otherwise it names a reference photo."""
+    return all(part.strip().isdigit() for part in spec.split(","))

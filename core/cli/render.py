@@ -8,7 +8,9 @@ import math
 import os
 from typing import Any, Optional
 
+from faceplate.core.analyze.targets import is_track_ids, match_target, reference_embedding
 from faceplate.core.errors import FaceplateError, ModelError
+from faceplate.core.models.zoo import ModelCache
 
 log = logging.getLogger("faceplate.render")
 
@@ -38,18 +40,16 @@ def _add_render_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--contact-sheet", metavar="OUT.png", help="before/after/matte sheet for a few frames")
     p.add_argument("--colourspace", help="plate colourspace (default: the track file's, else scene_linear)")
     p.add_argument("--layer", help="plate layer holding the RGB (default: the track file's, e.g. beauty)")
-    p.add_argument("--nk", metavar="SCRIPT.nk", help="Nuke script the job came from (logged)")
-    p.add_argument("--node", metavar="NODE", help="FaceSwap node in --nk (logged)")
 
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("render", help="render swapped faces for any frame range (farm-safe, byte-identical)",
                               description="Render plate frames with the source face swapped in, from a track file.")
-    p.add_argument("plate", metavar="PLATE", nargs="?", help="plate pattern, e.g. plate.####.exr (optional with --nk)")
-    p.add_argument("--track", metavar="shot.track.json", help="track file from `faceplate analyze` (optional with --nk)")
+    p.add_argument("plate", metavar="PLATE", help="plate pattern, e.g. plate.####.exr")
+    p.add_argument("--track", metavar="shot.track.json", required=True, help="track file from `faceplate analyze`")
     p.add_argument("--targets", metavar="IDS|REF.jpg", help="track ids (1,2) or a photo of the person to replace")
     _add_render_options(p)
-    p.set_defaults(func=run_render, _parser=p)
+    p.set_defaults(func=run_render)
 
     s = subparsers.add_parser("swap", help="analyze + render in one go on the embedded default models",
                               description="Analyze the plate, then render the swap: the one-command job.")
@@ -120,12 +120,10 @@ def _targets(spec: Optional[str], track_file: Any, recognizer: Any, detector: An
     """Track ids from "1,2", or the track whose identity is closest to a reference photo."""
     if not spec:
         return None
-    if all(part.strip().isdigit() for part in spec.split(",")):
+    if is_track_ids(spec):
         return [int(part) for part in spec.split(",")]
     if not os.path.isfile(spec):
         raise FaceplateError(f"--targets {spec}: neither track ids (1,2) nor an existing reference photo")
-    from faceplate.core.analyze.targets import match_target, reference_embedding
-
     if recognizer is None:
         raise FaceplateError(f"--targets {spec}: the track file names no recognizer; pass track ids instead")
     scores = match_target(track_file.tracks, reference_embedding(spec, detector, recognizer, colour), 0.0)
@@ -136,31 +134,30 @@ def _targets(spec: Optional[str], track_file: Any, recognizer: Any, detector: An
     return [best]
 
 
-def run_render(args: argparse.Namespace, track_file: Any = None, track_sha: Optional[str] = None) -> int:
+def run_render(args: argparse.Namespace, track_file: Any = None, track_sha: Optional[str] = None,
+               plate: Any = None, models: Optional[ModelCache] = None) -> int:
+    """Render from parsed args. ``swap`` hands over its track file, open plate and loaded models, so
+    each frame is decoded once per pass and each model loaded once per process."""
     from faceplate.core.colour import ColourPipeline
     from faceplate.core.io.frames import parse_frames
     from faceplate.core.io.sequence import PlateSequence
     from faceplate.core.io.track_file import load_track_file, track_file_sha256
     from faceplate.core.models.session import open_session
-    from faceplate.core.models.zoo import load_detector, load_landmarker, load_recognizer
     from faceplate.core.render.pipeline import check_track_matches_plate, render
     from faceplate.core.render.source import load_source_identity
 
-    if getattr(args, "nk", None) and track_file is None:
-        # Settings from the saved Nuke script; flags given on the command line win.
-        from faceplate.nuke.nk_script import apply_nk_to_namespace
-        apply_nk_to_namespace(args, args._parser)
-        log.info("settings from %s node %s", args.nk, args.node or "FaceSwap1")
-    if not args.plate or not args.track:
-        raise FaceplateError("render needs PLATE and --track shot.track.json (or --nk script.nk --node NAME)")
+    models = models or ModelCache()
+    info = track_file.plate if track_file is not None else None
     if track_file is None:
         track_file = load_track_file(args.track)
         track_sha = track_file_sha256(args.track)
-    info = track_file.plate
+        info = track_file.plate
     frames = parse_frames(args.frames) if args.frames else list(range(info.first, info.last + 1, info.step or 1))
-    plate = PlateSequence(args.plate, frames=frames, layer=getattr(args, "layer", None) or info.layer)
-    plate.check_complete()
-    check_track_matches_plate(track_file, plate, frames, os.path.basename(args.track))
+    if plate is None or list(plate.frames) != list(frames):
+        plate = PlateSequence(args.plate, frames=frames, layer=getattr(args, "layer", None) or info.layer)
+        plate.check_complete()
+        check_track_matches_plate(track_file, plate, frames, os.path.basename(args.track))
+    # else: swap's own plate, analysed a moment ago into this track file: already checked
     settings = _settings(args, track_file)
     colour = ColourPipeline(settings.colourspace)
 
@@ -170,19 +167,19 @@ def run_render(args: argparse.Namespace, track_file: Any = None, track_sha: Opti
         engine = load_swapper(args.model)
     # Load only what this job needs: detector + landmarker for source photos (and a reference
     # photo for --targets), a recognizer to average several photos or to feed a neural swapper.
-    targets_photo = bool(args.targets) and not all(p.strip().isdigit() for p in args.targets.split(","))
+    targets_photo = bool(args.targets) and not is_track_ids(args.targets)
     detector = landmarker = recognizer = None
     if args.source or targets_photo:
-        detector = load_detector(_model_name(track_file, "detector"))
+        detector = models.get("detector", _model_name(track_file, "detector"))
         _check_sha(detector, track_file, "detector", args.track)
     if args.source:
-        landmarker = load_landmarker(_model_name(track_file, "landmarker"))
+        landmarker = models.get("landmarker", _model_name(track_file, "landmarker"))
         _check_sha(landmarker, track_file, "landmarker", args.track)
     needs_embedding = engine is not None and not args.source_embedding
     rec_name = args.recognizer or (args.source and needs_embedding and _swapper_recognizer(engine)) \
         or _model_name(track_file, "recognizer")
     if args.source and (needs_embedding or len(args.source) > 1 or args.recognizer):
-        recognizer = load_recognizer(rec_name)
+        recognizer = models.get("recognizer", rec_name)
         if not args.recognizer and rec_name == _model_name(track_file, "recognizer"):
             _check_sha(recognizer, track_file, "recognizer", args.track)
         if needs_embedding:
@@ -191,7 +188,7 @@ def run_render(args: argparse.Namespace, track_file: Any = None, track_sha: Opti
     if targets_photo:
         track_rec = _model_name(track_file, "recognizer")
         targets_recognizer = recognizer if (recognizer is not None and not args.recognizer) else \
-            load_recognizer(track_rec)
+            models.get("recognizer", track_rec)
         if track_rec:
             _check_sha(targets_recognizer, track_file, "recognizer", args.track)
     settings.targets = _targets(args.targets, track_file, targets_recognizer, detector, colour)
@@ -236,20 +233,20 @@ def run_swap(args: argparse.Namespace) -> int:
     track_path = args.track or os.path.join(os.path.dirname(os.path.abspath(args.out or args.patch)),
                                             "shot.track.json")
     from faceplate.core.colour import ColourPipeline
-    from faceplate.core.models.zoo import load_detector, load_landmarker, load_recognizer
 
     settings = AnalyzeSettings(layer=args.layer, colourspace=args.colourspace)
-    if args.targets and not all(p.strip().isdigit() for p in args.targets.split(",")):
+    if args.targets and not is_track_ids(args.targets):
         if not os.path.isfile(args.targets):  # before the whole analysis, naming swap's own flag
             raise FaceplateError(f"--targets {args.targets}: neither track ids (1,2) nor an existing reference photo")
         settings.target_face = args.targets  # a reference photo: analyze keeps that person's track
         args.targets = None
     colour = ColourPipeline(args.colourspace)
-    track_file = analyze(plate, settings, load_detector(), load_landmarker(), load_recognizer(),
-                                     progress=True, colour=colour)
+    models = ModelCache()
+    track_file = analyze(plate, settings, models.get("detector"), models.get("landmarker"), models.get("recognizer"),
+                         progress=True, colour=colour)
     sha = save_track_file(track_file, track_path)
     log.info("analysis written to %s", track_path)
     args.track = track_path
     if args.frames is None:
         args.frames = f"{plate.frames[0]}-{plate.frames[-1]}"
-    return run_render(args, track_file=track_file, track_sha=sha)
+    return run_render(args, track_file=track_file, track_sha=sha, plate=plate, models=models)

@@ -64,3 +64,20 @@ def load_recognizer(name_or_path: str | None = None, providers: list[str] | None
         return OnnxRecognizer(entry, model, providers)
     raise ModelError(f"{entry.name}: recognizer family {family!r} (alignment {entry.contract.alignment!r}) is not "
                      f"supported; use dlib-128, ArcFace, MobileFaceNet or a `faceplate export` of an identity encoder")
+
+
+class ModelCache:
+    """The models one process has loaded, by (role, name): each is loaded once, however many passes
+    (``swap`` runs analyze and render) ask for it. An explicit object, handed from pass to pass."""
+
+    def __init__(self, providers: list[str] | None = None) -> None:
+        self.providers = providers
+        self._loaded: dict[tuple[str, str], Any] = {}
+
+    def get(self, role: str, name_or_path: str | None = None) -> Any:
+        loaders = {"detector": load_detector, "landmarker": load_landmarker, "recognizer": load_recognizer}
+        defaults = {"detector": DEFAULT_DETECTOR, "landmarker": DEFAULT_LANDMARKER, "recognizer": DEFAULT_RECOGNIZER}
+        key = (role, name_or_path or defaults[role])
+        if key not in self._loaded:
+            self._loaded[key] = loaders[role](key[1], self.providers)
+        return self._loaded[key]

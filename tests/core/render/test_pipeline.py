@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from render_plates import FRAMES, make_shot  # noqa: E402
+from tests.core.render_plates import FRAMES, make_shot  # noqa: E402
 
 from faceplate.core.cli.__init__ import main  # noqa: E402
 
@@ -243,7 +242,7 @@ def test_missing_plate_frame(shot, tmp_path):
 
 
 def test_source_with_several_faces_uses_largest(shot, tmp_path, asset, caplog):
-    from faceplate.core.models.zoo import load_detector, load_landmarker, load_recognizer
+    from faceplate.core.models.zoo import load_detector, load_landmarker
     from faceplate.core.render.source import load_source_identity
     src = load_source_identity([str(asset("media/face_recognition/two_people.jpg"))],
                                detector=load_detector(), landmarker=load_landmarker())

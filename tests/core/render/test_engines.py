@@ -4,15 +4,13 @@ exercised with small ONNX swappers built here that follow each contract."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from render_plates import face_crop  # noqa: E402
+from tests.core.render_plates import face_crop  # noqa: E402
 
 from faceplate.core.geometry import align  # noqa: E402
 from faceplate.core.types import PlateFrame, Window  # noqa: E402
