@@ -87,8 +87,8 @@ def check_model_hash(model: Optional[str], expected: Optional[str], where: str,
 
 def check_farm_visible_cache(cache_dir: str, where: str) -> None:
     """A cache in the temp folder (a node made before the script was saved) is local to this machine."""
-    temp = os.path.realpath(tempfile.gettempdir())
-    if os.path.realpath(cache_dir) == temp or os.path.realpath(cache_dir).startswith(temp + os.sep):
+    unsaved_default = os.path.realpath(os.path.join(tempfile.gettempdir(), "faceplate"))  # host.default_cache_dir
+    if os.path.realpath(cache_dir) == unsaved_default:
         raise NodeError(f"{cache_dir}: the cache folder is in this machine's temp folder (the node was made "
                              f"before the script was saved), which the farm cannot see; set 'cache folder' on "
                              f"{where} to a shared path, then Submit again")

@@ -62,7 +62,7 @@ def run_commands(commands: Sequence[Sequence[str]], cwd: str, on_line: Callable[
     the core's own error line."""
     output: list[str] = []
     for argv in commands:
-        verb = " ".join(a for a in argv[1:3] if not a.startswith("-"))
+        verb = " ".join([argv[1]] + [a for a in argv[2:3] if a.isalpha()]) if len(argv) > 1 else argv[0]
         try:
             proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                     cwd=cwd, env=child_environment())

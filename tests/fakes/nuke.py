@@ -627,9 +627,15 @@ def _gizmo_definition(path: Path) -> dict:
             for kw in _words(words[-1]):
                 if kw[0] == "addUserKnob":
                     u = _words(kw[1].replace("\n", " "))[0]
-                    opts = dict(zip(u[2::2], u[3::2]))
+                    opts, flags, j = {}, [], 2
+                    while j < len(u):
+                        if u[j][:1] in "+-":
+                            flags.append(u[j])
+                            j += 1
+                        else:  # l label, t tooltip, T text/script, M menu, n, R min max
+                            opts[u[j]] = u[j + 1]
+                            j += 3 if u[j] == "R" else 2
                     items = _words(opts["M"])[0] if "M" in opts and opts["M"].strip() else []
-                    flags = [w for w in u[2:] if w[:1] in "+-"]
                     gizmo["user_knobs"].append((int(u[0]), u[1], opts.get("l", u[1]), items, opts.get("T", ""), flags))
                 else:
                     gizmo["knobs"][kw[0]] = kw[1:]
