@@ -199,7 +199,9 @@ class Knob:
     def fromScript(self, text: str) -> bool:
         """Set from .nk text: ``{curve x1001 1 2} {curve ...}`` per index, ``{expr}``, or numbers."""
         self._not_text("set from curve script")
-        items = [w for cmd in _words(text.replace("\n", " ")) for w in cmd]
+        flat = re.fullmatch(r"\s*(\{curve [^{}]*\}\s*)+", text)   # whole curves: the common, large case
+        items = re.findall(r"\{(curve [^{}]*)\}", text) if flat else [
+            w for cmd in _words(text.replace("\n", " ")) for w in cmd]
         if len(items) == 1 and isinstance(items[0], _Braced) and not items[0].lstrip().startswith("curve"):
             items = [w for cmd in _words(items[0]) for w in cmd]
         if len(items) > self.width:
@@ -236,7 +238,7 @@ def _fake_parse_curve(text: str) -> list[tuple[float, float]]:
     for word in text.split()[1:]:
         if word[0] == "x":
             frame = float(word[1:])
-        elif re.match(r"^[-+]?[\d.]+(e[-+]?\d+)?$", word, re.I):
+        elif word[0] in "0123456789-+.":
             keys[frame] = float(word)
             frame += 1.0
     return sorted(keys.items())
