@@ -1,6 +1,7 @@
 """Farm jobs for a FaceSwap node: one analyze task, then chunked render tasks depending on it.
 
-Job building in faceplate's environment (no nuke import; Submit in Nuke runs `faceplate farm submit`): ``FarmJob`` holds argv lists with ``{start}``/``{end}``
+Job building in faceplate's environment (no nuke import; Nuke's Submit runs `faceplate farm submit`):
+``FarmJob`` holds argv lists with ``{start}``/``{end}``
 placeholders; each engine swaps in its own frame tokens:
 
 * OpenCue: a real ``outline.Outline`` (opencue-pyoutline) with a single-frame ``ShellCommand``
