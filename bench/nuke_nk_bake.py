@@ -16,8 +16,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from faceplate.nuke import bake  # noqa: E402
-from faceplate.nuke.nk_script import baked_curves_from_nk, render_args_from_nk  # noqa: E402
+import json  # noqa: E402
+
+from faceplate.nuke import bake, key_edits  # noqa: E402
+from faceplate.nuke.nk_script import NkScript  # noqa: E402
+from faceplate.nuke.settings import FaceSwapSettings  # noqa: E402
 from tests.nuke_plugin.conftest import make_track_file  # noqa: E402
 
 
@@ -34,7 +37,7 @@ def main() -> None:
                              width=4096, height=2160)
         t_make = time.perf_counter() - t0
         t0 = time.perf_counter()
-        plans = bake.bake_plan(tf)
+        plans = bake.bake_plan(json.loads(track.read_text()))
         t_plan = time.perf_counter() - t0
         lines = []
         for p in plans:
@@ -44,23 +47,25 @@ def main() -> None:
             lines.append(f" {p.name} {{{curves}}}")
         last = 1000 + a.frames
         nk = root / "shot.nk"
-        nk.write_text(f"Root {{\n first_frame 1001\n last_frame {last}\n}}\nRead {{\n inputs 0\n file /p/plate.####.exr\n"
+        nk.write_text(f"Root {{\n project_directory {root}\n first_frame 1001\n last_frame {last}\n}}\nRead {{\n inputs 0\n file /p/plate.####.exr\n"
                       f" name Read1\n}}\nFaceSwap {{\n source_file /s.jpg\n cache_dir {root}/cache\n"
                       + "\n".join(lines) + "\n name FaceSwap1\n}\n")
         t0 = time.perf_counter()
-        render_args_from_nk(nk, "FaceSwap1", check=False)
+        FaceSwapSettings.from_nk(nk, "FaceSwap1")
         t_args = time.perf_counter() - t0
         t0 = time.perf_counter()
-        curves = baked_curves_from_nk(nk, "FaceSwap1")
+        script = NkScript.load(nk)
+        node = script.node("FaceSwap1")
+        curves = {k: script.curves(node, k) for k in node.knobs if k.startswith(bake.KNOB_PREFIX)}
         t_curves = time.perf_counter() - t0
         t0 = time.perf_counter()
-        changed = bake.apply_key_edits(tf, curves)
+        changed = key_edits.apply_key_edits(tf, curves)
         t_edits = time.perf_counter() - t0
         keys = sum(len(idx) for p in plans for idx in p.keys)
         print(f"{a.tracks} tracks x {a.frames} frames: {len(plans)} knobs, {keys} keys")
         print(f"  .nk size {nk.stat().st_size / 1e6:.2f} MB, track file {track.stat().st_size / 1e6:.2f} MB")
         print(f"  make track file {t_make:.2f}s  bake plan {t_plan:.3f}s")
-        print(f"  render_args_from_nk {t_args:.3f}s  baked_curves_from_nk {t_curves:.3f}s  "
+        print(f"  FaceSwapSettings.from_nk {t_args:.3f}s  read baked curves {t_curves:.3f}s  "
               f"apply_key_edits {t_edits:.3f}s ({len(changed)} frames flagged: expect 0, keys are 6 decimals)")
 
 

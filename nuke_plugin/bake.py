@@ -1,57 +1,52 @@
-"""Track data ↔ Nuke animation keys: what Analyze bakes and how a compositor's key edits return.
+"""Track file → Nuke animation curves, read with ``json`` alone (this runs inside Nuke's Python).
 
-Pure (no nuke import): the host turns a bake plan into ``setValueAt`` calls and hands back the
-knobs' keys. Per track ``N`` the FaceSwap node gets XY knobs ``fp_tN_eye_l``, ``fp_tN_eye_r``,
-``fp_tN_nose``, ``fp_tN_mouth_l``, ``fp_tN_mouth_r`` (the smoothed 5 points, ArcFace order) and a
-BBox knob ``fp_tN_box`` (x, y, r, t), keyed on every tracked frame in Nuke's y-up space.
+Per track ``N`` the FaceSwap node gets XY knobs ``fp_tN_eye_l``, ``fp_tN_eye_r``, ``fp_tN_nose``,
+``fp_tN_mouth_l``, ``fp_tN_mouth_r`` (the smoothed 5 points, ArcFace order) and a BBox knob
+``fp_tN_box`` (x, y, r, t), keyed on every tracked frame in Nuke's y-up space. The host writes
+each knob's whole curves with one ``knob.fromScript`` call: ~18 calls for 3 faces, not one
+``setValueAt`` per key. Key edits go back through ``faceplate nuke key-edits`` (key_edits.py),
+which runs in faceplate's own environment.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Any, Sequence
 
-import numpy as np
-
-from faceplate.core.types import FaceEntry, TrackFile
+from faceplate.nuke.curves import curve_text
+from faceplate.nuke.errors import NodeError
 
 POINT_NAMES = ("eye_l", "eye_r", "nose", "mouth_l", "mouth_r")
 KNOB_PREFIX = "fp_t"
-# Nuke stores keys as text with ~6 decimals: edits smaller than this are rounding, not a person.
-EDIT_TOLERANCE_PX = 0.01
-
 Window = Sequence[int]  # (xmin, ymin, xmax, ymax) inclusive, EXR display window
 
 
-def plate_to_nuke(points: np.ndarray, display_window: Window, inverse: bool = False) -> np.ndarray:
+def plate_to_nuke(x: float, y: float, display_window: Window, inverse: bool = False) -> tuple[float, float]:
     """THE one conversion between plate pixels (EXR, y down, pixel centres on integers) and Nuke.
 
     Nuke's origin is the bottom-left corner of the format (= the EXR display window), y up,
     pixel centres on half-integers: ``x_n = x - xmin + 0.5``, ``y_n = ymax - y + 0.5``.
-    ``inverse=True`` maps Nuke coordinates back to plate pixels. Shape (..., 2) in and out.
+    ``inverse=True`` maps Nuke coordinates back to plate pixels (the y map is its own inverse).
     Pixel aspect needs nothing here: both spaces count stored (squeezed) pixels.
     """
-    xmin, _ymin, _xmax, ymax = (float(v) for v in display_window)
-    p = np.asarray(points, dtype=np.float64)
-    out = np.empty_like(p)
-    if not inverse:
-        out[..., 0] = p[..., 0] - xmin + 0.5
-        out[..., 1] = ymax - p[..., 1] + 0.5
-    else:
-        out[..., 0] = p[..., 0] + xmin - 0.5
-        out[..., 1] = ymax - p[..., 1] + 0.5
-    return out
+    xmin, ymax = float(display_window[0]), float(display_window[3])
+    if inverse:
+        return x + xmin - 0.5, ymax - y + 0.5
+    return x - xmin + 0.5, ymax - y + 0.5
 
 
-def box_to_nuke(box: np.ndarray, display_window: Window) -> np.ndarray:
+def box_to_nuke(box: Sequence[float], display_window: Window) -> tuple[float, float, float, float]:
     """(x0, y0, x1, y1) plate box → Nuke BBox (x, y, r, t)."""
-    corners = plate_to_nuke(np.array([[box[0], box[3]], [box[2], box[1]]]), display_window)
-    return np.array([corners[0, 0], corners[0, 1], corners[1, 0], corners[1, 1]])
+    left, bottom = plate_to_nuke(box[0], box[3], display_window)
+    right, top = plate_to_nuke(box[2], box[1], display_window)
+    return left, bottom, right, top
 
 
-def box_from_nuke(xyrt: Sequence[float], display_window: Window) -> np.ndarray:
+def box_from_nuke(xyrt: Sequence[float], display_window: Window) -> tuple[float, float, float, float]:
     """Nuke BBox (x, y, r, t) → plate box (x0, y0, x1, y1)."""
-    corners = plate_to_nuke(np.array([[xyrt[0], xyrt[1]], [xyrt[2], xyrt[3]]]), display_window, inverse=True)
-    return np.array([corners[0, 0], corners[1, 1], corners[1, 0], corners[0, 1]])
+    x0, y1 = plate_to_nuke(xyrt[0], xyrt[1], display_window, inverse=True)
+    x1, y0 = plate_to_nuke(xyrt[2], xyrt[3], display_window, inverse=True)
+    return x0, y0, x1, y1
 
 
 def knob_name(track_id: int, part: str) -> str:
@@ -60,117 +55,47 @@ def knob_name(track_id: int, part: str) -> str:
 
 @dataclass
 class KnobPlan:
-    """One knob to create and key: kind is "XY_Knob" or "BBox_Knob"; keys[index] = [(frame, value)]."""
+    """One knob to create: kind "XY_Knob" or "BBox_Knob"; keys[index] = [(frame, value)]."""
     name: str
     label: str
     kind: str
     keys: list[list[tuple[int, float]]]
 
+    def script(self) -> str:
+        """The knob's value as .nk text: ``{curve x1001 …} {curve x1001 …}`` for ``fromScript``."""
+        return " ".join("{" + curve_text(index_keys) + "}" for index_keys in self.keys)
 
-def bake_plan(tf: TrackFile) -> list[KnobPlan]:
-    """Every knob and key Analyze writes for ``tf`` (tracks in file order, frames ascending)."""
-    dw = tf.plate.display_window
+
+def read_track_json(path: str) -> dict[str, Any]:
+    """The track file as plain JSON (faceplate.track/1); only the fields the bake needs are checked."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        raise NodeError(f"{path}: no track file; press Analyze first") from None
+    except (OSError, ValueError) as exc:
+        raise NodeError(f"{path}: cannot read the track file ({exc}); press Analyze again") from None
+    if not isinstance(data, dict) or "plate" not in data or "tracks" not in data:
+        raise NodeError(f"{path}: not a faceplate track file (no plate/tracks); press Analyze again")
+    return data
+
+
+def bake_plan(data: dict[str, Any]) -> list[KnobPlan]:
+    """Every knob and key Analyze writes for a track file's JSON (tracks in file order, frames ascending)."""
+    dw = data["plate"]["display_window"]
     plans: list[KnobPlan] = []
-    for track in tf.tracks:
-        frames = track.frames
-        pts = {f: plate_to_nuke(track.entries[f].points5, dw) for f in frames}
+    for track in data["tracks"]:
+        tid = int(track["id"])
+        entries = sorted((int(f), e) for f, e in track["frames"].items())
         for i, part in enumerate(POINT_NAMES):
-            keys = [[(f, float(pts[f][i, 0])) for f in frames], [(f, float(pts[f][i, 1])) for f in frames]]
-            plans.append(KnobPlan(knob_name(track.id, part), f"face {track.id} {part.replace('_', ' ')}",
-                                  "XY_Knob", keys))
-        boxes = {f: box_to_nuke(track.entries[f].box, dw) for f in frames}
-        plans.append(KnobPlan(knob_name(track.id, "box"), f"face {track.id} box", "BBox_Knob",
-                              [[(f, float(boxes[f][j])) for f in frames] for j in range(4)]))
+            xs, ys = [], []
+            for f, e in entries:
+                x, y = plate_to_nuke(e["points5"][i][0], e["points5"][i][1], dw)
+                xs.append((f, x))
+                ys.append((f, y))
+            plans.append(KnobPlan(knob_name(tid, part), f"face {tid} {part.replace('_', ' ')}", "XY_Knob",
+                                  [xs, ys]))
+        boxes = [(f, box_to_nuke(e["box"], dw)) for f, e in entries]
+        plans.append(KnobPlan(knob_name(tid, "box"), f"face {tid} box", "BBox_Knob",
+                              [[(f, b[j]) for f, b in boxes] for j in range(4)]))
     return plans
-
-
-def _similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Least-squares similarity (2, 3) mapping src → dst (Umeyama, no reflection)."""
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    s, d = src - mu_s, dst - mu_d
-    cov = d.T @ s / len(src)
-    u, sig, vt = np.linalg.svd(cov)
-    sign = np.ones(2)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
-        sign[-1] = -1
-    r = u @ np.diag(sign) @ vt
-    var = (s ** 2).sum() / len(src)
-    scale = (sig * sign).sum() / var if var > 0 else 1.0
-    m = np.zeros((2, 3))
-    m[:, :2] = scale * r
-    m[:, 2] = mu_d - scale * r @ mu_s
-    return m
-
-
-def _by_frame(per_index: list[list[tuple[float, float]]] | None) -> list[dict[int, float]] | None:
-    """Keys per index as {frame: value} (keys on fractional frames are not baked by us: ignored)."""
-    if not per_index:
-        return None
-    return [{int(round(f)): v for f, v in keys if abs(f - round(f)) < 1e-6} for keys in per_index]
-
-
-def apply_key_edits(tf: TrackFile, curves: dict[str, list[list[tuple[float, float]]]],
-                    tolerance: float = EDIT_TOLERANCE_PX) -> list[tuple[int, int]]:
-    """Write a compositor's key edits back into ``tf`` as ``manual`` entries; return (track, frame)s.
-
-    ``curves`` maps knob name → per-index keys, as read from the node (live knobs in Nuke or the
-    saved .nk). A frame whose keyed 5 points or box differ from the track file by more than
-    ``tolerance`` pixels becomes ``source: "manual"`` with the edited values; its dense landmarks
-    follow the 5 points by the similarity transform between old and new points, so masks follow.
-    """
-    dw = tf.plate.display_window
-    changed: list[tuple[int, int]] = []
-    for track in tf.tracks:
-        point_curves = [_by_frame(curves.get(knob_name(track.id, p))) for p in POINT_NAMES]
-        box_curves = _by_frame(curves.get(knob_name(track.id, "box")))
-        for frame in track.frames:
-            entry: FaceEntry = track.entries[frame]
-            new_pts = plate_to_nuke(entry.points5, dw)
-            have_pts = False
-            for i, pc in enumerate(point_curves):
-                if not pc or len(pc) < 2:
-                    continue
-                for axis in (0, 1):
-                    v = pc[axis].get(frame)
-                    if v is not None:
-                        new_pts[i, axis] = v
-                        have_pts = True
-            new_box = box_to_nuke(entry.box, dw)
-            have_box = False
-            if box_curves and len(box_curves) >= 4:
-                for j in range(4):
-                    v = box_curves[j].get(frame)
-                    if v is not None:
-                        new_box[j] = v
-                        have_box = True
-            pts_plate = plate_to_nuke(new_pts, dw, inverse=True) if have_pts else entry.points5
-            box_plate = box_from_nuke(new_box, dw) if have_box else entry.box
-            moved_pts = float(np.abs(pts_plate - entry.points5).max()) > tolerance
-            moved_box = float(np.abs(box_plate - entry.box).max()) > tolerance
-            if not (moved_pts or moved_box):
-                continue
-            if moved_pts:
-                m = _similarity(entry.points5, pts_plate)
-                lm = np.asarray(entry.landmarks, dtype=np.float64)
-                entry.landmarks = lm @ m[:, :2].T + m[:, 2]
-                entry.points5 = np.asarray(pts_plate, dtype=np.float64)
-                if not moved_box:  # the box follows the face unless it was edited itself
-                    corners = np.array([[entry.box[0], entry.box[1]], [entry.box[2], entry.box[3]]])
-                    c = corners @ m[:, :2].T + m[:, 2]
-                    entry.box = np.array([c[:, 0].min(), c[:, 1].min(), c[:, 0].max(), c[:, 1].max()])
-            if moved_box:
-                entry.box = np.asarray(box_plate, dtype=np.float64)
-            entry.source = "manual"
-            changed.append((track.id, frame))
-    return changed
-
-
-def track_ids_in(knob_names: Iterable[str]) -> list[int]:
-    """Track ids that have baked knobs among ``knob_names``."""
-    ids = set()
-    for name in knob_names:
-        if name.startswith(KNOB_PREFIX) and "_" in name[len(KNOB_PREFIX):]:
-            head = name[len(KNOB_PREFIX):].split("_", 1)[0]
-            if head.isdigit():
-                ids.add(int(head))
-    return sorted(ids)

@@ -1,6 +1,7 @@
 """Farm jobs for a FaceSwap node: one analyze task, then chunked render tasks depending on it.
 
-Pure job building (no nuke import): ``FarmJob`` holds argv lists with ``{start}``/``{end}``
+Job building in faceplate's environment (no nuke import; Nuke's Submit runs `faceplate farm submit`):
+``FarmJob`` holds argv lists with ``{start}``/``{end}``
 placeholders; each engine swaps in its own frame tokens:
 
 * OpenCue: a real ``outline.Outline`` (opencue-pyoutline) with a single-frame ``ShellCommand``
@@ -25,6 +26,7 @@ from typing import Any, Optional, Sequence
 
 from faceplate.core.errors import FaceplateError
 from faceplate.core.filesystem import atomic_write_text
+from faceplate.nuke.settings import FaceSwapSettings
 
 START, END = "{start}", "{end}"
 OPENCUE_TOKENS = {START: "#FRAME_START#", END: "#FRAME_END#"}
@@ -78,62 +80,19 @@ def _safe_name(text: str) -> str:
 
 def job_from_nk(nk_path: str, node_name: str, frames: Optional[tuple[int, int]] = None, chunk: int = 10,
                 exe: Sequence[str] = ("faceplate",), analyze: bool = True, show: Optional[str] = None,
-                shot: Optional[str] = None, analyze_args: Optional[dict[str, Any]] = None) -> FarmJob:
-    """The farm job of a saved script's FaceSwap node: render tasks are ``faceplate render --nk``."""
-    from faceplate.nuke.nk_script import analyze_args_from_nk
-
+                shot: Optional[str] = None, settings: Optional[FaceSwapSettings] = None) -> FarmJob:
+    """The farm job of a saved script's FaceSwap node. Every render task is
+    ``faceplate farm render --nk S --node N --frames START-END``: it reads the saved script on the
+    render node (no Nuke licence), so key edits and settings saved after submission still count."""
     nk_abs = os.path.abspath(nk_path)
-    a_args = analyze_args or analyze_args_from_nk(nk_abs, node_name)
-    if frames is None:
-        first, last = (int(x) for x in a_args["frames"].split("-"))
-        frames = (first, last)
-    render = [*exe, "render", "--nk", nk_abs, "--node", node_name, "--frames", f"{START}-{END}"]
-    analyze_argv = analyze_command(a_args, frames, exe) if analyze else None
+    s = settings or FaceSwapSettings.from_nk(nk_abs, node_name)
+    frames = frames or (s.first, s.last)
+    render = [*exe, "farm", "render", "--nk", nk_abs, "--node", node_name, "--frames", f"{START}-{END}"]
+    analyze_argv = s.analyze_argv(exe, frames=f"{frames[0]}-{frames[1]}") if analyze else None
     stem = _safe_name(Path(nk_abs).stem)
     return FarmJob(name=f"{stem}_{_safe_name(node_name)}", frames=frames, chunk=chunk, render=render,
                    analyze=analyze_argv, show=show or "faceplate", shot=shot or stem,
                    workdir=os.path.dirname(nk_abs))
-
-
-def analyze_command(a: dict[str, Any], frames: tuple[int, int], exe: Sequence[str] = ("faceplate",)) -> list[str]:
-    """``faceplate analyze`` argv from analyze settings (keys as analyze_args_from_nk returns)."""
-    argv = [*exe, "analyze", a["plate"], "--frames", f"{frames[0]}-{frames[1]}", "-o", a["output"]]
-    if a.get("target_face"):
-        argv += ["--target-face", a["target_face"]]
-    if a.get("smoothing") is not None:
-        argv += ["--smoothing", _num(a["smoothing"])]
-    if a.get("layer"):
-        argv += ["--layer", a["layer"]]
-    if a.get("colourspace"):
-        argv += ["--colourspace", a["colourspace"]]
-    return argv
-
-
-def render_command(r: dict[str, Any], exe: Sequence[str] = ("faceplate",), frames: Optional[str] = None) -> list[str]:
-    """``faceplate render`` argv from render settings (keys as render_args_from_nk returns)."""
-    argv = [*exe, "render", r["plate"], "--track", r["track"]]
-    for source in r.get("source") or []:
-        argv += ["--source", source]
-    if r.get("model"):
-        argv += ["--model", r["model"]]
-    argv += ["--frames", frames or r["frames"]]
-    if r.get("out"):
-        argv += ["--out", r["out"]]
-    argv += ["--patch", r["patch"]]
-    if r.get("targets"):
-        argv += ["--targets", r["targets"]]
-    argv += ["--mask", r.get("mask") or "hull", "--erode", _num(r.get("erode", 0.0)),
-             "--feather", _num(r.get("feather", 0.08))]
-    if r.get("regions"):
-        argv += ["--regions", r["regions"]]
-    argv.append("--colour-match" if r.get("colour_match", True) else "--no-colour-match")
-    argv.append("--regrain" if r.get("regrain", True) else "--no-regrain")
-    return argv
-
-
-def _num(v: float) -> str:
-    v = float(v)
-    return str(int(v)) if v.is_integer() else repr(v)
 
 
 def command_line(argv: Sequence[str], tokens: dict[str, str]) -> str:
@@ -232,7 +191,7 @@ def deadline_files(job: FarmJob, folder: str) -> dict[str, Path]:
     files["render_plugin"] = out / f"{job.name}.render.plugin_info.txt"
     atomic_write_text(files["render_job"], _info({
         **common, "Name": f"{job.name} render", "Frames": job.frame_spec, "ChunkSize": job.chunk,
-        "Comment": "faceplate render --nk (no Nuke licence needed)"}))
+        "Comment": "faceplate farm render --nk (no Nuke licence needed)"}))
     atomic_write_text(files["render_plugin"], _info({
         "Executable": exe, "Arguments": _deadline_args(job.render[1:]),
         "StartupDirectory": job.workdir, "Shell": "default", "ShellExecute": False}))

@@ -1,31 +1,46 @@
-"""``faceplate farm submit --engine opencue|deadline --nk shot.nk --node FaceSwap1``.
+"""``faceplate farm submit|render``: a FaceSwap node's farm job, read from the saved script.
 
-Reads the FaceSwap node from the saved script (no Nuke licence), writes a compositor's key edits
-back into the track file, checks the inputs, then builds one analyze task and chunked render
-tasks (``faceplate render --nk ... --frames START-END``) for the chosen farm.
+* ``faceplate farm submit --engine opencue|deadline --nk shot.nk --node FaceSwap1`` builds one
+  analyze task and chunked render tasks (what the node's Submit button runs).
+* ``faceplate farm render --nk shot.nk --node FaceSwap1 [--frames A-B]`` is one render task: it
+  reads the node's settings from the script (no Nuke licence), checks them, and runs the core's
+  ``faceplate render`` with them.
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import re
 import shlex
 from pathlib import Path
+from typing import Any, Callable
 
+from faceplate.core.errors import FaceplateError
+from faceplate.nuke.errors import NodeError
 
 log = logging.getLogger(__name__)
 
 
-def register(subparsers) -> None:
-    farm = subparsers.add_parser("farm", help="submit a FaceSwap node's analyze + render to OpenCue or Deadline",
+def as_faceplate_errors(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """The nuke room's NodeError → the core CLI's one-line error and exit 2."""
+    @functools.wraps(func)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return func(args)
+        except NodeError as exc:
+            raise FaceplateError(str(exc)) from None
+    return run
+
+
+def register(subparsers: Any) -> None:
+    farm = subparsers.add_parser("farm", help="a FaceSwap node's analyze + render on OpenCue or Deadline",
                                  description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = farm.add_subparsers(dest="farm_command", metavar="ACTION")
     submit = sub.add_parser("submit", help="one analyze task, then chunked render tasks depending on it")
     submit.add_argument("--engine", choices=("opencue", "deadline"), required=True)
-    submit.add_argument("--nk", required=True, help="the saved Nuke script")
-    submit.add_argument("--node", required=True, help="the FaceSwap node's name, e.g. FaceSwap1")
-    submit.add_argument("--frames", help="A-B (default: the node's frame range)")
+    _node_options(submit)
     submit.add_argument("--chunk", type=int, default=10, help="frames per render task (default 10)")
     submit.add_argument("--no-analyze", action="store_true",
                         help="reuse the node's existing analysis (must be newer than the plate)")
@@ -34,27 +49,57 @@ def register(subparsers) -> None:
     submit.add_argument("--shot", help="OpenCue shot (default: the script name)")
     submit.add_argument("--dry-run", metavar="DIR",
                         help="write the job (OpenCue spec XML / Deadline info files) into DIR, submit nothing")
-    submit.set_defaults(func=run_submit)
+    submit.set_defaults(func=as_faceplate_errors(run_submit))
+    render = sub.add_parser("render", help="one render task: the node's settings from the saved script")
+    _node_options(render)
+    render.set_defaults(func=as_faceplate_errors(run_render))
     farm.set_defaults(func=lambda args: (farm.print_help(), 1)[1])
+
+
+def _node_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--nk", required=True, help="the saved Nuke script")
+    p.add_argument("--node", required=True, help="the FaceSwap node's name, e.g. FaceSwap1 (Group1.FaceSwap1)")
+    p.add_argument("--frames", help="A-B (default: the node's frame range)")
+
+
+def registry_sha256() -> dict[str, str]:
+    """name → sha256 of the models this install knows (for the node's recorded model hash)."""
+    from faceplate.core.models.manifest import registry
+    return {name: entry.sha256 for name, entry in registry().items()}
+
+
+def run_render(args: argparse.Namespace) -> int:
+    from faceplate.core.cli.__init__ import main
+    from faceplate.nuke import preflight
+    from faceplate.nuke.settings import FaceSwapSettings
+
+    s = FaceSwapSettings.from_nk(args.nk, args.node)
+    where = f"{args.node} in {os.path.abspath(args.nk)}"
+    first, last = frame_range(args.frames or s.frames)
+    preflight.check_sources(s.sources, where)
+    preflight.check_analysis(s.track, s.plate, first, where)
+    preflight.check_model_hash(s.model, s.model_sha256, where, registry_sha256())
+    preflight.check_cache_writable(s.cache_dir, where)
+    log.info("settings from %s node %s", args.nk, args.node)
+    return main(s.render_argv([], frames=f"{first}-{last}"))
 
 
 def run_submit(args: argparse.Namespace) -> int:
     from faceplate.nuke import farm, preflight
-    from faceplate.nuke.nk_script import analyze_args_from_nk, render_args_from_nk
+    from faceplate.nuke.settings import FaceSwapSettings
 
     nk = os.path.abspath(args.nk)
-    r_args = render_args_from_nk(nk, args.node, check=False)
+    s = FaceSwapSettings.from_nk(nk, args.node)
     where = f"{args.node} in {nk}"
-    preflight.check_sources(r_args["source"], where)
-    preflight.check_cache_writable(str(Path(r_args["track"]).parent), where)
-    first, last = _frame_range(args.frames or r_args["frames"])
+    preflight.check_sources(s.sources, where)
+    preflight.check_cache_writable(s.cache_dir, where)
+    first, last = frame_range(args.frames or s.frames)
     if args.no_analyze:
-        preflight.check_analysis(r_args["track"], r_args["plate"], first, where)
-        sync_key_edits(nk, args.node, r_args["track"])
-    preflight.check_model_hash(r_args["model"], r_args["expect"]["model_sha256"], where)
+        preflight.check_analysis(s.track, s.plate, first, where)
+        sync_key_edits(nk, args.node, s.track)
+    preflight.check_model_hash(s.model, s.model_sha256, where, registry_sha256())
     job = farm.job_from_nk(nk, args.node, frames=(first, last), chunk=args.chunk, exe=shlex.split(args.exe),
-                           analyze=not args.no_analyze, show=args.show, shot=args.shot,
-                           analyze_args=analyze_args_from_nk(nk, args.node))
+                           analyze=not args.no_analyze, show=args.show, shot=args.shot, settings=s)
     if args.engine == "opencue":
         if args.dry_run:
             out = Path(args.dry_run) / f"{job.name}.opencue.xml"
@@ -65,38 +110,35 @@ def run_submit(args: argparse.Namespace) -> int:
         jobs = farm.submit_opencue(job)
         print(f"submitted {job.name} to OpenCue: {len(job.chunks())} render tasks")
         return 0 if jobs is not None else 1
-    folder = args.dry_run or str(Path(r_args["track"]).parent / "farm")
+    folder = args.dry_run or str(Path(s.track).parent / "farm")
     if args.dry_run:
         files = farm.deadline_files(job, folder)
         print(" ".join(shlex.quote(a) for a in farm.deadline_command(files)))
         return 0
     print(farm.submit_deadline(job, folder))
+    print(f"submitted {job.name} to Deadline: {len(job.chunks())} render tasks")
     return 0
 
 
-def _frame_range(spec: str) -> tuple[int, int]:
+def frame_range(spec: str) -> tuple[int, int]:
     """``A-B`` or a single frame ``A`` (negative frames allowed); bad text is a one-line error."""
-    from faceplate.core.errors import FaceplateError
-
     m = re.match(r"^\s*(-?\d+)\s*(?:-\s*(-?\d+)\s*)?$", str(spec))
     if not m or (m.group(2) is not None and int(m.group(2)) < int(m.group(1))):
-        raise FaceplateError(f"--frames {spec!r}: not a frame range; use A-B, e.g. 1001-1100")
+        raise NodeError(f"--frames {spec!r}: not a frame range; use A-B, e.g. 1001-1100")
     first = int(m.group(1))
     return first, int(m.group(2)) if m.group(2) is not None else first
 
 
 def sync_key_edits(nk_path: str, node_name: str, track_path: str) -> int:
     """Write the script's edited keys back into the track file as manual entries; return how many."""
-    from faceplate.core.io.track_file import load_track_file, save_track_file
-    from faceplate.nuke.bake import apply_key_edits
-    from faceplate.nuke.nk_script import baked_curves_from_nk
+    from faceplate.nuke.bake import KNOB_PREFIX
+    from faceplate.nuke.key_edits import write_key_edits
+    from faceplate.nuke.nk_script import NkScript
 
-    curves = baked_curves_from_nk(nk_path, node_name)
-    if not curves:
-        return 0
-    tf = load_track_file(track_path)
-    changed = apply_key_edits(tf, curves)
+    script = NkScript.load(nk_path)
+    node = script.node(node_name)
+    changed, _sha = write_key_edits(track_path, {k: script.curves(node, k) for k in node.knobs
+                                                 if k.startswith(KNOB_PREFIX)})
     if changed:
-        save_track_file(tf, track_path)
-        log.info("%s: %d frames edited in Nuke written back as manual entries", track_path, len(changed))
-    return len(changed)
+        log.info("%s: %d frames edited in Nuke written back as manual entries", track_path, changed)
+    return changed

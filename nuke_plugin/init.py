@@ -1,38 +1,26 @@
-"""Nuke init.py for faceplate: put this folder on NUKE_PATH (see docs/NUKE.md).
+"""Nuke start-up for faceplate: ``register`` adds the gizmo folder and the FaceSwap callbacks.
 
-Runs in every Nuke session, including render-farm ``nuke -x`` / ``nuke -t``: it only adds the
-gizmo folder to the plugin path and registers the FaceSwap callbacks. No UI here (menu.py does
-that, in GUI sessions only) and nothing heavy: the callbacks import faceplate when they run.
+Called by the ``init.py`` that ``faceplate nuke setup`` writes into a NUKE_PATH folder. Runs in
+every Nuke session, including render-farm ``nuke -x`` / ``nuke -t``: no UI here (menu.py does
+that, in GUI sessions only) and nothing heavy: standard library and ``nuke`` only.
 """
-import os
+from __future__ import annotations
 
 import nuke
 
 
-def _here():
-    try:
-        return os.path.dirname(os.path.abspath(__file__))
-    except NameError:  # some Nuke versions exec init.py without __file__: find ourselves on the path
-        for path in nuke.pluginPath():
-            if os.path.isfile(os.path.join(path, "init.py")) and os.path.isfile(os.path.join(path, "host.py")):
-                return path
-    return os.getcwd()
-
-
-FACEPLATE_NUKE_DIR = _here()
-FACEPLATE_GIZMOS = os.path.normpath(os.path.join(FACEPLATE_NUKE_DIR, "..", "gizmos"))
-nuke.pluginAddPath(FACEPLATE_GIZMOS)
-
-
-def _faceswap_on_create():
+def _faceswap_on_create() -> None:
     from faceplate.nuke import host
     host.on_create()
 
 
-def _faceswap_knob_changed():
+def _faceswap_knob_changed() -> None:
     from faceplate.nuke import host
     host.knob_changed()
 
 
-nuke.addOnCreate(_faceswap_on_create, nodeClass="FaceSwap")
-nuke.addKnobChanged(_faceswap_knob_changed, nodeClass="FaceSwap")
+def register(gizmo_dir: str) -> None:
+    """Make the FaceSwap gizmo known and hook its callbacks (once per session)."""
+    nuke.pluginAddPath(gizmo_dir)
+    nuke.addOnCreate(_faceswap_on_create, nodeClass="FaceSwap")
+    nuke.addKnobChanged(_faceswap_knob_changed, nodeClass="FaceSwap")

@@ -1,10 +1,14 @@
-"""Nuke menu.py for faceplate: a Faceplate menu and toolbar, in GUI sessions only."""
+"""Nuke menu for faceplate: a Faceplate menu and toolbar, in GUI sessions only (standard library)."""
+from __future__ import annotations
+
+from typing import Any, Optional
+
 import nuke
 
 _SELECTED = "import faceplate.nuke.host as fp_host\nfor _n in nuke.selectedNodes('FaceSwap'): fp_host.{}(_n)"
 
 
-def build_menus():
+def build_menus() -> Optional[Any]:
     """Nuke > Faceplate and the Nodes toolbar entry; a no-op without a GUI (farm, nuke -t)."""
     if not nuke.GUI:
         return None
@@ -16,6 +20,3 @@ def build_menus():
     toolbar = nuke.toolbar("Nodes").addMenu("Faceplate")
     toolbar.addCommand("FaceSwap", "nuke.createNode('FaceSwap')")
     return menu
-
-
-build_menus()

@@ -20,7 +20,7 @@ import numpy as np
 
 from faceplate.core.errors import FaceplateError
 
-from .dataset import MANIFEST, read_manifest, read_state, write_manifest
+from .dataset_manifest import MANIFEST, read_manifest, read_state, write_manifest
 
 log = logging.getLogger("faceplate.dataset")
 
@@ -131,7 +131,7 @@ def cluster_dataset(out_dir: str | os.PathLike, classes: Optional[int] = None, a
             if sub.is_dir() and not any(sub.iterdir()):
                 sub.rmdir()
     state["clusters"] = {"classes": classes, "auto": auto, "threshold": threshold, "merge_groups": merge_groups}
-    from .dataset import write_state
+    from .dataset_manifest import write_state
     write_state(out, state)
     for group, counts in sorted(summary.items()):
         log_fn(f"{group}: " + ", ".join(f"{k}: {n}" for k, n in sorted(counts.items())))

@@ -21,7 +21,7 @@ import numpy as np
 from faceplate.core.errors import FaceplateError
 from faceplate.core.filesystem import atomic_path, atomic_write_bytes, atomic_write_text
 
-from .dataset import read_manifest, read_state
+from .dataset_manifest import read_manifest, read_state
 from .dataset_filters import REASONS
 
 THUMB = 96

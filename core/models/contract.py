@@ -33,7 +33,7 @@ class ModelContract:
     channel_order: str                      # "RGB" | "BGR"
     mean: tuple[float, float, float]        # model_input = (pixel_0_255 - mean) / std
     std: tuple[float, float, float]
-    alignment: str                          # "arcface112" | "ffhq" | "box" | "none"
+    alignment: str                          # "arcface112" | "newarc" | "ffhq5" | "ffhq" | "box" | "none"
     output: str
     embedding_dim: int | None = None
     latent: str | None = None
@@ -261,8 +261,9 @@ INSWAPPER_CONTRACT = dict(role="swapper", family="inswapper", input_size=(128, 1
                           output_range=(0.0, 1.0), inputs={})
 
 
+# SimSwap: RGB 0..1 in, (tanh + 1) / 2 out; its 224 models crop with "newarc", its 512 with "ffhq5".
 SIMSWAP_CONTRACT = dict(role="swapper", family="simswap", input_size=(224, 224), channel_order="RGB",
-                        mean=(0.0, 0.0, 0.0), std=(255.0, 255.0, 255.0), alignment="arcface112",
+                        mean=(0.0, 0.0, 0.0), std=(255.0, 255.0, 255.0), alignment="newarc",
                         output="[1,3,S,S] RGB 0..1", embedding_dim=512, latent="embedding",
                         output_range=(0.0, 1.0), inputs={})
 
@@ -294,7 +295,7 @@ def infer_swapper_contract(model: Any, label: str) -> Any:
         if s in (224, 256, 512) and d == 512:
             contract = {**SIMSWAP_CONTRACT, "input_size": (s, s), "inputs": inputs}
             if s == 512:
-                contract["alignment"] = "ffhq"
+                contract["alignment"] = "ffhq5"
             return ModelContract.from_dict(contract)
     raise ModelError(f"{label}: matches no swapper contract (inswapper_128, SimSwap 224/256/512 or a faceplate "
                      f"export with '{ONNX_CONTRACT_KEY}' metadata); pass a supported swapper ONNX")

@@ -193,15 +193,31 @@ class Knob:
             return _evaluate(self._node, self._expressions[index])
         curve = self._curves.get(index)
         if curve:
-            keys = sorted(curve.items())
-            if time <= keys[0][0]:
-                return keys[0][1]
-            if time >= keys[-1][0]:
-                return keys[-1][1]
-            for (f0, v0), (f1, v1) in zip(keys, keys[1:]):
-                if f0 <= time <= f1:
-                    return v0 + (v1 - v0) * (time - f0) / (f1 - f0)
+            return _smooth(sorted(curve.items()), float(time))
         return self._values[index]
+
+    def fromScript(self, text: str) -> bool:
+        """Set from .nk text: ``{curve x1001 1 2} {curve ...}`` per index, ``{expr}``, or numbers."""
+        self._not_text("set from curve script")
+        flat = re.fullmatch(r"\s*(\{curve [^{}]*\}\s*)+", text)   # whole curves: the common, large case
+        items = re.findall(r"\{(curve [^{}]*)\}", text) if flat else [
+            w for cmd in _words(text.replace("\n", " ")) for w in cmd]
+        if len(items) == 1 and isinstance(items[0], _Braced) and not items[0].lstrip().startswith("curve"):
+            items = [w for cmd in _words(items[0]) for w in cmd]
+        if len(items) > self.width:
+            raise ValueError(f"{self._name}: {len(items)} values for width {self.width}")
+        for i, item in enumerate(items):
+            word = str(item).strip()
+            if word.startswith("curve"):
+                self._curves[i] = dict(_fake_parse_curve(word))
+                self._expressions.pop(i, None)
+            elif re.match(r"^[-+]?[\d.]+(e[-+]?\d+)?$", word, re.I):
+                self.setValue(float(word), i)
+            elif word.lower() in ("true", "false"):
+                self.setValue(float(word.lower() == "true"), i)
+            else:
+                self.setExpression(word, i)
+        return True
 
     def animations(self) -> list[AnimationCurve]:
         return [AnimationCurve(self, i) for i in sorted(self._curves)]
@@ -215,6 +231,38 @@ class Knob:
 
     def toScript(self) -> str:
         return _knob_to_script(self)
+
+
+def _fake_parse_curve(text: str) -> list[tuple[float, float]]:
+    keys, frame = {}, 1.0
+    for word in text.split()[1:]:
+        if word[0] == "x":
+            frame = float(word[1:])
+        elif word[0] in "0123456789-+.":
+            keys[frame] = float(word)
+            frame += 1.0
+    return sorted(keys.items())
+
+
+def _smooth(keys: list[tuple[float, float]], t: float) -> float:
+    """Nuke's default 'smooth' keys: cubic Hermite, slopes from the neighbours, flat at the ends."""
+    if t <= keys[0][0]:
+        return keys[0][1]
+    if t >= keys[-1][0]:
+        return keys[-1][1]
+    i = max(j for j in range(len(keys)) if keys[j][0] <= t)
+    if keys[i][0] == t:
+        return keys[i][1]
+
+    def slope(k: int) -> float:
+        if k in (0, len(keys) - 1):
+            return 0.0
+        return (keys[k + 1][1] - keys[k - 1][1]) / (keys[k + 1][0] - keys[k - 1][0])
+    (f0, v0), (f1, v1) = keys[i], keys[i + 1]
+    h = f1 - f0
+    u = (t - f0) / h
+    return ((2 * u ** 3 - 3 * u ** 2 + 1) * v0 + (u ** 3 - 2 * u ** 2 + u) * slope(i) * h
+            + (-2 * u ** 3 + 3 * u ** 2) * v1 + (u ** 3 - u ** 2) * slope(i + 1) * h)
 
 
 class Array_Knob(Knob):
@@ -265,21 +313,25 @@ class AColor_Knob(Array_Knob):
 class String_Knob(Knob):
     text = True
 
-    def evaluate(self) -> str:
-        return _tcl_substitute(self._node, self._values[0])
-
 
 class EvalString_Knob(String_Knob):
-    pass
+    def evaluate(self) -> str:
+        """TCL substituted; in a file knob also the frame number of the current frame (as Nuke)."""
+        return _tcl_substitute(self._node, self._values[0])
 
 
 class Multiline_Eval_String_Knob(String_Knob):
     pass
 
 
-class File_Knob(String_Knob):
+class File_Knob(EvalString_Knob):
+    """value(): the raw text (TCL and %04d/#### kept); evaluate(): the file of the current frame."""
+
     def fromUserText(self, text: str) -> None:
         self.setValue(text)
+
+    def evaluate(self) -> str:
+        return _frame_file(super().evaluate(), frame())
 
 
 class Text_Knob(String_Knob):
@@ -362,6 +414,10 @@ _KNOB_CLASSES = {c.__name__: c for c in (
     String_Knob, File_Knob, Text_Knob, Tab_Knob, PyScript_Knob, Enumeration_Knob, Format_Knob,
     EvalString_Knob, Multiline_Eval_String_Knob)}
 
+# An OCIO config's colourspaces as Nuke 14+ lists them on Read/Write (first: the file-type default).
+COLORSPACES = ("default", "scene_linear", "ACES - ACES2065-1", "ACES - ACEScg", "Output - sRGB", "Input - ARRI - "
+               "V3 LogC (EI800) - Wide Gamut", "Cineon")
+
 # knob flag constants used by plugins
 INVISIBLE = 0x400
 DISABLED = 0x80
@@ -378,13 +434,16 @@ _COMMON = {"name": String_Knob, "label": String_Knob, "disable": Boolean_Knob, "
            "help": String_Knob, "icon": String_Knob, "inputs": Int_Knob}
 _BUILTIN = {
     "Root": {"first_frame": Int_Knob, "last_frame": Int_Knob, "frame": Int_Knob, "fps": Double_Knob,
+             "project_directory": File_Knob,
              "format": Format_Knob, "proxy": Boolean_Knob, "proxy_type": String_Knob,
              "proxy_scale": Double_Knob, "colorManagement": String_Knob, "OCIO_config": String_Knob},
     "Read": {"file": File_Knob, "proxy": File_Knob, "first": Int_Knob, "last": Int_Knob,
              "origfirst": Int_Knob, "origlast": Int_Knob, "format": Format_Knob, "raw": Boolean_Knob,
-             "colorspace": String_Knob, "on_error": String_Knob, "reload": PyScript_Knob},
+             "colorspace": "colorspace", "on_error": ("error", "black", "checkerboard", "nearest frame"),
+             "before": ("hold", "loop", "bounce", "black"), "after": ("hold", "loop", "bounce", "black"),
+             "reload": PyScript_Knob, "file_type": String_Knob},
     "Write": {"file": File_Knob, "file_type": String_Knob, "channels": String_Knob, "raw": Boolean_Knob,
-              "colorspace": String_Knob, "use_limit": Boolean_Knob, "first": Int_Knob, "last": Int_Knob,
+              "colorspace": "colorspace", "datatype": ("16 bit half", "32 bit float"), "use_limit": Boolean_Knob, "first": Int_Knob, "last": Int_Knob,
               "create_directories": Boolean_Knob},
     "Merge2": {"operation": String_Knob, "bbox": String_Knob, "mix": Double_Knob, "also_merge": String_Knob},
     "Shuffle": {"red": String_Knob, "green": String_Knob, "blue": String_Knob, "alpha": String_Knob},
@@ -408,7 +467,12 @@ class Node:
         self._parent = parent
         self._max_inputs = _INPUT_COUNT.get(cls, 1)
         for k, kc in {**_COMMON, **_BUILTIN.get(cls, {})}.items():
-            self.addKnob(kc(k))
+            if kc == "colorspace":
+                self.addKnob(Enumeration_Knob(k, k, list(COLORSPACES)))
+            elif isinstance(kc, tuple):
+                self.addKnob(Enumeration_Knob(k, k, list(kc)))
+            else:
+                self.addKnob(kc(k))
 
     def __repr__(self) -> str:
         return f"<fake nuke {self._class} {self.name()}>"
@@ -497,6 +561,101 @@ class Node:
         self.end()
 
 
+# ---------------------------------------------------------------------------------------------
+# The fake's own .nk reader (independent of faceplate's, so a bug there cannot hide here)
+# ---------------------------------------------------------------------------------------------
+
+class _Braced(str):
+    pass
+
+
+def _words(text: str) -> list[list[str]]:
+    """TCL-ish commands: braces nest without substitution, quotes unescape, newlines end commands."""
+    commands, words, i, n = [], [], 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "\n":
+            if words:
+                commands.append(words)
+            words, i = [], i + 1
+        elif c in " \t\r":
+            i += 1
+        elif c == "#" and not words:
+            while i < n and text[i] != "\n":
+                i += 1
+        elif c == "{":
+            depth, j = 0, i
+            while True:
+                if text[j] == "\\":
+                    j += 2
+                    continue
+                depth += {"{": 1, "}": -1}.get(text[j], 0)
+                if depth == 0:
+                    break
+                j += 1
+            words.append(_Braced(text[i + 1:j]))
+            i = j + 1
+        elif c == '"':
+            j, out = i + 1, []
+            while text[j] != '"':
+                if text[j] == "\\":
+                    out.append({"n": "\n"}.get(text[j + 1], text[j + 1]))
+                    j += 2
+                    continue
+                out.append(text[j])
+                j += 1
+            words.append("".join(out))
+            i = j + 1
+        else:
+            j = i
+            while j < n and text[j] not in " \t\r\n":
+                j += 1
+            words.append(text[i:j])
+            i = j
+    if words:
+        commands.append(words)
+    return commands
+
+
+def _gizmo_definition(path: Path) -> dict:
+    """{"knobs": {name: words}, "user_knobs": [(type, name, label, items, script, flags)],
+    "children": [(cls, knobs, input_ids)]} from a .gizmo file."""
+    gizmo: dict = {"knobs": {}, "user_knobs": [], "children": []}
+    stack: list = []
+    variables: dict = {}
+    for words in _words(path.read_text(encoding="utf-8")):
+        head = words[0]
+        if head == "Gizmo":
+            for kw in _words(words[-1]):
+                if kw[0] == "addUserKnob":
+                    u = _words(kw[1].replace("\n", " "))[0]
+                    opts, flags, j = {}, [], 2
+                    while j < len(u):
+                        if u[j][:1] in "+-":
+                            flags.append(u[j])
+                            j += 1
+                        else:  # l label, t tooltip, T text/script, M menu, n, R min max
+                            opts[u[j]] = u[j + 1]
+                            j += 3 if u[j] == "R" else 2
+                    items = _words(opts["M"])[0] if "M" in opts and opts["M"].strip() else []
+                    gizmo["user_knobs"].append((int(u[0]), u[1], opts.get("l", u[1]), items, opts.get("T", ""), flags))
+                else:
+                    gizmo["knobs"][kw[0]] = kw[1:]
+        elif head == "set":
+            variables[words[1]] = stack[-1]
+        elif head == "push":
+            stack.append(None if words[1] == "0" else variables[words[1].lstrip("$")])
+        elif head in ("version", "end_group"):
+            continue
+        elif isinstance(words[-1], _Braced):
+            knobs = {kw[0]: kw[1:] for kw in _words(words[-1])}
+            count = sum(int(x) for x in knobs.get("inputs", ["1"])[0].split("+"))
+            inputs = [stack.pop() if stack else None for _ in range(count)]
+            gizmo["children"].append((head, knobs, inputs))
+            stack.append(len(gizmo["children"]) - 1)
+    return gizmo
+
+
 _ROOT_GROUP = Node("Root")
 _CONTEXT: list[Node] = [_ROOT_GROUP]
 _STATE: dict[str, Any] = {}
@@ -519,49 +678,49 @@ def _find_gizmo(cls: str) -> Optional[Path]:
     return None
 
 
-def _gizmo_node(cls: str, path: Path) -> Node:
-    from faceplate.nuke.nk_script import parse_nk
+_USER_KNOB_CLASSES = {1: "String_Knob", 2: "File_Knob", 3: "Int_Knob", 4: "Enumeration_Knob", 6: "Boolean_Knob",
+                      7: "Double_Knob", 12: "XY_Knob", 15: "BBox_Knob", 20: "Tab_Knob", 22: "PyScript_Knob",
+                      26: "Text_Knob"}
 
-    nodes = parse_nk(path.read_text(encoding="utf-8"))
-    gdef = next(n for n in nodes if n.cls == "Gizmo")
+
+def _gizmo_node(cls: str, path: Path) -> Node:
+    gdef = _gizmo_definition(path)
     node = Node("Group", parent=_CONTEXT[-1])
     node._class = cls
-    node._max_inputs = int(str(gdef.knobs.get("inputs", ["1"])[0]))
-    for uk in gdef.user_knobs:
-        kc = _KNOB_CLASSES.get(uk.kind)
-        if kc is None:
-            raise RuntimeError(f"{path.name}: addUserKnob type {uk.type_id} not modelled by the fake")
+    node._max_inputs = int(gdef["knobs"].get("inputs", ["1"])[0])
+    for type_id, name, label, items, script, flags in gdef["user_knobs"]:
+        if type_id not in _USER_KNOB_CLASSES:
+            raise RuntimeError(f"{path.name}: addUserKnob type {type_id} not modelled by the fake")
+        kc = _KNOB_CLASSES[_USER_KNOB_CLASSES[type_id]]
         if kc is Enumeration_Knob:
-            knob = kc(uk.name, uk.label, uk.items)
+            knob = kc(name, label, items)
         elif kc is PyScript_Knob:
-            knob = kc(uk.name, uk.label, uk.script)
+            knob = kc(name, label, script)
         else:
-            knob = kc(uk.name, uk.label)
+            knob = kc(name, label)
             if kc is Text_Knob:
-                knob._values[0] = uk.script
-        if "+INVISIBLE" in uk.flags:
+                knob._values[0] = script
+        if "+INVISIBLE" in flags:
             knob.setFlag(INVISIBLE)
         node.addKnob(knob)
-    for key, words in gdef.knobs.items():
+    for key, words in gdef["knobs"].items():
         if key in ("inputs", "help", "tile_color"):
             continue
         _set_from_words(node, key, words)
-    # internal graph
-    made: dict[int, Node] = {}
-    for child_def in gdef.children:
-        child = Node(child_def.cls, parent=node)
-        for key, words in child_def.knobs.items():
-            if key in ("inputs",):
-                continue
-            _set_from_words(child, key, words)
+    made = []
+    for child_cls, knobs, _inputs in gdef["children"]:
+        child = Node(child_cls, parent=node)
+        for key, words in knobs.items():
+            if key != "inputs":
+                _set_from_words(child, key, words)
         node._children.append(child)
-        made[id(child_def)] = child
-    for child_def in gdef.children:
-        child = made[id(child_def)]
-        for i, src in enumerate(child_def.inputs):
+        made.append(child)
+    for child, (_cls, _knobs, inputs) in zip(made, gdef["children"]):
+        for i, src in enumerate(inputs):
             if src is not None:
-                child.setInput(i, made[id(src)])
-    _STATE["gizmo_defaults"][cls] = {k: list(v) for k, v in gdef.knobs.items()}
+                child.setInput(i, made[src])
+    _STATE["gizmo_defaults"][cls] = {k: list(v) for k, v in gdef["knobs"].items()}
+    _STATE["gizmo_user_knobs"][cls] = {u[1] for u in gdef["user_knobs"]}
     return node
 
 
@@ -579,19 +738,8 @@ def _set_from_words(node: Node, key: str, words: list) -> None:
         return
     if isinstance(knob, Format_Knob):
         return
-    from faceplate.nuke.nk_script import Braced, split_list
-    if isinstance(words[0], Braced):
-        items = split_list(words[0])
-        for i, item in enumerate(items[:knob.width]):
-            s = str(item)
-            if s.startswith("curve"):
-                from faceplate.nuke.nk_script import parse_curve
-                for f, v in parse_curve(s):
-                    knob.setValueAt(v, f, i)
-            elif re.match(r"^[-+\d.eE]+$", s):
-                knob.setValue(float(s), i)
-            else:
-                knob.setExpression(s, i)
+    if isinstance(words[0], _Braced):
+        knob.fromScript("{" + words[0] + "}")
         return
     if text.lower() in ("true", "false"):
         knob.setValue(text.lower() == "true")
@@ -627,21 +775,52 @@ def _evaluate(node: Optional[Node], expression: str) -> float:
 
 
 def _tcl_substitute(node: Optional[Node], text: str) -> str:
-    """[value parent.knob] / [value knob] substitutions (what the gizmo's file knobs use)."""
-    def repl(m: "re.Match[str]") -> str:
-        ref = m.group(1)
-        parts = ref.split(".")
-        owner = node
-        if parts[0] == "parent" and node is not None:
-            owner = node._parent
-            parts = parts[1:]
-        elif parts[0] == "root":
-            owner = root()
-            parts = parts[1:]
-        knob = owner[parts[0]]
-        v = knob.value()
-        return str(v)
-    return re.sub(r"\\?\[value ([\w.]+)\\?\]", repl, text)
+    """The TCL file knobs use: [value parent.knob], [value root.name], [getenv X], [file dirname ...],
+    [python {nuke.script_directory()}]; anything else raises, as an error in Nuke would show."""
+    def command(body: str) -> str:
+        verb, _, rest = body.strip().partition(" ")
+        rest = _tcl_substitute(node, rest)
+        if verb == "value":
+            parts = rest.strip().split(".")
+            owner = node
+            if parts[0] == "parent":
+                owner = node._parent if node is not None and node._parent is not _ROOT_GROUP else root()
+                parts = parts[1:]
+            elif parts[0] == "root":
+                owner, parts = root(), parts[1:]
+            elif len(parts) > 1:
+                owner, parts = toNode(parts[0]), parts[1:]
+            return str(owner[parts[0]].value())
+        if verb == "getenv":
+            return os.environ.get(rest.strip(), "")
+        if verb == "file" and rest.startswith("dirname "):
+            return os.path.dirname(rest[8:].strip())
+        if verb == "python" and rest.strip("{} ") == "nuke.script_directory()":
+            return script_directory()
+        raise RuntimeError(f"fake TCL: [{body}] not modelled")
+    out, i = [], 0
+    while i < len(text):
+        if text[i] == "\\" and i + 1 < len(text) and text[i + 1] in "[]{}":
+            i += 1
+            continue
+        if text[i] == "[":
+            depth, j = 0, i
+            while True:
+                depth += {"[": 1, "]": -1}.get(text[j], 0)
+                if depth == 0:
+                    break
+                j += 1
+            out.append(command(text[i + 1:j].replace("\\", "")))
+            i = j + 1
+            continue
+        out.append(text[i])
+        i += 1
+    return "".join(out)
+
+
+def _frame_file(pattern: str, at: int) -> str:
+    out = re.sub(r"%0?(\d*)d", lambda m: f"{at:0{int(m.group(1) or 1)}d}", pattern)
+    return re.sub(r"#+", lambda m: f"{at:0{len(m.group(0))}d}", out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -654,6 +833,46 @@ def root() -> Node:
 
 def frame() -> int:
     return int(_STATE["root"]["frame"]._values[0]) if "root" in _STATE else 1
+
+
+REPLACE = 1
+
+
+def filename(node: Node, mode: Optional[int] = None) -> Optional[str]:
+    """The node's file knob with TCL expanded; %04d kept unless ``mode`` is nuke.REPLACE."""
+    knob = node.knob("file")
+    if knob is None or not knob.value():
+        return None
+    text = _tcl_substitute(node, knob.value())
+    return _frame_file(text, frame()) if mode == REPLACE else text
+
+
+def script_directory() -> str:
+    name = root()["name"].value()
+    return os.path.dirname(name) if name else ""
+
+
+def executeInMainThread(call: Callable, args: tuple = (), kwargs: Optional[dict] = None) -> None:
+    """Queued: the test's 'main thread' runs them with fake_run_main_thread()."""
+    if not isinstance(args, tuple):
+        raise TypeError("executeInMainThread: args must be a tuple")
+    _STATE["main_thread_queue"].append((call, args, kwargs or {}))
+
+
+def fake_run_main_thread(threads: list = (), timeout: float = 30.0) -> None:
+    """Run queued main-thread calls until ``threads`` have finished and the queue is empty."""
+    import time
+    deadline = time.monotonic() + timeout
+    while True:
+        while _STATE["main_thread_queue"]:
+            call, args, kwargs = _STATE["main_thread_queue"].pop(0)
+            call(*args, **kwargs)
+        if not any(t is not None and t.is_alive() for t in threads):
+            if not _STATE["main_thread_queue"]:
+                return
+        if time.monotonic() > deadline:
+            raise TimeoutError("worker threads did not finish")
+        time.sleep(0.01)
 
 
 def createNode(cls: str, knobs: str = "", inpanel: bool = True) -> Node:
@@ -737,6 +956,9 @@ def execute(node: Any, start: int, end: int, incr: int = 1) -> None:
     hook = _STATE.get("on_execute")
     if hook is not None:
         hook(node, int(start), int(end), int(incr))
+        return
+    for f in range(int(start), int(end) + 1, int(incr)):  # a (placeholder) file per frame, as a render
+        Path(_frame_file(_tcl_substitute(node, node["file"].value()), f)).write_bytes(b"fake exr")
 
 
 class ProgressTask:
@@ -758,6 +980,9 @@ class ProgressTask:
 
     def isCancelled(self) -> bool:
         limit = _STATE.get("cancel_after")
+        if _STATE.get("cancel_at") is not None:
+            import time
+            return time.monotonic() >= _STATE["cancel_at"]
         return limit is not None and len(self.messages) >= limit
 
 
@@ -914,7 +1139,10 @@ def fake_script_text() -> str:
              f" frame {int(r['frame']._values[0])}", f" first_frame {_knob_to_script(r['first_frame'])}",
              f" last_frame {_knob_to_script(r['last_frame'])}",
              f' format "{fmt.width()} {fmt.height()} 0 0 {fmt.width()} {fmt.height()} {fmt.pixelAspect()} {fmt.name()}"',
-             f" proxy {_knob_to_script(r['proxy'])}", "}"]
+             f" proxy {_knob_to_script(r['proxy'])}"]
+    if r["project_directory"].value():  # Nuke writes it quoted with its TCL escaped
+        lines.append(' project_directory "' + r["project_directory"].value().replace("[", "\\[").replace("]", "\\]") + '"')
+    lines.append("}")
     var = {}
     for i, node in enumerate(_STATE["nodes"]):
         n_inputs = node._max_inputs if node._inputs else 0
@@ -952,21 +1180,11 @@ def fake_script_text() -> str:
 
 
 def _rebrace(word: str) -> str:
-    from faceplate.nuke.nk_script import Braced
-    return "{" + word + "}" if isinstance(word, Braced) else word
+    return "{" + word + "}" if isinstance(word, _Braced) else word
 
 
 def _is_gizmo_user_knob(node: Node, name: str) -> bool:
-    return name in _STATE["gizmo_user_knobs"].setdefault(node.Class(), _gizmo_user_knob_names(node.Class()))
-
-
-def _gizmo_user_knob_names(cls: str) -> set[str]:
-    path = _find_gizmo(cls)
-    if path is None:
-        return set()
-    from faceplate.nuke.nk_script import parse_nk
-    gdef = next(n for n in parse_nk(path.read_text(encoding="utf-8")) if n.cls == "Gizmo")
-    return {u.name for u in gdef.user_knobs}
+    return name in _STATE["gizmo_user_knobs"].get(node.Class(), set())
 
 
 def _is_default(knob: Knob) -> bool:
@@ -991,7 +1209,8 @@ def fake_reset(gui: bool = False, plugin_paths: Optional[list[str]] = None) -> N
     _STATE.clear()
     _STATE.update(nodes=[], callbacks={"onCreate": [], "knobChanged": []}, this=[], messages=[], executed=[],
                   log=[], plugin_paths=list(plugin_paths or []), menus={}, saved=[], gizmo_defaults={},
-                  gizmo_user_knobs={}, on_execute=None, progress_tasks=[], cancel_after=None)
+                  gizmo_user_knobs={}, on_execute=None, progress_tasks=[], cancel_after=None,
+                  main_thread_queue=[])
     r = Node("Root")
     r["first_frame"].setValue(1)
     r["last_frame"].setValue(100)

@@ -11,7 +11,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 FAKE_NUKE = REPO / "tests" / "fakes" / "nuke.py"
 GIZMOS = REPO / "gizmos"
-PLUGIN_MODULES = ("faceplate.nuke.host", "faceplate.nuke.init", "faceplate.nuke.menu", "faceplate.nuke.panels")
+PLUGIN_MODULES = ("faceplate.nuke.host", "faceplate.nuke.live_node", "faceplate.nuke.init", "faceplate.nuke.menu",
+                  "faceplate.nuke.panels")
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ def script(tmp_path, monkeypatch):
 def test_job_from_nk_chunks_and_commands(script):
     job = farm.job_from_nk(str(script), "FaceSwap1", chunk=4)
     assert job.frames == (1001, 1010) and job.chunks() == [(1001, 1004), (1005, 1008), (1009, 1010)]
-    assert job.render == ["faceplate", "render", "--nk", str(script), "--node", "FaceSwap1",
+    assert job.render == ["faceplate", "farm", "render", "--nk", str(script), "--node", "FaceSwap1",
                           "--frames", "{start}-{end}"]
     assert job.analyze[:6] == ["faceplate", "analyze", "/plates/plate.####.exr", "--frames", "1001-1010", "-o"]
     assert job.analyze[6].endswith("/cache/FaceSwap1.track.json")
@@ -68,7 +68,7 @@ def test_deadline_files(script, tmp_path):
     assert read["analyze_job"]["Frames"] == "1001" and read["analyze_job"]["ChunkSize"] == "1"
     assert read["analyze_job"]["BatchName"] == read["render_job"]["BatchName"]
     args = read["render_plugin"]["Arguments"]
-    assert args.startswith("render --nk ") and args.endswith("--frames <STARTFRAME>-<ENDFRAME>")
+    assert args.startswith("farm render --nk ") and args.endswith("--frames <STARTFRAME>-<ENDFRAME>")
     assert read["render_plugin"]["Executable"] == "faceplate"
     assert "<QUOTE>" not in read["analyze_plugin"]["Arguments"]
     cmd = farm.deadline_command(files)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from faceplate.nuke.nk_script import parse_nk, split_list
+from faceplate.nuke.nk_parse import parse_nk, split_list
 
 REPO = Path(__file__).resolve().parents[2]
 GIZMO = REPO / "gizmos" / "FaceSwap.gizmo"
@@ -37,14 +37,14 @@ def python_knob_reads(path: Path) -> set[str]:
 def test_every_knob_the_python_reads_exists(gizmo):
     names = knob_names(gizmo)
     read = set()
-    for module in ("host.py",):
+    for module in ("host.py", "live_node.py"):
         read |= python_knob_reads(REPO / "nuke_plugin" / module)
     assert read, "the scan found no knob reads: the test lost its teeth"
     assert sorted(read - names) == []
-    # and the .nk reader's knobs
-    nk = (REPO / "nuke_plugin" / "nk_script.py").read_text()
-    nk_reads = set(re.findall(r'(?:_text|_path|string|number|boolean)\(script, node, "(\w+)"', nk))
-    assert nk_reads and sorted(nk_reads - names) == []
+    # and the one knob → setting mapping both sides use
+    mapping = (REPO / "nuke_plugin" / "settings.py").read_text()
+    setting_reads = set(re.findall(r'(?:text|number|path)\("(\w+)"\)', mapping))
+    assert setting_reads and sorted(setting_reads - names) == []
 
 
 def test_every_button_calls_an_existing_host_function(gizmo):
@@ -94,8 +94,12 @@ def test_internal_graph_plate_over_patch(gizmo):
     assert over.cls == "Merge2" and over.knobs["operation"] == ["over"]
     assert over.inputs[0] is plate and over.inputs[1] is patch               # B = plate, A = patch
     assert over.knobs["bbox"] == ["B"]                                       # plate's bbox, untouched outside
-    assert patch.cls == "Read" and patch.knobs["raw"] == ["true"]            # no colour conversion
-    assert "parent.patch_file" in str(patch.knobs["file"][0])
+    assert patch.cls == "Read"           # raw or the plate Read's colourspace: host.match_patch_colour
+    # an expression, not a copied path: a node renamed in the DAG still reads its own patches
+    assert str(patch.knobs["file"][0]) == "[value parent.cache_dir]/patch/[value parent.name].####.exr"
+    assert patch.knobs["before"] == ["black"] and patch.knobs["after"] == ["black"]
+    assert patch.knobs["on_error"] == ["checkerboard"]          # unrendered frames are visible as such
+    assert nodes["PrerenderPlate"].knobs["datatype"] == ["32 bit float"]
     switch = nodes["OutputSwitch"]
     menu = next(k for k in gizmo.user_knobs if k.name == "output").items
     assert menu == ["comp", "patch", "matte"]

@@ -18,17 +18,23 @@ def qapp():
 
 def test_thumbnails_and_picker(tmp_path, qapp):
     from faceplate.core.cli.sample import make_sample
-    from faceplate.nuke import panels
+    from faceplate.core.cli.__init__ import main
+    from faceplate.nuke import panels, thumbnails
 
     info = make_sample(str(tmp_path / "sample"), frames=1)
     track = tmp_path / "t.track.json"
     make_track_file(track, frames=[1001], width=1024, height=576, pattern=info["pattern"])
-    thumbs = panels.face_thumbnails(str(track), info["pattern"], 1001, size=64)
+    thumbs = thumbnails.face_thumbnails(str(track), info["pattern"], 1001, size=64)
     assert sorted(thumbs) == [1, 2]
     assert all(t.shape == (64, 64, 3) and t.dtype == np.uint8 for t in thumbs.values())
     assert not np.array_equal(thumbs[1], thumbs[2])          # different places of the plate
     assert thumbs[1].std() > 1                               # real image content, not border
-    dialog, faces = panels.build_picker(thumbs, selected=[2])
+    # what the Pick face button runs, then the Qt picker over the PNGs it wrote
+    assert main(["nuke", "thumbnails", str(track), "--plate", info["pattern"], "--frame", "1001",
+                 "--out", str(tmp_path / "thumbs"), "--size", "64"]) == 0
+    files = panels.thumbnail_files(str(tmp_path / "thumbs"))
+    assert sorted(files) == [1, 2]
+    dialog, faces = panels.build_picker(files, selected=[2])
     assert faces.count() == 2 and dialog.windowTitle().startswith("FaceSwap")
     assert panels.checked_ids(faces) == [2]
     from PySide6 import QtCore
@@ -39,7 +45,8 @@ def test_thumbnails_and_picker(tmp_path, qapp):
 def test_pick_face_button_sets_target(fake_nuke, tmp_path, monkeypatch):
     import importlib
     nuke = fake_nuke
-    importlib.import_module("faceplate.nuke.init")
+    from .conftest import GIZMOS
+    importlib.import_module("faceplate.nuke.init").register(str(GIZMOS))
     node = nuke.createNode("FaceSwap")
     node["cache_dir"].setValue(str(tmp_path))
     nuke.GUI = True
@@ -47,6 +54,9 @@ def test_pick_face_button_sets_target(fake_nuke, tmp_path, monkeypatch):
     assert "no analysis yet" in nuke.fake_messages()[-1]
     make_track_file(tmp_path / "FaceSwap1.track.json")
     from faceplate.nuke import panels
-    monkeypatch.setattr(panels, "pick_faces", lambda track, plate, frame: [2, 5])
+    monkeypatch.setattr(panels, "pick_faces", lambda folder: [2, 5])
+    from faceplate.nuke import runner
+    monkeypatch.setattr(runner, "run_commands", lambda commands, cwd: [])   # `faceplate nuke thumbnails`
+    node["plate_file"].setValue("/plates/plate.####.exr")
     nuke.fake_press(node, "pick_face")
     assert node["target"].value() == "2,5"

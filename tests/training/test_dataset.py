@@ -18,6 +18,8 @@ import pytest
 from faceplate.core.geometry import align
 from faceplate.core.errors import FaceplateError
 from faceplate.training import dataset as ds
+from faceplate.training import dataset_manifest as dsm
+from faceplate.training import dataset_sources as dss
 from faceplate.training.dataset_filters import REASONS, FilterSettings, eye_centres
 
 pytestmark = pytest.mark.assets
@@ -124,7 +126,7 @@ def test_photos_cluster_obama_apart_from_biden(asset, tmp_path):
     ds.build([str(photos)], out, settings, workers=0, show_progress=False)
     from faceplate.training.dataset_cluster import cluster_dataset
     cluster_dataset(out, classes=2)
-    rows = [r for r in ds.read_manifest(out) if r["kept"]]
+    rows = [r for r in dsm.read_manifest(out) if r["kept"]]
     truth = ["biden" if "biden" in r["source"] else "obama" for r in rows]
     assert truth.count("obama") >= 4 and truth.count("biden") == 1
     for person in ("obama", "biden"):
@@ -144,7 +146,7 @@ def test_manifest_holds_every_face_and_reason(asset, tmp_path):
     out = tmp_path / "ds"
     result = ds.build([str(asset(HAMILTON))], out, ds.BuildSettings(size=256, every=45), workers=0,
                       show_progress=False)
-    rows = ds.read_manifest(out)
+    rows = dsm.read_manifest(out)
     entry = result.inputs["short_hamilton_clip"]
     assert entry["status"] == "done" and entry["sampled"] == 7 and len(rows) == entry["faces"] >= 7
     for r in rows:
@@ -189,13 +191,13 @@ def test_resume_after_sigkill_gives_the_same_dataset(asset, tmp_path):
         os.killpg(proc.pid, signal.SIGKILL)
     finally:
         proc.wait(timeout=30)
-    partial = ds.read_manifest(killed)
-    assert 8 <= len(partial) < len(ds.read_manifest(ref)), "the run was not interrupted mid-way"
+    partial = dsm.read_manifest(killed)
+    assert 8 <= len(partial) < len(dsm.read_manifest(ref)), "the run was not interrupted mid-way"
     # Same command again: same settings → continues where it stopped.
     result = ds.build([clip], killed, _cli_settings(args), workers=0, show_progress=False)
     assert result.inputs["short_hamilton_clip"]["status"] == "done"
     assert _tree_digest(killed) == _tree_digest(ref)
-    ref_entry = ds.read_state(ref)["inputs"]["short_hamilton_clip"]
+    ref_entry = dsm.read_state(ref)["inputs"]["short_hamilton_clip"]
     for key in ("faces", "kept", "next_frame", "frames"):
         assert result.inputs["short_hamilton_clip"][key] == ref_entry[key], key
     assert not list(killed.rglob(".*.tmp*"))
@@ -258,7 +260,7 @@ def test_output_folder_rules(asset, tmp_path):
     with pytest.raises(FaceplateError, match="--size"):
         ds.build([photo], out, ds.BuildSettings(size=512), workers=0, resume=True, show_progress=False)
     r = ds.build([photo], out, ds.BuildSettings(size=512), workers=0, force=True, show_progress=False)
-    assert r.faces == 1 and ds.read_state(out)["size"] == 512
+    assert r.faces == 1 and dsm.read_state(out)["size"] == 512
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("mine")
@@ -304,7 +306,7 @@ def test_exr_sequence_through_the_colour_pipeline_to_16_bit(asset, models, tmp_p
     out = tmp_path / "ds"
     s = ds.BuildSettings(size=256, bit_depth=16, filters=FilterSettings(min_face_fraction=None, dedupe_hash=None))
     result = ds.build([str(seq / "plate.####.exr")], out, s, workers=0, show_progress=False)
-    rows = ds.read_manifest(out)
+    rows = dsm.read_manifest(out)
     assert [r["frame"] for r in rows] == [1001, 1002] and result.kept == 2
     png = cv2.imread(str(out / rows[0]["path"]), cv2.IMREAD_UNCHANGED)
     assert png.dtype == np.uint16 and png.shape == (256, 256, 3)
@@ -314,10 +316,10 @@ def test_exr_sequence_through_the_colour_pipeline_to_16_bit(asset, models, tmp_p
 
 
 def test_shot_change_sampling_finds_the_cut(asset):
-    src = ds.discover([str(asset(TOS))])[0]
+    src = dss.discover([str(asset(TOS))])[0]
     s = ds.BuildSettings(shot_change=True)
-    sampler = ds._Sampler(s, 24.0)
-    taken = [f for f, _p, _tc, img in ds.iter_frames(src, s) if sampler.take(f, img)]
+    sampler = dss._Sampler(s, 24.0)
+    taken = [f for f, _p, _tc, img in dss.iter_frames(src, s) if sampler.take(f, img)]
     assert taken[0] == 0 and any(60 < f <= 66 for f in taken) and len(taken) < 20
 
 

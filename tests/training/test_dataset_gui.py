@@ -11,6 +11,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 QtWidgets = pytest.importorskip("PySide6.QtWidgets")
 
 from faceplate.training import dataset as ds  # noqa: E402
+from faceplate.training import dataset_manifest as dsm  # noqa: E402
 from faceplate.training.dataset_gui import DatasetWindow  # noqa: E402
 
 pytestmark = pytest.mark.assets
@@ -50,7 +51,7 @@ def test_both_tabs_end_to_end_and_screenshot(app, asset, tmp_path):
     wait_idle(app, ext)
     log = ext.log_view.toPlainText()
     assert "done:" in log and "report:" in log, log
-    rows = ds.read_manifest(out)
+    rows = dsm.read_manifest(out)
     assert rows and all(r["reason"] == "undersize" for r in rows if r["face_size"] < 50)  # the threshold is used
     assert ext.start_button.isEnabled()
     assert ext.progress_bar.value() == ext.progress_bar.maximum()
@@ -107,7 +108,7 @@ def test_cancel_and_errors_land_in_the_log(app, asset, tmp_path):
     ext.cancel_button.click()
     wait_idle(app, ext)
     assert "cancelled" in ext.log_view.toPlainText(), ext.log_view.toPlainText()
-    state = ds.read_state(out)
+    state = dsm.read_state(out)
     entry = state["inputs"]["clip_01_tears_of_steel"]
     assert entry["status"] == "partial" and entry["sampled"] < 240  # stopped early, resumable
     window.close()

@@ -10,23 +10,25 @@ import numpy as np
 import pytest
 
 from faceplate.training import dataset as ds
+from faceplate.training import dataset_manifest as dsm
+from faceplate.training import dataset_sources as dss
 from faceplate.training import dataset_filters as F
 from faceplate.training.dataset_cluster import cluster_dataset, cluster_embeddings
 
 
 def test_sampling_every_and_per_second():
     img = np.zeros((8, 8, 3), np.uint8)
-    every = ds._Sampler(ds.BuildSettings(every=5), 24.0)
+    every = dss._Sampler(ds.BuildSettings(every=5), 24.0)
     assert [i for i in range(20) if every.take(i, img)] == [0, 5, 10, 15]
-    per_s = ds._Sampler(ds.BuildSettings(per_second=2), 24.0)
+    per_s = dss._Sampler(ds.BuildSettings(per_second=2), 24.0)
     assert [i for i in range(48) if per_s.take(i, img)] == [0, 12, 24, 36]
-    everything = ds._Sampler(ds.BuildSettings(), 24.0)
+    everything = dss._Sampler(ds.BuildSettings(), 24.0)
     assert all(everything.take(i, img) for i in range(5))
 
 
 def test_timecode():
-    assert ds.timecode(0, 24) == "00:00:00:00"
-    assert ds.timecode(24 * 3661 + 5, 24) == "01:01:01:05"
+    assert dss.timecode(0, 24) == "00:00:00:00"
+    assert dss.timecode(24 * 3661 + 5, 24) == "01:01:01:05"
 
 
 def test_tilt_yaw_and_blur_measures_on_synthetic_input():
@@ -59,9 +61,9 @@ def test_occlusion_measure_sees_a_covered_half():
 def _fake_dataset(tmp_path, groups: dict[str, list[np.ndarray]]):
     out = tmp_path / "ds"
     out.mkdir()
-    state = {"format": ds.FORMAT, "settings": ds.BuildSettings().to_dict(), "size": 64, "models": {},
+    state = {"format": dsm.FORMAT, "settings": ds.BuildSettings().to_dict(), "size": 64, "models": {},
              "inputs": {g: {"source": g, "status": "done"} for g in groups}}
-    ds.write_state(out, state)
+    dsm.write_state(out, state)
     rows = []
     for g, embs in groups.items():
         for i, e in enumerate(embs):
@@ -73,7 +75,7 @@ def _fake_dataset(tmp_path, groups: dict[str, list[np.ndarray]]):
                          "path": rel, "embedding": (e / np.linalg.norm(e)).tolist()})
     rows.append({"id": "a_rejected", "group": list(groups)[0], "frame": 99, "kept": False, "reason": "blur",
                  "cluster": None, "path": None, "embedding": None})
-    ds.write_manifest(out, rows)
+    dsm.write_manifest(out, rows)
     return out
 
 
@@ -90,7 +92,7 @@ def test_cluster_per_group_and_merged(tmp_path):
     per_group = cluster_dataset(out, classes=2)
     assert per_group == {"a": {0: 5, 1: 2}, "b": {0: 4, 1: 1}}
     merged = cluster_dataset(out, classes=2, merge_groups=True)
-    rows = [r for r in ds.read_manifest(out) if r["kept"]]
+    rows = [r for r in dsm.read_manifest(out) if r["kept"]]
     alice_k = {r["cluster"] for r in rows if (r["group"] == "a" and r["frame"] < 5) or (r["group"] == "b" and r["frame"] == 4)}
     bob_k = {r["cluster"] for r in rows} - alice_k
     assert len(alice_k) == 1 and len(bob_k) == 1
@@ -107,10 +109,10 @@ def test_manifest_repair_drops_a_half_written_frame(tmp_path):
     good = [{"id": "g_1_0", "group": "g", "frame": 1}, {"id": "g_2_0", "group": "g", "frame": 2},
             {"id": "g_2_1", "group": "g", "frame": 2}]
     text = "".join(json.dumps(r) + "\n" for r in good) + '{"id": "g_2_2", "gro'
-    (out / ds.MANIFEST).write_text(text)
-    rows = ds._repair_manifest(out)
+    (out / dsm.MANIFEST).write_text(text)
+    rows = dsm._repair_manifest(out)
     assert [r["id"] for r in rows] == ["g_1_0"]  # frame 2 is redone as a whole
-    assert ds.read_manifest(out) == rows
+    assert dsm.read_manifest(out) == rows
 
 
 def test_manifest_repair_rewinds_a_committed_frame_it_drops(tmp_path):
@@ -119,9 +121,9 @@ def test_manifest_repair_rewinds_a_committed_frame_it_drops(tmp_path):
     out = tmp_path / "ds"
     out.mkdir()
     good = [{"id": "g_1_0", "group": "g", "frame": 1}, {"id": "g_2_0", "group": "g", "frame": 2}]
-    (out / ds.MANIFEST).write_text("".join(json.dumps(r) + "\n" for r in good) + '{"id": "g_3_0", "gro')
+    (out / dsm.MANIFEST).write_text("".join(json.dumps(r) + "\n" for r in good) + '{"id": "g_3_0", "gro')
     state = {"inputs": {"g": {"next_frame": 3, "status": "done"}}}
-    rows = ds._repair_manifest(out, state)
+    rows = dsm._repair_manifest(out, state)
     assert [r["id"] for r in rows] == ["g_1_0"]
     assert state["inputs"]["g"] == {"next_frame": 2, "status": "partial"}
 
@@ -150,10 +152,10 @@ def test_discover_classifies_inputs(tmp_path):
     photos.mkdir()
     for name in ("x.jpg", "y.png"):
         (photos / name).write_bytes(b"")
-    found = ds.discover([str(clips), str(seq / "plate.####.exr"), str(photos), str(seq)])
+    found = dss.discover([str(clips), str(seq / "plate.####.exr"), str(photos), str(seq)])
     assert [(s.kind, s.group) for s in found] == [("video", "a"), ("video", "b"), ("images", "plate"),
                                                   ("images", "photos"), ("images", "seq")]
     assert [f for f, _ in found[2].files] == [1001, 1002, 1003] == [f for f, _ in found[4].files]
     assert [f for f, _ in found[3].files] == [0, 1]
     with pytest.raises(ds.FaceplateError, match="no such file"):
-        ds.discover([str(tmp_path / "nope.mp4")])
+        dss.discover([str(tmp_path / "nope.mp4")])
