@@ -201,18 +201,49 @@ class ClassicalSwapper:
 
 # ------------------------------------------------------------------------------ neural
 
+# SimSwap's own templates (official repo, insightface_func/utils/face_align_ffhqandnewarc.py).
+# "newarc" (its 224 models): five head-pose templates in a 112 frame (left profile ... right
+# profile), scaled by size/112; the one the points fit best (least summed distance) is used.
+SIMSWAP_NEWARC_112 = np.array([
+    [[51.642, 50.115], [57.617, 49.990], [35.740, 69.007], [51.157, 89.050], [57.025, 89.702]],
+    [[45.031, 50.118], [65.568, 50.872], [39.677, 68.111], [45.177, 86.190], [64.246, 86.758]],
+    [[39.730, 51.138], [72.270, 51.138], [56.000, 68.493], [42.463, 87.010], [69.537, 87.010]],
+    [[46.845, 50.872], [67.382, 50.118], [72.737, 68.111], [48.167, 86.758], [67.236, 86.190]],
+    [[54.796, 49.990], [60.771, 50.115], [76.673, 69.007], [55.388, 89.702], [61.257, 89.050]]])
+# "ffhq5" (its 512 model): one 5-point template in a 512 frame, scaled by size/512.
+SIMSWAP_FFHQ_512 = np.array([[192.98138, 239.94708], [318.90277, 240.1936], [256.63416, 314.01935],
+                             [201.26117, 371.41043], [313.08905, 371.15118]])
+
+
+def _best_template_transform(points5: np.ndarray, templates: np.ndarray) -> np.ndarray:
+    """Similarity onto whichever template the 5 points fit with the least summed distance."""
+    p = np.asarray(points5, np.float64).reshape(5, 2)
+    best, best_err = None, np.inf
+    for template in templates:
+        m = align.estimate_similarity(p, template)
+        err = float(np.sqrt((((p @ m[:, :2].T + m[:, 2]) - template) ** 2).sum(axis=1)).sum())
+        if err < best_err:
+            best, best_err = m, err
+    return best
+
+
 def _template_transform(contract: Any, landmarks68: np.ndarray, points5: np.ndarray, size: int) -> np.ndarray:
     """Image -> model-crop transform (2, 3) for the contract's alignment template."""
     kind = (contract.alignment or "arcface112").lower()
     if kind in ("arcface112", "arcface"):
         return align.arcface_transform(points5, size)
+    if kind == "newarc":
+        return _best_template_transform(points5, SIMSWAP_NEWARC_112 * (size / 112.0))
+    if kind == "ffhq5":
+        return _best_template_transform(points5, SIMSWAP_FFHQ_512[None] * (size / 512.0))
     if kind == "ffhq":
         return align.ffhq_transform(landmarks68 if landmarks68 is not None else points5, size)
     if kind == "box":
         lm = np.asarray(landmarks68 if landmarks68 is not None else points5, np.float64)
         box = np.array([*lm.min(axis=0), *lm.max(axis=0)])
         return align.box_transform(box, size, 1.5)
-    raise ModelError(f"swapper alignment {contract.alignment!r} is not supported; use arcface112, ffhq or box")
+    raise ModelError(f"swapper alignment {contract.alignment!r} is not supported; use arcface112, newarc, ffhq5, "
+                     f"ffhq or box")
 
 
 class NeuralSwapper:
@@ -318,10 +349,7 @@ class NeuralSwapper:
         h, w = crop_linear.shape[:2]
         s = self.size
         m = _template_transform(self.contract, landmarks68, points5, s)
-        crop = np.nan_to_num(crop_linear.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
-        # Resample in linear light, then encode for the model (display-referred, clamped 0..1).
-        aligned_lin = cv2.warpAffine(crop, m, (s, s), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        model_in = colour.to_model(aligned_lin)
+        model_in = _aligned_model_input(crop_linear, m, s, colour)
         out = self.session.run(None, {self.target_input: self._to_input(model_in),
                                       self.source_input: np.asarray(latent, np.float32)})[0]
         model_out = self._from_output(out)
@@ -340,6 +368,28 @@ class NeuralSwapper:
         coverage = cv2.warpAffine(ramp, m, (w, h), flags=inv, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
         coverage[coverage < 1e-3] = 0.0
         return SwapResult((delta * (coverage > 0)[..., None]).astype(np.float32), coverage.astype(np.float32))
+
+
+def _aligned_model_input(crop_linear: np.ndarray, m: np.ndarray, size: int, colour: Any) -> np.ndarray:
+    """The (size, size, 3) model-space crop: encode for the model first, then resample.
+
+    The reference pipelines (insightface INSwapper, SimSwap) warp 8-bit sRGB frames, so their
+    models were trained on crops resampled in display space; resampling in linear light first
+    differs by up to ~20/255 at hard edges (tests/onnx_export/test_parity_inswapper.py). Only the
+    part of the ROI the crop samples is encoded (its footprint plus the bilinear neighbours).
+    """
+    h, w = crop_linear.shape[:2]
+    corners = np.array([[0, 0], [size - 1, 0], [0, size - 1], [size - 1, size - 1]], np.float64)
+    inv = cv2.invertAffineTransform(m)
+    foot = corners @ inv[:, :2].T + inv[:, 2]
+    x0, y0 = np.clip(np.floor(foot.min(axis=0)).astype(int) - 2, 0, [w - 1, h - 1])
+    x1, y1 = np.clip(np.ceil(foot.max(axis=0)).astype(int) + 3, 1, [w, h])
+    if x1 <= x0 or y1 <= y0:       # the crop lies wholly outside the ROI: sample its replicated edge
+        x0, y0, x1, y1 = 0, 0, w, h
+    display = colour.to_model(crop_linear[y0:y1, x0:x1])
+    shifted = m.copy()
+    shifted[:, 2] += m[:, :2] @ np.array([x0, y0], np.float64)
+    return cv2.warpAffine(display, shifted, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def pipeline_session(model: Any, label: str) -> Any:
@@ -399,8 +449,9 @@ INSWAPPER_CONTRACT = dict(role="swapper", family="inswapper", input_size=(128, 1
                           mean=(0.0, 0.0, 0.0), std=(255.0, 255.0, 255.0), alignment="arcface112",
                           output="[1,3,128,128] RGB 0..1", embedding_dim=512, latent="emap",
                           output_range=(0.0, 1.0), inputs={})
+# SimSwap: RGB 0..1 in, (tanh + 1) / 2 out; its 224 models crop with "newarc", its 512 with "ffhq5".
 SIMSWAP_CONTRACT = dict(role="swapper", family="simswap", input_size=(224, 224), channel_order="RGB",
-                        mean=(0.0, 0.0, 0.0), std=(255.0, 255.0, 255.0), alignment="arcface112",
+                        mean=(0.0, 0.0, 0.0), std=(255.0, 255.0, 255.0), alignment="newarc",
                         output="[1,3,S,S] RGB 0..1", embedding_dim=512, latent="embedding",
                         output_range=(0.0, 1.0), inputs={})
 
@@ -432,7 +483,7 @@ def infer_swapper_contract(model: Any, label: str) -> Any:
         if s in (224, 256, 512) and d == 512:
             contract = {**SIMSWAP_CONTRACT, "input_size": (s, s), "inputs": inputs}
             if s == 512:
-                contract["alignment"] = "ffhq"
+                contract["alignment"] = "ffhq5"
             return models.ModelContract.from_dict(contract)
     raise ModelError(f"{label}: matches no swapper contract (inswapper_128, SimSwap 224/256/512 or a faceplate "
                      f"export with '{models.ONNX_CONTRACT_KEY}' metadata); pass a supported swapper ONNX")
