@@ -3,16 +3,14 @@
 Same photo (insightface's sample t1.jpg, six real faces), same 5 points, same identity vector on
 both sides (the recognizer is not under test). Measured on this file (max over the five faces
 whose crop lies inside the photo), in 8-bit steps:
-  aligned crop 0.50/255 (the reference rounds its warp to uint8), latent 4e-8,
-  model output 0.90/255, swapped image inside the reference's eroded matte 4.6/255 (99th
-  percentile 2.2/255).
-The paste-back tolerance is 5/255 (99th percentile 3/255): the reference truncates twice
-(``astype(uint8)`` of 255·pred and of the merge, up to 2/255 low), rounds its uint8 warp back
-(0.5), sees our output's 0.9, and resamples its output back in display space while we resample
-the change in linear light (on this graph's high-frequency random output that alone is up to
-~3/255 at a few pixels; warping back in display space would measure 2.5/255 in all).
-Our composite as a whole differs more (up to ~45/255) by design: it keeps the plate detail the
-reference's double 8-bit resampling loses (measured below, up to 35/255 on this photo).
+  aligned crop 0.50/255 (the reference rounds its warp to uint8), latent 4e-8, model output
+  0.46/255, swapped image inside the reference's eroded matte 2.7/255 (99th percentile 2.2/255).
+The paste-back tolerance is 4/255 (99th percentile 3/255): the reference truncates twice
+(``astype(uint8)`` of 255·pred and of the merge: up to 2/255 low), rounds its uint8 warp back
+(0.5/255), and resamples its output back in display space where we resample the change in linear
+light (a fraction of a step on this graph's output; more on harder edges).
+Our composite as a whole differs more (43/255 here) by design: it keeps the plate detail that the
+reference's double 8-bit resampling loses (up to 35/255 on this photo, measured below).
 """
 from __future__ import annotations
 
@@ -126,6 +124,6 @@ def test_composited_region_matches_the_reference_paste_back_inside_its_eroded_ma
     print(f"inswapper paste-back, max abs inside the eroded matte: swapped image {worst_swap * 255:.2f}/255 "
           f"(p99 {p99 * 255:.2f}/255), "
           f"composite {worst_composite * 255:.1f}/255, plate detail the reference loses {worst_detail * 255:.0f}/255")
-    assert worst_swap <= 5 * ONE_STEP and p99 <= 3 * ONE_STEP
+    assert worst_swap <= 4 * ONE_STEP and p99 <= 3 * ONE_STEP
     # The composite's extra difference is the plate detail: bounded by what the round trip loses plus the swap's.
     assert worst_composite <= worst_detail * 1.6 + 3 * ONE_STEP
