@@ -230,8 +230,9 @@ def _gather_rank_states(job: Job, dist_info: Distributed) -> Optional[list[dict[
 
 
 def _restore_random_state(job: Job, ckpt: Any, dist_info: Distributed) -> None:
-    """Each rank resumes its own saved random state; a checkpoint from another world size (or an
-    older one without per-rank states) resumes rank 0's state everywhere and says it is not exact."""
+    """Each rank resumes its own saved random state. A checkpoint from another number of processes
+    (or one without per-rank states) gives every rank rank 0's global RNG state, rank 0 alone its
+    sampler (the others keep their own seeded one), and a warning that the resume is not exact."""
     ranks = ckpt.rng.get("ranks") or []
     if len(ranks) == dist_info.world_size and dist_info.world_size > 1:
         sampler = ckpt_mod.restore_rank_state(ranks[dist_info.rank])
