@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Protocol, Union
+from typing import Any, Literal, Optional, Protocol, Union, get_args
 
 import numpy as np
 
@@ -54,7 +54,10 @@ class Detector(Protocol):
     def detect(self, image_rgb: np.ndarray) -> list[Detection]: ...
 
 
-SOURCES = ("detected", "interpolated", "manual")
+EntrySource = Literal["detected", "interpolated", "manual"]   # how a track entry came to be
+SOURCES: tuple[str, ...] = get_args(EntrySource)
+Role = Literal["detector", "landmarker", "recognizer", "swapper", "parser"]   # a model's job
+MaskMode = Literal["hull", "aligned", "parser"]                                # render --mask
 
 
 N_LANDMARKS = 68
@@ -70,7 +73,7 @@ class FaceEntry:
     box: (4,) float64 x0, y0, x1, y1; points5: (5, 2) ArcFace order; landmarks: (68, 2) iBUG-68.
     """
     frame: int
-    source: str
+    source: EntrySource
     score: float
     box: np.ndarray
     box_raw: np.ndarray
@@ -78,11 +81,13 @@ class FaceEntry:
     points5_raw: np.ndarray
     landmarks: np.ndarray
     landmarks_raw: np.ndarray
+    source_frame: Optional[int] = None   # engine v2: library frame chosen in analyze (core/face/selection)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, FaceEntry):
             return NotImplemented
         return (self.frame == other.frame and self.source == other.source and self.score == other.score
+                and self.source_frame == other.source_frame
                 and all(np.array_equal(getattr(self, n), getattr(other, n)) for n in _ARRAY_FIELDS))
 
 
@@ -205,3 +210,4 @@ class SourceFace:
     embedding: Optional[np.ndarray] = None      # (D,) float32 L2-normalised
     sha256: str = ""                            # hash of the source files (provenance)
     images: list = field(default_factory=list)  # file names, for messages
+    library: Any = None                         # engine v2: core.face SourceLibrary (stills, sequences, clips)

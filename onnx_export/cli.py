@@ -1,4 +1,5 @@
-"""`faceplate export CKPT -o model.onnx [--fp16] [--opset N] [--dynamic-batch]` (torch imported lazily)."""
+"""`faceplate export CKPT -o model.onnx [--from faceplate|simswap] [--fp16] [--opset N] [--dynamic-batch]`
+(torch imported lazily)."""
 from __future__ import annotations
 
 import argparse
@@ -7,10 +8,15 @@ import argparse
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "export", help="export a training checkpoint to ONNX with its model contract",
-        description="Export an identity or swapper checkpoint to ONNX. The model contract goes into metadata_props "
+        description="Export an identity or swapper checkpoint (or, with --from simswap, an official SimSwap "
+                    "generator .pth) to ONNX. The model contract goes into metadata_props "
                     "(faceplate.contract), the ONNX checker runs, and onnxruntime's output is compared with torch's "
                     "(fails above --tolerance, prints the max error).")
-    parser.add_argument("checkpoint", help="a .safetensors checkpoint written by `faceplate train`")
+    parser.add_argument("checkpoint", help="a .safetensors checkpoint written by `faceplate train`, or with "
+                                           "--from simswap a SimSwap generator state_dict (latest_net_G.pth)")
+    parser.add_argument("--from", dest="source", choices=("faceplate", "simswap"), default="faceplate",
+                        help="checkpoint origin: faceplate (default) or simswap (official 224/512 generator; "
+                             "weights only, strict key match)")
     parser.add_argument("-o", "--output", required=True, help="output .onnx path")
     parser.add_argument("--fp16", action="store_true", help="store weights and compute in float16 (GPU inference)")
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
@@ -22,10 +28,11 @@ def register(subparsers) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .export import export_checkpoint
+    from .export import export_checkpoint, export_simswap
 
-    report = export_checkpoint(args.checkpoint, args.output, fp16=args.fp16, opset=args.opset,
-                               dynamic_batch=args.dynamic_batch, name=args.name, tolerance=args.tolerance)
+    export = export_simswap if args.source == "simswap" else export_checkpoint
+    report = export(args.checkpoint, args.output, fp16=args.fp16, opset=args.opset,
+                    dynamic_batch=args.dynamic_batch, name=args.name, tolerance=args.tolerance)
     print(f"{report.path}: {report.role} parity max abs diff {report.max_abs_diff:.3g} "
           f"(tolerance {report.tolerance:g}); sha256 {report.sha256}")
     return 0

@@ -104,30 +104,62 @@ def export_checkpoint(checkpoint: Union[str, Path], output: Union[str, Path], fp
                       dynamic_batch: bool = False, name: Optional[str] = None,
                       tolerance: Optional[float] = None) -> ExportReport:
     """Export, check and parity-test; FaceplateError/ModelError (and no file written) on any failure."""
+    output = _onnx_output(output)
+    model, kind, cfg, ck = build_from_checkpoint(checkpoint)
+    contract = contract_for(kind, cfg, ck)
+    meta = {CHECKPOINT_KEY: json.dumps({"sha256": sha256_file(checkpoint), "step": ck.step, "kind": kind,
+                                        "name": name or output.stem})}
+    if kind == "swapper":
+        meta[RECOGNIZER_KEY] = json.dumps(ck.extra["recognizer"], sort_keys=True)
+    half = (lambda: _wrap_fp16(build_from_checkpoint(checkpoint)[0])) if fp16 else None
+    return _export_module(model, half, contract, meta, output, int(cfg.input_size), opset, dynamic_batch, tolerance,
+                          f"faceplate {kind} exported from {Path(checkpoint).name} (step {ck.step})")
+
+
+def export_simswap(checkpoint: Union[str, Path], output: Union[str, Path], fp16: bool = False, opset: int = 17,
+                   dynamic_batch: bool = False, name: Optional[str] = None,
+                   tolerance: Optional[float] = None) -> ExportReport:
+    """An official SimSwap generator checkpoint (224 or 512) to a contract-carrying, parity-checked ONNX."""
+    from .simswap import load_simswap_generator, simswap_contract
+
+    output = _onnx_output(output)
+    model, crop = load_simswap_generator(checkpoint)
+    meta = {CHECKPOINT_KEY: json.dumps({"sha256": sha256_file(checkpoint), "step": None, "kind": "simswap",
+                                        "name": name or output.stem})}
+    half = (lambda: _wrap_fp16(load_simswap_generator(checkpoint)[0])) if fp16 else None
+    return _export_module(model, half, simswap_contract(crop), meta, output, crop, opset, dynamic_batch, tolerance,
+                          f"SimSwap {crop} generator converted from {Path(checkpoint).name}")
+
+
+def _onnx_output(output: Union[str, Path]) -> Path:
+    output = Path(output)
+    if output.suffix.lower() != ".onnx":
+        raise FaceplateError(f"{output}: the output must end in .onnx")
+    return output
+
+
+def _export_module(model, half_model, contract: dict[str, Any], meta: dict[str, str], output: Path, s: int,
+                   opset: int, dynamic_batch: bool, tolerance: Optional[float], doc: str) -> ExportReport:
+    """Trace ``model`` (or ``half_model()`` for fp16) to ``output`` with ``contract`` and ``meta`` in
+    metadata_props; ONNX checker, then onnxruntime vs torch on a fixed random input."""
     import onnx
     import onnxruntime as ort
     import torch
 
-    output = Path(output)
-    if output.suffix.lower() != ".onnx":
-        raise FaceplateError(f"{output}: the output must end in .onnx")
-    model, kind, cfg, ck = build_from_checkpoint(checkpoint)
-    contract = contract_for(kind, cfg, ck)
-    s = int(cfg.input_size)
     gen = torch.Generator().manual_seed(1234)
-    if kind == "identity":
-        example = (torch.rand(2 if dynamic_batch else 1, 3, s, s, generator=gen),)
+    n = 2 if dynamic_batch else 1
+    if contract["role"] == "recognizer":
+        example = (torch.rand(n, 3, s, s, generator=gen),)
         input_names, output_names = ["input"], ["embedding"]
     else:
-        n = 2 if dynamic_batch else 1
         src = torch.nn.functional.normalize(torch.randn(n, contract["embedding_dim"], generator=gen), dim=1)
         example = (torch.rand(n, 3, s, s, generator=gen), src)
         input_names, output_names = ["target", "source"], ["swap"]
     with torch.no_grad():
         reference = model(*example).numpy()
-    export_model = _wrap_fp16(build_from_checkpoint(checkpoint)[0]) if fp16 else model
+    export_model = half_model() if half_model is not None else model
     dynamic_axes = {n_: {0: "batch"} for n_ in input_names + output_names} if dynamic_batch else None
-    tol = tolerance if tolerance is not None else (2e-2 if fp16 else 1e-4)
+    tol = tolerance if tolerance is not None else (2e-2 if half_model is not None else 1e-4)
     with atomic_path(output) as tmp:
         with torch.no_grad(), warnings.catch_warnings():
             # The TorchScript exporter warns about instance-norm "training mode" (our norms have no running
@@ -136,16 +168,11 @@ def export_checkpoint(checkpoint: Union[str, Path], output: Union[str, Path], fp
             torch.onnx.export(export_model, example, str(tmp), input_names=input_names, output_names=output_names,
                               opset_version=opset, dynamic_axes=dynamic_axes, dynamo=False, do_constant_folding=True)
         proto = onnx.load(str(tmp))
-        meta = {CONTRACT_KEY: json.dumps(contract, sort_keys=True),
-                CHECKPOINT_KEY: json.dumps({"sha256": sha256_file(checkpoint), "step": ck.step, "kind": kind,
-                                            "name": name or output.stem})}
-        if kind == "swapper":
-            meta[RECOGNIZER_KEY] = json.dumps(ck.extra["recognizer"], sort_keys=True)
         del proto.metadata_props[:]
-        for key, value in meta.items():
+        for key, value in {CONTRACT_KEY: json.dumps(contract, sort_keys=True), **meta}.items():
             proto.metadata_props.add(key=key, value=value)
         proto.producer_name = "faceplate"
-        proto.doc_string = f"faceplate {kind} exported from {Path(checkpoint).name} (step {ck.step})"
+        proto.doc_string = doc
         try:
             onnx.checker.check_model(proto, full_check=True)
         except Exception as exc:

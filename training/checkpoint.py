@@ -6,10 +6,13 @@ and the data sampler's state makes resume exact: the next step's loss equals the
 
 Tensor names: ``model/<name>/<param>``, ``optim/<name>/<param index>/<key>``, ``rng/torch``.
 Metadata key ``faceplate.checkpoint``: JSON {"format": "faceplate.checkpoint/1", "kind", "step",
-"config", "optim": {name: {"param_groups", "scalars"}}, "rng": {"python", "numpy"}, "extra"}.
+"config", "optim": {name: {"param_groups", "scalars"}}, "rng": {"python", "numpy", "sampler", "ranks"},
+"extra"}. Under torchrun every rank draws its own batches and random numbers, so ``rng.ranks`` holds
+one ``rank_state()`` per rank (gathered to rank 0 at each checkpoint) and each rank resumes its own.
 """
 from __future__ import annotations
 
+import base64
 import json
 import random
 import re
@@ -67,6 +70,30 @@ def capture_rng(sampler_state: Any = None) -> dict[str, Any]:
     }
 
 
+def rank_state(sampler_state: Any = None) -> dict[str, Any]:
+    """This process's full random state as JSON: Python, NumPy, sampler, torch CPU and its CUDA device."""
+    import torch
+
+    state = capture_rng(sampler_state)
+    state["torch"] = base64.b64encode(torch.get_rng_state().numpy().tobytes()).decode("ascii")
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = base64.b64encode(torch.cuda.get_rng_state().numpy().tobytes()).decode("ascii")
+    return state
+
+
+def restore_rank_state(state: dict[str, Any]) -> Any:
+    """Restore what ``rank_state`` captured (CUDA on the current device); returns the sampler state."""
+    import torch
+
+    def tensor(text: str):
+        return torch.frombuffer(bytearray(base64.b64decode(text)), dtype=torch.uint8).clone()
+
+    restore_rng(state, tensor(state["torch"]))
+    if state.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state(tensor(state["cuda"]))
+    return state.get("sampler")
+
+
 def restore_rng(rng: dict[str, Any], torch_state=None) -> None:
     import torch
 
@@ -80,8 +107,10 @@ def restore_rng(rng: dict[str, Any], torch_state=None) -> None:
 
 def save_checkpoint(path: Union[str, Path], kind: str, step: int, config_json: str,
                     models: dict[str, Any], optimizers: dict[str, Any],
-                    sampler_state: Any = None, extra: Optional[dict[str, Any]] = None) -> Path:
-    """Write models (nn.Module or state_dict) and optimizers atomically to ``path``."""
+                    sampler_state: Any = None, extra: Optional[dict[str, Any]] = None,
+                    rank_states: Optional[list[dict[str, Any]]] = None) -> Path:
+    """Write models (nn.Module or state_dict) and optimizers atomically to ``path``; ``rank_states``
+    (one ``rank_state()`` per torchrun rank, in rank order) makes a multi-process resume exact."""
     import torch
     from safetensors.torch import save_file
 
@@ -105,8 +134,11 @@ def save_checkpoint(path: Union[str, Path], kind: str, step: int, config_json: s
     if torch.cuda.is_available():
         for i, cuda_state in enumerate(torch.cuda.get_rng_state_all()):
             tensors[f"rng/cuda{i}"] = cuda_state.clone()
+    rng = capture_rng(sampler_state)
+    if rank_states:
+        rng["ranks"] = rank_states
     meta = {"format": FORMAT, "kind": kind, "step": int(step), "config": config_json,
-            "optim": optim_meta, "rng": capture_rng(sampler_state), "extra": extra or {}}
+            "optim": optim_meta, "rng": rng, "extra": extra or {}}
     path = Path(path)
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata={META_KEY: json.dumps(meta)})

@@ -14,6 +14,9 @@ def register(subparsers) -> None:
     parser.add_argument("--config", required=True, help="YAML config file (unknown keys are an error)")
     parser.add_argument("--resume", default=None, help="'auto' or a checkpoint path (overrides the config's resume)")
     parser.add_argument("--steps", type=int, default=None, help="override the config's total steps")
+    parser.add_argument("--stop-after", type=int, default=None, metavar="N",
+                        help="train N more steps, checkpoint and stop (the schedule still spans --steps: split a run "
+                             "over farm jobs and continue it with --resume auto)")
     parser.set_defaults(func=_run)
 
 
@@ -31,7 +34,7 @@ def _run(args: argparse.Namespace) -> int:
         from .identity_train import train_identity as train
     else:
         from .swapper_train import train_swapper as train
-    result = train(cfg)
+    result = train(cfg, stop_after=args.stop_after)
     log = logging.getLogger("faceplate.training")
     last = result.history[-1] if result.history else {}
     log.info("trained steps %d..%d in %.0f s; last %s", result.first_step, result.last_step, result.seconds,

@@ -142,9 +142,7 @@ def run(job: Job, dist_info: Distributed, progress: bool = True, stop_after: Opt
                                      f"use the config it was trained with or a new out_dir") from exc
         for name, optimizer in job.optimizers.items():
             optimizer.load_state_dict(ckpt.optimizers[name])
-        ckpt_mod.restore_rng(ckpt.rng, ckpt.rng.get("torch"))
-        if ckpt.rng.get("sampler") is not None:
-            job.sampler.set_state(ckpt.rng["sampler"])
+        _restore_random_state(job, ckpt, dist_info)
         start = ckpt.step
         last_good = str(resume_path)
         log.info("resumed from %s at step %d", resume_path, start)
@@ -198,11 +196,14 @@ def run(job: Job, dist_info: Distributed, progress: bool = True, stop_after: Opt
             if dist_info.is_main and writer is not None and cfg.image_every > 0 and done % cfg.image_every == 0:
                 for name, grid in job.image_grids(step).items():
                     writer.add_image(f"{kind}/{name}", grid, done)
-            if dist_info.is_main and (done % cfg.checkpoint_every == 0 or done == end):
-                path = ckpt_mod.save_checkpoint(ckpt_mod.checkpoint_path(out_dir, done), kind, done, cfg_json,
-                                                job.models, job.optimizers, job.sampler.state(), job.extra_state())
-                last_good = str(path)
-                ckpt_mod.prune_checkpoints(out_dir, cfg.keep_checkpoints)
+            if done % cfg.checkpoint_every == 0 or done == end:
+                ranks = _gather_rank_states(job, dist_info)     # a collective: every rank takes part
+                if dist_info.is_main:
+                    path = ckpt_mod.save_checkpoint(ckpt_mod.checkpoint_path(out_dir, done), kind, done, cfg_json,
+                                                    job.models, job.optimizers, job.sampler.state(),
+                                                    job.extra_state(), rank_states=ranks)
+                    last_good = str(path)
+                    ckpt_mod.prune_checkpoints(out_dir, cfg.keep_checkpoints)
     finally:
         bar.close()
     metrics = job.evaluate() if dist_info.is_main else {}
@@ -215,6 +216,37 @@ def run(job: Job, dist_info: Distributed, progress: bool = True, stop_after: Opt
         log.warning("%d corrupt or unreadable images were skipped", corrupt)
     return TrainResult(out_dir=str(out_dir), first_step=start, last_step=end, history=history, checkpoint=last_good,
                        metrics=metrics, corrupt_images=corrupt, seconds=time.monotonic() - t0)
+
+
+def _gather_rank_states(job: Job, dist_info: Distributed) -> Optional[list[dict[str, Any]]]:
+    """Every rank's random state (sampler, Python, NumPy, torch), in rank order; None in one process."""
+    if dist_info.world_size <= 1:
+        return None
+    import torch.distributed as dist
+
+    states: list[Any] = [None] * dist_info.world_size
+    dist.all_gather_object(states, ckpt_mod.rank_state(job.sampler.state()))
+    return states
+
+
+def _restore_random_state(job: Job, ckpt: Any, dist_info: Distributed) -> None:
+    """Each rank resumes its own saved random state. A checkpoint from another number of processes
+    (or one without per-rank states) gives every rank rank 0's global RNG state, rank 0 alone its
+    sampler (the others keep their own seeded one), and a warning that the resume is not exact."""
+    ranks = ckpt.rng.get("ranks") or []
+    if len(ranks) == dist_info.world_size and dist_info.world_size > 1:
+        sampler = ckpt_mod.restore_rank_state(ranks[dist_info.rank])
+    else:
+        if max(len(ranks), 1) != dist_info.world_size and dist_info.is_main:
+            log.warning("%s was saved by %d process(es), this run has %d: batches after the resume differ from an "
+                        "uninterrupted run", ckpt.path, max(len(ranks), 1), dist_info.world_size)
+        ckpt_mod.restore_rng(ckpt.rng, ckpt.rng.get("torch"))
+        sampler = ckpt.rng.get("sampler")
+        if sampler is not None and dist_info.rank > 0:
+            # Not rank 0's own draws on every rank (they would all train on the same batches).
+            sampler = None
+    if sampler is not None:
+        job.sampler.set_state(sampler)
 
 
 def _hms(seconds: float) -> str:

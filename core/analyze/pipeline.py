@@ -54,6 +54,7 @@ class AnalyzeSettings:
     full_scan_every: int = 8          # frames; in between, detection runs at the scale of the faces tracked
     decimals: int = 3                 # coordinates are stored rounded to 1/1000 px
     log_every: int = 25               # without a TTY progress bar: a log line per N frames
+    source_library: Any = None        # engine v2: a core.face SourceLibrary -> per-entry source_frame
 
     def to_dict(self) -> dict[str, Any]:
         return {"smoothing": self.smoothing, "max_gap": self.max_gap, "min_face": self.min_face,
@@ -221,6 +222,9 @@ def analyze(plate: Any, settings: AnalyzeSettings, detector: Any, landmarker: An
                 f"{settings.target_face}: no track matches the target face (best: track {best}, similarity "
                 f"{sims[best]:.2f} < {threshold:.2f}); use a clearer photo of the person or omit --target-face")
         tracks = keep
+    if settings.source_library is not None:  # engine v2: library frame per entry, whole-shot path
+        from faceplate.core.face.selection import assign_source_frames
+        settings_dict["source"] = assign_source_frames(tracks, settings.source_library)
     if not tracks:
         log.warning("%s: no face found in frames %d-%d; writing an empty track file", info["pattern"],
                     frames[0], frames[-1])

@@ -2,12 +2,9 @@
 """
 from __future__ import annotations
 
-import os
-from typing import Any, Optional, Sequence
+from typing import Any, Sequence
 
-import cv2
 import numpy as np
-from faceplate.core.errors import FaceplateError
 from faceplate.core.identity import cosine
 from faceplate.core.types import Track
 
@@ -15,27 +12,10 @@ from faceplate.core.types import Track
 def reference_embedding(path: str, detector: Any, recognizer: Any, colour: Any = None,
                         min_face: float = 20.0) -> np.ndarray:
     """Embedding of the largest face in a reference photo (JPEG/PNG as sRGB; EXR through ``colour``)."""
-    from faceplate.core.analyze.pyramid import detect_faces
+    from faceplate.core.analyze.photo import face_in_photo
 
-    if not os.path.isfile(path):
-        raise FaceplateError(f"{path}: target face image not found; check the --target-face path")
-    ext = os.path.splitext(path)[1].lower()
-    image: Optional[np.ndarray] = None
-    if ext in (".exr", ".hdr", ".dpx") and colour is not None:
-        from faceplate.core.io.exr import read_image
-        frame = read_image(path)
-        image = colour.to_uint8(frame.rgb_pixels())
-    else:
-        bgr = cv2.imread(path, cv2.IMREAD_COLOR)
-        if bgr is not None:
-            image = np.ascontiguousarray(bgr[:, :, ::-1])
-    if image is None:
-        raise FaceplateError(f"{path}: cannot read the target face image; pass a JPEG/PNG/EXR photo of the person")
-    dets = detect_faces(detector, image, min_face=min(min_face, 0.1 * min(image.shape[:2])))
-    if not dets:
-        raise FaceplateError(f"{path}: no face found in the target face image; use a clear, frontal photo")
-    best = max(dets, key=lambda d: d.width * d.height)
-    return np.asarray(recognizer.embed(image, best.points5), dtype=np.float32)
+    photo = face_in_photo(path, detector, "target face image", colour, min_face=min_face, small_photo=True)
+    return np.asarray(recognizer.embed(photo.still.rgb8, photo.detection.points5), dtype=np.float32)
 
 
 

@@ -26,6 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, metavar="TRACK.json", help="track file to write")
     p.add_argument("--target-face", metavar="REF.jpg",
                    help="photo of the person to keep: only the matching track(s) are written")
+    p.add_argument("--source", action="append", default=[], metavar="MEDIA",
+                   help="engine v2: source actor media (stills, seq.####.png, clips; repeatable, or one .source.json): "
+                        "analysed once into a cached source file; each face entry gets its best library frame")
     p.add_argument("--preview", metavar="DIR", help="also write preview.####.png with boxes, ids and landmarks")
     p.add_argument("--detector", metavar="NAME|FILE", help="detector model (default: embedded)")
     p.add_argument("--landmarker", metavar="NAME|FILE", help="68-point landmarker (default: embedded)")
@@ -70,6 +73,11 @@ def run(args: argparse.Namespace) -> int:
     detector = load_detector(args.detector)
     landmarker = load_landmarker(args.landmarker)
     recognizer = load_recognizer(args.recognizer)
+    if args.source:  # engine v2: the source library, and selection over the whole shot
+        from faceplate.core.face.source_library import load_or_build
+        settings.source_library, source_path = load_or_build(args.source, lambda: detector, lambda: landmarker,
+                                                             lambda: recognizer)
+        log.info("source library %s: %d frame(s)", source_path, len(settings.source_library.frames))
     track_file = analyze(plate, settings, detector, landmarker, recognizer, progress=True, colour=colour)
     sha = save_track_file(track_file, args.output)
     n_entries = sum(len(t.entries) for t in track_file.tracks)

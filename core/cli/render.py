@@ -11,16 +11,26 @@ from typing import Any, Optional
 from faceplate.core.analyze.targets import is_track_ids, match_target, reference_embedding
 from faceplate.core.errors import FaceplateError, ModelError
 from faceplate.core.models.zoo import ModelCache
+from faceplate.core.types import SourceFace
 
 log = logging.getLogger("faceplate.render")
 
 
 def _add_render_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--source", action="append", default=[], metavar="IMAGE",
-                   help="photo of the source actor (repeatable: embeddings are averaged, outliers dropped)")
+    p.add_argument("--source", action="append", default=[], metavar="MEDIA",
+                   help="photo of the source actor (repeatable: embeddings are averaged, outliers dropped); with "
+                        "--engine v2 also image sequences (src.####.png), clips (.mp4/.mov) or a .source.json")
     p.add_argument("--source-embedding", metavar="E.npy", help="saved source identity embedding (.npy)")
     p.add_argument("--model", metavar="NAME|FILE.onnx",
                    help="neural swapper (inswapper_128, SimSwap, or a faceplate export); default: classical engine")
+    p.add_argument("--engine", choices=("classical", "v2"), default="classical",
+                   help="engine without --model: classical (one warped photo; default) or v2 (source library, the "
+                        "actor's eyes/mouth kept, two-sided matte, likeness, 3-D-aware warp; opt-in while its "
+                        "likeness is below the classical engine's, see docs/BENCH_QUALITY.md)")
+    p.add_argument("--likeness", type=float, default=0.7,
+                   help="v2: how far the actor's inner-face proportions move to the source's, 0..1 (default 0.7)")
+    p.add_argument("--source-features", type=float, default=0.0,
+                   help="v2: share of eyes/mouth taken from the matched library frame, 0..1 (default 0: the actor's)")
     p.add_argument("--recognizer", metavar="NAME|FILE.onnx",
                    help="recognizer for the source embedding (default: the track file's; a neural swapper "
                         "needs one with its embedding size, e.g. a 512-d ArcFace)")
@@ -73,10 +83,32 @@ def _settings(args: argparse.Namespace, track_file: Any) -> Any:
         region_ids(regions)
     except ValueError as exc:
         raise FaceplateError(f"--regions: {exc}") from None
+    for flag, value in (("--likeness", args.likeness), ("--source-features", args.source_features)):
+        if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+            raise FaceplateError(f"{flag} {value}: must be a number from 0 to 1")
     return RenderSettings(model=args.model, mask=args.mask, erode=args.erode, feather=args.feather,
                           regions=regions, parser=args.parser, colour_match=args.colour_match,
                           regrain=args.regrain, resume=args.resume,
-                          colourspace=args.colourspace or getattr(track_file.plate, "colourspace", None))
+                          colourspace=args.colourspace or getattr(track_file.plate, "colourspace", None),
+                          engine="classical" if args.model else args.engine, likeness=args.likeness,
+                          source_features=args.source_features)
+
+
+def _v2_library(args: argparse.Namespace, track_file: Any, models: ModelCache) -> Any:
+    """Engine v2: the source library for --source (a cached source file; models load only when the media
+    must be analysed), checked to be the one the track file's library choices were made for."""
+    from faceplate.core.face.source_library import load_or_build
+
+    names = {role: _model_name(track_file, role) for role in ("detector", "landmarker", "recognizer")}
+    library, path = load_or_build(args.source, lambda: models.get("detector", names["detector"]),
+                                  lambda: models.get("landmarker", names["landmarker"]),
+                                  lambda: models.get("recognizer", names["recognizer"]))
+    chosen = (track_file.settings or {}).get("source") or {}
+    if chosen.get("sha256") and chosen["sha256"] != library.sha256:
+        raise FaceplateError(f"{args.track}: its library frames were chosen for another source "
+                             f"({chosen['sha256'][:12]}… vs {library.sha256[:12]}… from {path}); re-run analyze "
+                             f"with the same --source")
+    return library
 
 
 def _model_name(track_file: Any, role: str) -> Optional[str]:
@@ -192,7 +224,11 @@ def run_render(args: argparse.Namespace, track_file: Any = None, track_sha: Opti
         if track_rec:
             _check_sha(targets_recognizer, track_file, "recognizer", args.track)
     settings.targets = _targets(args.targets, track_file, targets_recognizer, detector, colour)
-    source = load_source_identity(args.source, args.source_embedding, colour, detector, landmarker, recognizer)
+    if settings.engine == "v2" and args.source:  # stills, sequences and clips through the source library
+        library = _v2_library(args, track_file, models)
+        source = SourceFace(sha256=library.sha256, images=[m["path"] for m in library.media], library=library)
+    else:
+        source = load_source_identity(args.source, args.source_embedding, colour, detector, landmarker, recognizer)
     parser = None
     if settings.mask == "parser":
         if not args.parser:
@@ -242,6 +278,10 @@ def run_swap(args: argparse.Namespace) -> int:
         args.targets = None
     colour = ColourPipeline(args.colourspace)
     models = ModelCache()
+    if args.source and not args.model and args.engine == "v2":  # library selection happens in analyze
+        from faceplate.core.face.source_library import load_or_build
+        settings.source_library, _ = load_or_build(args.source, lambda: models.get("detector"),
+                                                   lambda: models.get("landmarker"), lambda: models.get("recognizer"))
     track_file = analyze(plate, settings, models.get("detector"), models.get("landmarker"), models.get("recognizer"),
                          progress=True, colour=colour)
     sha = save_track_file(track_file, track_path)

@@ -27,7 +27,7 @@ def _num(x: float) -> float:
 
 
 def _entry_to_dict(e: FaceEntry) -> dict[str, Any]:
-    return {
+    out = {
         "source": e.source,
         "score": _num(e.score),
         "box": [_num(v) for v in np.asarray(e.box).reshape(4)],
@@ -37,6 +37,9 @@ def _entry_to_dict(e: FaceEntry) -> dict[str, Any]:
         "landmarks": [[_num(x), _num(y)] for x, y in np.asarray(e.landmarks).reshape(-1, 2)],
         "landmarks_raw": [[_num(x), _num(y)] for x, y in np.asarray(e.landmarks_raw).reshape(-1, 2)],
     }
+    if e.source_frame is not None:  # engine v2: only written when analyze chose one
+        out["source_frame"] = int(e.source_frame)
+    return out
 
 
 def track_file_to_dict(tf: TrackFile) -> dict[str, Any]:
@@ -200,7 +203,12 @@ def _entry(v: Any, frame: int, where: str) -> FaceEntry:
             parsed[raw_key] = parsed[name].copy()
         else:
             raise _Bad(f"{where}.{raw_key}", "missing")
-    return FaceEntry(frame=frame, source=source, score=score, **parsed)
+    source_frame = None
+    if v.get("source_frame") is not None:  # engine v2: the library frame analyze chose
+        source_frame = _as_int(v["source_frame"], f"{where}.source_frame")
+        if source_frame < 0:
+            raise _Bad(f"{where}.source_frame", "expected a library frame index >= 0")
+    return FaceEntry(frame=frame, source=source, score=score, source_frame=source_frame, **parsed)
 
 
 def _validate(data: Any, name: str) -> TrackFile:

@@ -7,9 +7,10 @@ import dataclasses
 import json
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, Union, get_args
 
 from faceplate.core.errors import ModelError
+from faceplate.core.types import Role
 
 if TYPE_CHECKING:  # the manifest's entries hold contracts
     from faceplate.core.models.manifest import ModelEntry
@@ -17,7 +18,7 @@ if TYPE_CHECKING:  # the manifest's entries hold contracts
 ONNX_CONTRACT_KEY = "faceplate.contract"
 
 
-ROLES = ("detector", "landmarker", "recognizer", "swapper", "parser")
+ROLES: tuple[str, ...] = get_args(Role)
 
 
 ModelSource = Union[bytes, str]

@@ -85,8 +85,11 @@ class FrameRenderer:
 
         lm_w, p5_w = local(lm), local(p5)
         face_matte = self.face_matte(work, lm_w, p5_w)
+        # engine v2: the library frame analyze chose for this entry
+        chosen = {"source_frame": getattr(entry, "source_frame", None)} \
+            if getattr(self.engine, "uses_source_frame", False) else {}
         result = self.engine.swap(work, lm_w, p5_w, colour=self.colour, latent=self.latent,
-                                  face_matte=face_matte, colour_match_on=s.colour_match)
+                                  face_matte=face_matte, colour_match_on=s.colour_match, **chosen)
         matte = face_matte * result.coverage
         delta = result.delta
         if sx != 1.0:

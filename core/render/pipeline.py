@@ -102,6 +102,9 @@ def render(plate: Any, track_file: Any, source_identity: SourceFace, settings: R
         from faceplate.core.colour import ColourPipeline
         colour = ColourPipeline(settings.colourspace or getattr(track_file.plate, "colourspace", None),
                                 settings.ocio_config)
+    if engine is None and settings.engine == "v2":
+        from faceplate.core.face.engine import engine_for
+        engine = engine_for(source_identity, settings.likeness, settings.source_features, settings.forehead)
     if engine is None:
         engine = ClassicalSwapper(source_identity)
     latent = engine.latent(source_identity.embedding) if getattr(engine, "needs_embedding", False) else None

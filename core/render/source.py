@@ -14,15 +14,6 @@ from faceplate.core.types import SourceFace
 log = logging.getLogger("faceplate.render")
 
 
-def _largest(dets: list, path: str) -> Any:
-    if not dets:
-        raise FaceplateError(f"{path}: no face found in the source image; pass a photo with one clear, "
-                             f"frontal face")
-    if len(dets) > 1:
-        log.warning("%s: %d faces found; using the largest", path, len(dets))
-    return max(dets, key=lambda d: (d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
-
-
 def load_source_identity(images: Sequence[str], embedding_path: Optional[str] = None, colour: Any = None,
                          detector: Any = None, landmarker: Any = None, recognizer: Any = None,
                          outlier_cosine: Optional[float] = None) -> SourceFace:
@@ -32,9 +23,8 @@ def load_source_identity(images: Sequence[str], embedding_path: Optional[str] = 
     are averaged after dropping photos far from the others (warning); the photo closest to the
     mean is the one the classical engine warps. A saved embedding replaces the photos' mean.
     """
-    from faceplate.core.analyze.pyramid import detect_faces
+    from faceplate.core.analyze.photo import face_in_photo
     from faceplate.core.filesystem import sha256_file
-    from faceplate.core.io.exr import read_image
     from faceplate.core.models.zoo import load_detector, load_landmarker
 
     if not images and not embedding_path:
@@ -45,19 +35,9 @@ def load_source_identity(images: Sequence[str], embedding_path: Optional[str] = 
         detector = detector or load_detector()
         landmarker = landmarker or load_landmarker()
         for path in images:
-            if not os.path.isfile(path):
-                raise FaceplateError(f"{path}: source image not found; check the path")
+            photo = face_in_photo(path, detector, "source image", colour, min_face=32)
             digest.update(sha256_file(path).encode())
-            img = read_image(path)
-            if os.path.splitext(path)[1].lower() in (".exr", ".hdr"):  # scene-linear: encode for the models
-                if colour is None:
-                    from faceplate.core.colour import ColourPipeline
-                    colour = ColourPipeline()
-                rgb01 = colour.to_model(img.rgb_pixels())
-            else:  # photos are display-referred sRGB
-                rgb01 = np.clip(np.nan_to_num(img.rgb_pixels()), 0.0, 1.0)
-            rgb8 = np.rint(rgb01 * 255.0).astype(np.uint8)
-            det = _largest(detect_faces(detector, rgb8, min_face=32), path)
+            rgb01, rgb8, det = photo.still.rgb01, photo.still.rgb8, photo.detection
             lm = np.asarray(landmarker.landmarks(rgb8, det), np.float64)
             emb = None
             if recognizer is not None:

@@ -1,0 +1,225 @@
+"""Occlusion (analyze side): which pixels of a tracked face are covered by something in front of it.
+
+Analyze sees the whole shot, so each track's own face is the reference: every frame's face is warped
+to a fixed ALIGNED square (a similarity from its 5 points; iBUG-68 landmarks are reduced to 5), the
+track's expected appearance is the per-pixel median over the shot after per-frame gain normalisation,
+with a per-pixel robust spread (eyes and mouth move, cheeks do not). A pixel is occluded where it is
+far from that expectation in a spatially and temporally coherent blob: seeds well above the spread,
+grown through a lower threshold in (frame, y, x), cleaned by morphology and a minimum blob size, and
+majority-voted over neighbouring frames. The mask is stored per frame as a short ASCII string in the
+track file and mapped back onto image pixels, with a soft edge, at render time.
+
+Aligned coordinates: pixel centres (OpenCV), a square of ``size`` px; ``aligned_transform`` maps image
+pixels into it. Limits: an occluder that covers the same part of the face for more than half the shot
+becomes the expected appearance; an occluder present in a single frame is voted away; a big change of
+expression (a wide-open mouth in a few frames of a closed-mouth shot) reads as occlusion unless the
+caller leaves eyes/mouth out of ``region``.
+"""
+from __future__ import annotations
+
+import base64
+import zlib
+from typing import Optional, Sequence
+
+import cv2
+import numpy as np
+from scipy import ndimage
+
+from faceplate.core.geometry import align
+from faceplate.core.errors import TrackFileError
+
+ALIGNED_SIZE = 128          # px, analysis resolution
+STORE_SIZE = 64             # px, resolution of the stored per-frame mask
+_ZOOM = 0.7                 # the ArcFace template shrunk so forehead and chin fit in the square
+# ArcFace 5-point template in unit coordinates of the square (0..1 between its outer pixel edges).
+_TEMPLATE_UNIT = ((align.ARCFACE_112 - 56.0) * _ZOOM + 56.0) / 112.0
+
+
+def template(size: int = ALIGNED_SIZE) -> np.ndarray:
+    """(5, 2) float64 ArcFace-order template points in a ``size`` square (pixel centres)."""
+    return _TEMPLATE_UNIT * size - 0.5
+
+
+def aligned_transform(points: np.ndarray, size: int = ALIGNED_SIZE) -> np.ndarray:
+    """(2, 3) similarity mapping image pixels to the aligned ``size`` square, from (5, 2) ArcFace-order
+    points or (68, 2) iBUG landmarks in image pixels. Any two sizes of one face are the same square."""
+    p = np.asarray(points, np.float64).reshape(-1, 2)
+    if p.shape[0] == 68:
+        p = align.points5_from_landmarks68(p)
+    if p.shape[0] != 5:
+        raise ValueError(f"aligned_transform needs (5, 2) or (68, 2) points, got {p.shape}")
+    return align.estimate_similarity(p, template(size))
+
+
+def aligned_face(image: np.ndarray, points: np.ndarray, size: int = ALIGNED_SIZE) -> np.ndarray:
+    """(size, size, 3) float32: the face of ``image`` ((h, w, 3) linear float) warped to the aligned square."""
+    m = aligned_transform(points, size)
+    image = np.asarray(image)
+    scale = align.scale_of(m)
+    if scale < 0.5:   # a big face into a small square: cut it out and pre-shrink it so it does not alias
+        corners = align.transform_points(np.array([[-1, -1], [size, -1], [-1, size], [size, size]], np.float64),
+                                         align.invert(m))
+        x0, y0 = np.maximum(np.floor(corners.min(axis=0)).astype(int) - 2, 0)
+        x1, y1 = np.minimum(np.ceil(corners.max(axis=0)).astype(int) + 2, [image.shape[1], image.shape[0]])
+        if x1 > x0 and y1 > y0:
+            factor = 0.5 / scale
+            cut = np.nan_to_num(np.asarray(image[y0:y1, x0:x1], np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+            small = cv2.resize(cut, (max(int(round((x1 - x0) / factor)), 1), max(int(round((y1 - y0) / factor)), 1)),
+                               interpolation=cv2.INTER_AREA)
+            fx, fy = (x1 - x0) / small.shape[1], (y1 - y0) / small.shape[0]
+            small_to_image = np.array([[fx, 0.0, x0 + 0.5 * fx - 0.5], [0.0, fy, y0 + 0.5 * fy - 0.5]])
+            return align.warp(small, align.compose(m, small_to_image), size)
+    img = np.nan_to_num(np.asarray(image, np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    return align.warp(img, m, size)
+
+
+def face_region(size: int = ALIGNED_SIZE) -> np.ndarray:
+    """(size, size) bool: the face oval in the aligned square (cheeks, eyes, brows, nose, mouth, chin)."""
+    t = template(size)
+    eye = float(np.hypot(*(t[1] - t[0])))
+    centre = t.mean(axis=0) - np.array([0.0, 0.1 * eye])
+    ys, xs = np.mgrid[0:size, 0:size]
+    return ((xs - centre[0]) / (1.05 * eye)) ** 2 + ((ys - centre[1]) / (1.35 * eye)) ** 2 <= 1.0
+
+
+# ------------------------------------------------------------------------------------ detection
+
+def _gain_normalised_log(crops: np.ndarray, region: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(log crops with each frame's per-channel gain removed (T, S, S, 3), per-pixel median (S, S, 3))."""
+    logs = np.log(np.maximum(crops, 0.0) + 1e-3)
+    offset = np.zeros((logs.shape[0], 1, 1, 3), np.float32)
+    for _ in range(2):   # median face, then each frame's gain against it (robust to the occluder)
+        median = np.median(logs - offset, axis=0)
+        offset = np.median((logs - median)[:, region], axis=1)[:, None, None, :]
+    normalised = logs - offset
+    return normalised, np.median(normalised, axis=0)
+
+
+def deviation(crops: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """(T, S, S) float32: each frame's distance from the track's expected face in robust-spread units.
+
+    crops: (T, S, S, 3) float32 linear aligned faces of one shot segment; region: (S, S) bool.
+    """
+    normalised, median = _gain_normalised_log(np.asarray(crops, np.float32), region)
+    residual = normalised - median
+    # a light blur: occluders are coherent, noise and grain are not
+    residual = np.stack([cv2.GaussianBlur(r, (0, 0), 1.0) for r in residual])
+    spread = 1.4826 * np.median(np.abs(residual), axis=0)                   # (S, S, 3)
+    spread = np.sqrt((spread ** 2).mean(axis=2))
+    floor = float(np.median(spread[region])) if region.any() else 1e-3
+    spread = np.maximum(spread, max(floor, 1e-3))
+    distance = np.sqrt((residual ** 2).mean(axis=3))
+    return (distance / spread[None]).astype(np.float32)
+
+
+def detect_occlusion(crops: np.ndarray, region: Optional[np.ndarray] = None, high: float = 6.0, low: float = 3.0,
+                     min_area: float = 0.01) -> np.ndarray:
+    """(T, S, S) bool occlusion masks for T consecutive frames of ONE shot segment of one track.
+
+    crops: (T, S, S, 3) float32 linear from ``aligned_face``; region: (S, S) bool where to look
+    (default ``face_region``); ``high``/``low``: hysteresis thresholds in robust-spread units;
+    ``min_area``: smallest blob kept, as a fraction of the region. Needs T >= 3 (fewer: no occlusion
+    can be told from the face, all False). Deterministic.
+    """
+    crops = np.asarray(crops, np.float32)
+    t_count, size = crops.shape[0], crops.shape[1]
+    region = face_region(size) if region is None else np.asarray(region, bool)
+    if t_count < 3 or not region.any():
+        return np.zeros((t_count, size, size), bool)
+    z = deviation(crops, region)
+    look = region[None]
+    candidate = (z > low) & look
+    labels, count = ndimage.label(candidate, structure=np.ones((3, 3, 3), bool))
+    if count == 0:
+        return np.zeros_like(candidate)
+    seeded = np.zeros(count + 1, bool)
+    seeded[np.unique(labels[(z > high) & look])] = True
+    seeded[0] = False
+    masks = seeded[labels]
+    min_px = max(int(min_area * region.sum()), 4)
+    opening, closing = np.ones((3, 3), bool), np.ones((5, 5), bool)
+    for t in range(t_count):
+        m = ndimage.binary_opening(masks[t], opening)
+        m = ndimage.binary_closing(m, closing, border_value=0) & region
+        m = ndimage.binary_fill_holes(m)
+        lab, n = ndimage.label(m)
+        if n:
+            sizes = ndimage.sum(m, lab, index=np.arange(1, n + 1))
+            m = np.isin(lab, np.flatnonzero(sizes >= min_px) + 1)
+        masks[t] = m
+    # majority of each frame and its neighbours: no one-frame flicker at the blob edges
+    voted = masks.copy()
+    inner = masks[:-2].astype(np.uint8) + masks[1:-1] + masks[2:]
+    voted[1:-1] = inner >= 2
+    return voted
+
+
+# ------------------------------------------------------------------------------------ storage
+
+def downsample_mask(mask: np.ndarray, size: int = STORE_SIZE) -> np.ndarray:
+    """(size, size) bool: a square (S, S) mask reduced by an integer factor, a cell set if ANY of its
+    pixels is (so the stored mask never uncovers an occluder pixel)."""
+    mask = np.asarray(mask, bool)
+    factor = mask.shape[0] // size
+    if factor * size != mask.shape[0] or mask.shape[0] != mask.shape[1]:
+        raise ValueError(f"downsample_mask: {mask.shape} is not a square multiple of {size}")
+    return mask.reshape(size, factor, size, factor).any(axis=(1, 3))
+
+
+def encode_mask(mask: np.ndarray) -> str:
+    """ASCII ``"<size>:<base64>"`` of a square (N, N) bool mask (bit-packed, zlib): ~16 chars when
+    empty, a few hundred for a large occluder at 64x64; decodes exactly with ``decode_mask``."""
+    mask = np.asarray(mask, bool)
+    if mask.ndim != 2 or mask.shape[0] != mask.shape[1]:
+        raise ValueError(f"encode_mask needs a square 2-D mask, got {mask.shape}")
+    packed = zlib.compress(np.packbits(mask.ravel()).tobytes(), 9)
+    return f"{mask.shape[0]}:{base64.b64encode(packed).decode('ascii')}"
+
+
+def decode_mask(text: str) -> np.ndarray:
+    """(N, N) bool from ``encode_mask``'s string; TrackFileError naming the problem when malformed."""
+    try:
+        head, body = str(text).split(":", 1)
+        size = int(head)
+        bits = np.unpackbits(np.frombuffer(zlib.decompress(base64.b64decode(body, validate=True)), np.uint8))
+        if size <= 0 or bits.size < size * size:
+            raise ValueError("too few bits")
+        return bits[:size * size].reshape(size, size).astype(bool)
+    except (ValueError, zlib.error, TypeError) as exc:
+        raise TrackFileError(f"occlusion mask {str(text)[:24]!r}… is not a valid '<size>:<base64>' mask ({exc}); "
+                             f"re-run analyze to rebuild the track file") from None
+
+
+# ------------------------------------------------------------------------------------ render side
+
+def occlusion_in_image(mask_aligned: np.ndarray, aligned_to_image: np.ndarray, shape: tuple[int, int],
+                       feather: Optional[float] = None) -> np.ndarray:
+    """(h, w) float32 0..1 occlusion in image (or ROI) pixels, soft-edged, 0 away from the occluder.
+
+    mask_aligned: (N, N) bool/float stored mask; aligned_to_image: (2, 3) from the N-px aligned square
+    to the target pixels (e.g. ``align.invert(aligned_transform(points, N))``, shifted for an ROI);
+    shape: (h, w). The occluder is covered fully (grown by 1.5 ``feather`` px; ``feather`` defaults
+    to 0.3 mask cells) and the edge fades out over about 2 ``feather`` px more. Multiply the face matte by (1 - it).
+    """
+    h, w = int(shape[0]), int(shape[1])
+    m = np.asarray(mask_aligned, np.float32)
+    if not m.any():
+        return np.zeros((h, w), np.float32)
+    cell = align.scale_of(aligned_to_image)
+    sigma = float(feather) if feather is not None else max(0.3 * cell, 0.5)
+    warped = cv2.warpAffine(m, np.asarray(aligned_to_image, np.float64), (w, h), flags=cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+    # grow by 1.5 sigma, so after the blur (doubled, clipped) every covered pixel, corners too, reads 1
+    r = int(np.ceil(1.5 * sigma))
+    grown = cv2.dilate((warped >= 0.5).astype(np.float32), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    soft = np.clip(2.0 * cv2.GaussianBlur(grown, (0, 0), sigma), 0.0, 1.0)
+    soft[soft < 1.0 / 1024.0] = 0.0
+    return soft.astype(np.float32)
+
+
+def track_occlusion(images: Sequence[np.ndarray], points: Sequence[np.ndarray], size: int = ALIGNED_SIZE,
+                    store: int = STORE_SIZE) -> list[str]:
+    """Encoded per-frame masks for one segment of one track: frames (h, w, 3) linear with their
+    (5, 2) or (68, 2) points. Convenience over aligned_face / detect_occlusion / encode_mask."""
+    crops = np.stack([aligned_face(img, p, size) for img, p in zip(images, points)])
+    return [encode_mask(downsample_mask(m, store)) for m in detect_occlusion(crops)]

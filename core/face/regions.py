@@ -1,0 +1,140 @@
+"""Face regions from landmarks and pixels: the eye and mouth regions kept from the plate, the
+person's own visible skin (hairline found in the image), and the skin model behind it.
+
+Skin is modelled in linear light on chroma (log R/G, log B/G) and log luminance, learned from the
+cheeks and nose of the same face (median and a robust spread), so it adapts to the person and the
+light. Above the brows skin is grown upward from just over the brow line: the first hair (or
+backdrop) stops it, and the landmark forehead lift bounds it. Below the brows the whole landmark
+hull counts (beards, lips and eyes belong to the person; occlusion is handled elsewhere).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+_EPS = 1e-4
+# Cheek and nose-bridge sample polygons (iBUG-68 indices): skin on almost every face.
+_CHEEK_LEFT = [1, 2, 3, 4, 48, 31, 39, 40, 41, 36]
+_CHEEK_RIGHT = [15, 14, 13, 12, 54, 35, 42, 47, 46, 45]
+_NOSE = [27, 39, 31, 33, 35, 42]
+
+
+def face_size(landmarks68: np.ndarray) -> float:
+    lm = np.asarray(landmarks68, np.float64).reshape(68, 2)
+    return max(float(np.linalg.norm(lm[16] - lm[0])), float(np.linalg.norm(lm[17:27].mean(axis=0) - lm[8])), 1.0)
+
+
+def _poly_mask(points: np.ndarray, shape: tuple[int, int], convex: bool = True) -> np.ndarray:
+    m = np.zeros(shape, np.uint8)
+    p = np.asarray(points, np.float64).reshape(-1, 2)
+    if convex:
+        p = cv2.convexHull(p.astype(np.float32)).reshape(-1, 2)
+    cv2.fillPoly(m, [np.round(p * 16).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=4)
+    return m
+
+
+def _features(image_linear: np.ndarray) -> np.ndarray:
+    x = np.maximum(np.nan_to_num(np.asarray(image_linear, np.float32), nan=0.0, posinf=0.0, neginf=0.0), 0.0) + _EPS
+    luma = 0.2126 * x[..., 0] + 0.7152 * x[..., 1] + 0.0722 * x[..., 2]
+    return np.stack([np.log(x[..., 0] / x[..., 1]), np.log(x[..., 2] / x[..., 1]), np.log(luma)], axis=-1)
+
+
+@dataclass
+class SkinModel:
+    centre: np.ndarray   # (3,) median chroma r/g, b/g, log luminance
+    spread: np.ndarray   # (3,) robust standard deviations (floored)
+
+    def distance(self, image_linear: np.ndarray) -> np.ndarray:
+        """(h, w) normalised distance from the skin colour; under ~3 is skin. Luminance counts half:
+        shading varies over a face far more than its chroma does."""
+        d = (_features(image_linear) - self.centre) / self.spread
+        return np.sqrt(d[..., 0] ** 2 + d[..., 1] ** 2 + 0.25 * d[..., 2] ** 2)
+
+
+def skin_model(image_linear: np.ndarray, landmarks68: np.ndarray) -> SkinModel:
+    """Skin colour of this face, learned from its cheeks and nose."""
+    lm = np.asarray(landmarks68, np.float64).reshape(68, 2)
+    shape = image_linear.shape[:2]
+    sample = np.zeros(shape, np.uint8)
+    for poly in (_CHEEK_LEFT, _CHEEK_RIGHT, _NOSE):
+        sample |= _poly_mask(lm[poly], shape)
+    feats = _features(image_linear)[sample > 0]
+    if len(feats) < 16:
+        return SkinModel(np.array([0.3, -0.4, np.log(0.2)]), np.array([0.15, 0.25, 0.8]))
+    centre = np.median(feats, axis=0)
+    spread = 1.4826 * np.median(np.abs(feats - centre), axis=0)
+    return SkinModel(centre, np.maximum(spread, [0.04, 0.06, 0.25]))
+
+
+def hull_points(landmarks68: np.ndarray, lift: float) -> np.ndarray:
+    """Jaw line plus the brows raised by ``lift`` × brow-to-chin height (the landmark face hull)."""
+    lm = np.asarray(landmarks68, np.float64).reshape(68, 2)
+    up = lm[17:27].mean(axis=0) - lm[8]
+    return np.vstack([lm[:17], (lm[17:27] + up * lift)[::-1]])
+
+
+def visible_skin(image_linear: np.ndarray, landmarks68: np.ndarray, lift: float = 0.35,
+                 threshold: float = 3.0) -> np.ndarray:
+    """(h, w) float32 0..1: the landmark hull, with the forehead cut at the hairline seen in the image."""
+    lm = np.asarray(landmarks68, np.float64).reshape(68, 2)
+    shape = image_linear.shape[:2]
+    size = face_size(lm)
+    hull = _poly_mask(hull_points(lm, lift), shape)
+    up = lm[17:27].mean(axis=0) - lm[8]
+    # Below this line (just over the brows) everything in the hull is the person's face.
+    low = np.vstack([lm[:17], (lm[17:27] + up * 0.06)[::-1]])
+    base = _poly_mask(low, shape) & hull
+    skin = (skin_model(image_linear, lm).distance(image_linear) < threshold).astype(np.uint8)
+    k = max(int(round(0.015 * size)), 1)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))
+    skin = cv2.morphologyEx(skin, cv2.MORPH_OPEN, kernel)   # lone hair-coloured speckles in skin, and back
+    band = hull & (1 - base)
+    grow = (band & skin) | base
+    n, labels = cv2.connectedComponents(grow, connectivity=8)
+    touching = np.unique(labels[(base > 0) & (labels > 0)])
+    region = np.isin(labels, touching).astype(np.uint8)
+    # Skin grows up from the brows column by column: close small gaps (pores, specular), not a fringe.
+    region = cv2.morphologyEx(region, cv2.MORPH_CLOSE, kernel) & hull
+    out = region.astype(np.float32)
+    sigma = max(0.012 * size, 0.5)
+    return np.clip(cv2.GaussianBlur(out, (0, 0), sigma) * 1.0, 0.0, 1.0) * (cv2.GaussianBlur(
+        hull.astype(np.float32), (0, 0), sigma) > 0.0)
+
+
+def eye_polygons(landmarks68: np.ndarray) -> list[np.ndarray]:
+    """Per eye: the eye with its lids (up toward the brow, a little below the lower lid)."""
+    lm = np.asarray(landmarks68, np.float64).reshape(68, 2)
+    out = []
+    for eye, brow in ((slice(36, 42), slice(17, 22)), (slice(42, 48), slice(22, 27))):
+        p = lm[eye]
+        centre = p.mean(axis=0)
+        width = np.linalg.norm(p[3] - p[0])
+        to_brow = lm[brow].mean(axis=0) - centre
+        lids = p[[1, 2]] + 0.45 * to_brow            # upper lid and its crease
+        below = p[[4, 5]] - 0.25 * to_brow            # lower lid
+        corners = np.array([p[0] - (p[3] - p[0]) * 0.18, p[3] + (p[3] - p[0]) * 0.18])
+        out.append(np.vstack([p, lids, below, corners]) if width > 0 else p)
+    return out
+
+
+def mouth_polygon(landmarks68: np.ndarray) -> np.ndarray:
+    """The lips and mouth interior, grown by a tenth of the mouth width."""
+    lm = np.asarray(landmarks68, np.float64).reshape(68, 2)
+    lips = lm[48:60]
+    centre = lips.mean(axis=0)
+    return centre + (lips - centre) * 1.0 + (lips - centre) / np.maximum(
+        np.linalg.norm(lips - centre, axis=1, keepdims=True), 1e-9) * 0.1 * np.linalg.norm(lm[54] - lm[48])
+
+
+def feature_mask(landmarks68: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(h, w) float32 0..1 soft mask of both eyes (with lids) and the mouth (with lips)."""
+    size = face_size(landmarks68)
+    hard = np.zeros(shape, np.uint8)
+    for poly in eye_polygons(landmarks68):
+        hard |= _poly_mask(poly, shape)
+    hard |= _poly_mask(mouth_polygon(landmarks68), shape, convex=False)
+    sigma = max(0.02 * size, 0.5)
+    soft = cv2.GaussianBlur(hard.astype(np.float32), (0, 0), sigma)
+    return np.clip(soft * 1.6, 0.0, 1.0).astype(np.float32)

@@ -1,0 +1,36 @@
+"""Likeness: proportions are pose-normalised, and adjusting moves the actor's inner face to the
+source's while the jaw and the expression (lid gap, lip opening) stay the actor's."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from faceplate.core.face import expression, likeness
+from tests.core.face.faces import face_photo, find_face, posed_mean
+
+
+def test_proportions_do_not_change_with_head_pose():
+    front = likeness.proportions(posed_mean(0))
+    for yaw, pitch in ((30, 0), (-30, 10), (0, -15)):
+        turned = likeness.proportions(posed_mean(yaw, pitch))
+        assert all(abs(turned[k] - front[k]) < 1e-6 for k in likeness.NAMES)
+
+
+@pytest.mark.assets
+def test_adjust_reaches_the_source_proportions_and_keeps_jaw_and_expression(asset):
+    from faceplate.core.models.zoo import load_detector, load_landmarker
+    det, lmk = load_detector(), load_landmarker()
+    actor, _ = find_face(face_photo(asset, "media/face_recognition/biden.jpg"), det, lmk)
+    source, _ = find_face(face_photo(asset, "media/face_recognition/obama.jpg"), det, lmk)
+    want, mine = likeness.proportions(source), likeness.proportions(actor)
+    before = sum(abs(want[k] - mine[k]) for k in likeness.NAMES)
+    full = likeness.adjust(actor, want, strength=1.0)
+    got = likeness.proportions(full)
+    after = sum(abs(want[k] - got[k]) for k in likeness.NAMES)
+    assert after < 0.15 * before
+    part = likeness.proportions(likeness.adjust(actor, want, strength=0.5))
+    assert abs(sum(abs(want[k] - part[k]) for k in likeness.NAMES) - 0.5 * before) < 0.2 * before
+    assert np.array_equal(full[:17], actor[:17])
+    assert np.array_equal(likeness.adjust(actor, want, strength=0.0), actor)
+    for measure in (lambda p: expression.eye_openness(p, expression.LEFT_EYE), expression.mouth_openness):
+        assert abs(measure(full) - measure(actor)) < 0.02

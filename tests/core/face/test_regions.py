@@ -1,0 +1,47 @@
+"""Regions: the visible skin stops at the hairline seen in the image (a fringe is not skin), the
+eyes and mouth mask covers lids and lips."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from faceplate.core.face import regions
+from tests.core.face.faces import add_fringe, face_photo, find_face
+
+pytestmark = pytest.mark.assets
+
+
+def _linear(rgb8):
+    x = rgb8.astype(np.float32) / 255.0
+    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def face(asset):
+    from faceplate.core.models.zoo import load_detector, load_landmarker
+    rgb = face_photo(asset, "media/face_recognition/obama.jpg")
+    lm, _ = find_face(rgb, load_detector(), load_landmarker())
+    return rgb, lm
+
+
+def test_fringe_is_cut_out_of_the_visible_skin_and_bare_forehead_kept(face):
+    rgb, lm = face
+    hull = regions._poly_mask(regions.hull_points(lm, 0.45), rgb.shape[:2]) > 0
+    bare = regions.visible_skin(_linear(rgb), lm, 0.45)
+    fringed, fringe = add_fringe(rgb, lm)
+    cut = regions.visible_skin(_linear(fringed), lm, 0.45)
+    in_fringe = fringe & hull
+    assert bare[in_fringe].mean() > 0.8          # the bare forehead is skin
+    assert cut[in_fringe].mean() < 0.1           # the fringe is not
+    below = hull & ~fringe
+    assert cut[below].mean() > 0.9               # everything under the brows stays
+
+
+def test_feature_mask_covers_eyes_lids_and_mouth_but_not_cheeks(face):
+    rgb, lm = face
+    m = regions.feature_mask(lm, rgb.shape[:2])
+    at = lambda p: m[int(round(p[1])), int(round(p[0]))]  # noqa: E731
+    for i in (37, 38, 43, 44, 62, 66, 48, 54):
+        assert at(lm[i]) > 0.9
+    cheek = (lm[2] + lm[31]) / 2
+    assert at(cheek) < 0.05 and at(lm[30]) < 0.05
