@@ -37,7 +37,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from quality_eval import PlateTruth, analyse_plate, evaluate_render  # noqa: E402
 from quality_judges import Judges  # noqa: E402
-from quality_plates import build_photo_plate, build_sources, build_tos_plate  # noqa: E402
+from quality_plates import PLATE_VERSION, build_photo_plate, build_sources, build_tos_plate  # noqa: E402
 from quality_report import contact_sheet, face_table, summary_table  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -96,7 +96,8 @@ def build_inputs(out: Path, plates: list[str], frames: int, judges: Judges) -> t
         manifest_path = folder / "manifest.json"
         if manifest_path.exists():
             manifests[name] = json.loads(manifest_path.read_text())
-            continue
+            if manifests[name].get("version") == PLATE_VERSION:
+                continue
         print(f"building plate {name} ({frames} frames) in {folder}", file=sys.stderr)
         if name == "photos":
             manifests[name] = build_photo_plate(folder, ASSETS, judges, frames)

@@ -22,6 +22,7 @@ import numpy as np
 from quality_judges import Judges
 
 WIDTH, HEIGHT = 1280, 720
+PLATE_VERSION = 1  # bump when a plate's recipe changes: cached plates of another version are rebuilt
 FIRST_FRAME = 1001
 # Linear Rec.709 (sRGB primaries, D65) -> ACES AP1 (ACEScg), Bradford-adapted: the standard matrix.
 REC709_TO_AP1 = np.array([[0.6130974, 0.3395231, 0.0473794],
@@ -170,8 +171,8 @@ def build_photo_plate(folder: Path, assets: Path, judges: Judges, frames: int) -
     cutouts = [_face_cutout(judges, assets / a, i, w) for a, i, w, _ in PHOTO_FACES]
     mug_rgb, mug_alpha = _mug(rng)
     occluded_centre = FACE_CENTRES[OCCLUDED_FACE]
-    manifest = {"pattern": str(folder / "plate.####.exr"), "first": FIRST_FRAME, "last": FIRST_FRAME + frames - 1,
-                "faces": [{"asset": a, "why": why, "matrices": [], "centres": []} for a, _, _, why in PHOTO_FACES],
+    manifest = {"version": PLATE_VERSION, "pattern": str(folder / "plate.####.exr"), "first": FIRST_FRAME,
+                "last": FIRST_FRAME + frames - 1, "faces": [{"asset": a, "why": why, "matrices": [], "centres": []} for a, _, _, why in PHOTO_FACES],
                 "occluder_pattern": str(folder / "occluder.####.png"), "occluded_face": OCCLUDED_FACE}
     for i in range(frames):
         frame = FIRST_FRAME + i
@@ -220,8 +221,8 @@ def build_tos_plate(folder: Path, assets: Path, frames: int) -> dict:
     """The Tears of Steel clip, 2x to 1280x720, sRGB -> ACEScg half EXR."""
     first = TOS_FIRST if frames > 16 else TOS_FIRST_SHORT
     folder.mkdir(parents=True, exist_ok=True)
-    manifest = {"pattern": str(folder / "plate.####.exr"), "first": FIRST_FRAME, "last": FIRST_FRAME + frames - 1,
-                "clip": TOS_CLIP, "clip_first": first, "faces": []}
+    manifest = {"version": PLATE_VERSION, "pattern": str(folder / "plate.####.exr"), "first": FIRST_FRAME,
+                "last": FIRST_FRAME + frames - 1, "clip": TOS_CLIP, "clip_first": first, "faces": []}
     for i, rgb in enumerate(_video_frames(assets / TOS_CLIP, first, frames)):
         big = cv2.resize(rgb, (WIDTH, HEIGHT), interpolation=cv2.INTER_CUBIC).astype(np.float32)
         write_exr(frame_path(manifest["pattern"], FIRST_FRAME + i), srgb_to_acescg(np.clip(big, 0, 255)))

@@ -106,7 +106,7 @@ def sheet_rows(truth: PlateTruth) -> list[tuple[str, int, tuple[int, int, int, i
     return rows
 
 
-def contact_sheet(truth: PlateTruth, out_pattern: str, path: Path, title: str, height: int = 240) -> None:
+def contact_sheet(truth: PlateTruth, out_pattern: str, path: Path, title: str, height: int = 200) -> None:
     """PNG: one row per sheet_rows() entry, columns plate | swap | matte | |swap - plate| x4."""
     rows = []
     for label, frame, box in sheet_rows(truth):
@@ -115,7 +115,7 @@ def contact_sheet(truth: PlateTruth, out_pattern: str, path: Path, title: str, h
         matte = np.zeros(plate.shape[:2], np.float32) if matte is None else matte
         diff = np.clip(np.abs(out - plate) * 4, 0, 255)
         crop = box or (0, 0, plate.shape[1], plate.shape[0])
-        tiles = [_tile(im, crop, height) for im in (plate, out, np.repeat(255 * matte[:, :, None], 3, 2), diff)]
+        tiles = [_tile(im, crop, height if box else height * 4 // 5) for im in (plate, out, np.repeat(255 * matte[:, :, None], 3, 2), diff)]
         row = np.hstack([np.pad(t, ((0, 0), (0, 4), (0, 0)), constant_values=90) for t in tiles]).astype(np.uint8)
         cv2.putText(row, label, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 0), 1, cv2.LINE_AA)
         rows.append(row)
@@ -126,5 +126,5 @@ def contact_sheet(truth: PlateTruth, out_pattern: str, path: Path, title: str, h
                 cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA)
     sheet = np.vstack([header] + rows)
     tmp = path.with_name(path.stem + ".tmp.png")
-    cv2.imwrite(str(tmp), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(tmp), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
     tmp.replace(path)
