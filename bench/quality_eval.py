@@ -93,8 +93,9 @@ def analyse_plate(judges: Judges, name: str, manifest: dict) -> PlateTruth:
         srgb8 = srgb.round().astype(np.uint8)
         for face in judges.detect(srgb8, MIN_FACE):
             state = _face_state(judges, srgb8, face.box, face.points5)
-            best = max(tracks, key=lambda t: _iou(t[max(t)].box, face.box) if frame - 1 in t else 0, default=None)
-            if best is not None and frame - 1 in best and frame not in best and _iou(best[max(best)].box, face.box) > 0.3:
+            open_tracks = [t for t in tracks if frame - 1 in t and frame not in t]
+            best = max(open_tracks, key=lambda t: _iou(t[frame - 1].box, face.box), default=None)
+            if best is not None and _iou(best[frame - 1].box, face.box) > 0.3:
                 best[frame] = state
             else:
                 tracks.append({frame: state})

@@ -53,10 +53,15 @@ def changed_pixels(out: np.ndarray, plate: np.ndarray, mask: np.ndarray, thresho
 
 
 def motion_compensated_change(previous: np.ndarray, current: np.ndarray, transform: np.ndarray,
-                              region: np.ndarray) -> float:
+                              region: np.ndarray, grain_sigma: float = 1.5) -> float:
     """Mean abs code-value difference between `current` and `previous` warped by `transform` (2x3 or
-    3x3, previous -> current pixels) over `region`: what changed once the camera/face motion is removed."""
+    3x3, previous -> current pixels) over `region`: what changed once the camera/face motion is removed.
+    Both are blurred by grain_sigma first: fresh grain every frame is not flicker, and a swap without
+    grain must not look steadier than the plate for it."""
     h, w = current.shape[:2]
+    if grain_sigma > 0:
+        previous = cv2.GaussianBlur(previous, (0, 0), grain_sigma)
+        current = cv2.GaussianBlur(current, (0, 0), grain_sigma)
     warped = cv2.warpAffine(previous, np.asarray(transform, np.float64)[:2], (w, h), flags=cv2.INTER_LINEAR,
                             borderMode=cv2.BORDER_CONSTANT, borderValue=np.nan)
     valid = region & np.isfinite(warped).all(axis=-1)

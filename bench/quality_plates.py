@@ -145,7 +145,8 @@ def _path_matrix(face: int, t: float, centre_in_cut: np.ndarray, target: tuple[i
 
 def _backdrop(rng: np.random.Generator) -> np.ndarray:
     """A soft textured backdrop (sRGB code values): low-frequency colour blobs plus fine texture."""
-    low = cv2.resize(rng.uniform(40, 150, (9, 16, 3)).astype(np.float32), (WIDTH, HEIGHT), interpolation=cv2.INTER_CUBIC)
+    blobs = rng.uniform(40, 150, (9, 16, 3)).astype(np.float32)
+    low = cv2.resize(blobs, (WIDTH, HEIGHT), interpolation=cv2.INTER_CUBIC)
     fine = cv2.GaussianBlur(rng.normal(0, 12, (HEIGHT, WIDTH)).astype(np.float32), (0, 0), 1.5)
     return np.clip(low + fine[:, :, None], 0, 255)
 
@@ -172,7 +173,8 @@ def build_photo_plate(folder: Path, assets: Path, judges: Judges, frames: int) -
     mug_rgb, mug_alpha = _mug(rng)
     occluded_centre = FACE_CENTRES[OCCLUDED_FACE]
     manifest = {"version": PLATE_VERSION, "pattern": str(folder / "plate.####.exr"), "first": FIRST_FRAME,
-                "last": FIRST_FRAME + frames - 1, "faces": [{"asset": a, "why": why, "matrices": [], "centres": []} for a, _, _, why in PHOTO_FACES],
+                "last": FIRST_FRAME + frames - 1,
+                "faces": [{"asset": a, "why": why, "matrices": [], "centres": []} for a, _, _, why in PHOTO_FACES],
                 "occluder_pattern": str(folder / "occluder.####.png"), "occluded_face": OCCLUDED_FACE}
     for i in range(frames):
         frame = FIRST_FRAME + i

@@ -92,8 +92,10 @@ def sheet_rows(truth: PlateTruth) -> list[tuple[str, int, tuple[int, int, int, i
             cx, cy, half = b[0] + b[2] / 2, b[1] + b[3] / 2, 0.85 * max(b[2], b[3])
             return int(cx - half), int(cy - half), int(cx + half), int(cy + half)
         shape = (720, 1280)
-        overlap = {f: int((truth.occluder(f, shape)[crop(f)[1]:crop(f)[3], crop(f)[0]:crop(f)[2]]).sum())
-                   for f in track} if truth.manifest.get("occluder_pattern") else {}
+        def covered(frame: int) -> int:  # occluder pixels over the face's box
+            x, y, w, h = track[frame].box.astype(int)
+            return int(truth.occluder(frame, shape)[max(0, y):y + h, max(0, x):x + w].sum())
+        overlap = {f: covered(f) for f in track} if truth.manifest.get("occluder_pattern") else {}
         if overlap and max(overlap.values()) > 0:
             f = max(overlap, key=overlap.get)
             rows.append((f"face {k + 1} occluded, frame {f}", f, crop(f)))
@@ -115,7 +117,8 @@ def contact_sheet(truth: PlateTruth, out_pattern: str, path: Path, title: str, h
         matte = np.zeros(plate.shape[:2], np.float32) if matte is None else matte
         diff = np.clip(np.abs(out - plate) * 4, 0, 255)
         crop = box or (0, 0, plate.shape[1], plate.shape[0])
-        tiles = [_tile(im, crop, height if box else height * 4 // 5) for im in (plate, out, np.repeat(255 * matte[:, :, None], 3, 2), diff)]
+        matte_rgb = np.repeat(255 * matte[:, :, None], 3, axis=2)
+        tiles = [_tile(im, crop, height if box else height * 4 // 5) for im in (plate, out, matte_rgb, diff)]
         row = np.hstack([np.pad(t, ((0, 0), (0, 4), (0, 0)), constant_values=90) for t in tiles]).astype(np.uint8)
         cv2.putText(row, label, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 0), 1, cv2.LINE_AA)
         rows.append(row)
