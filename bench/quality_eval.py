@@ -124,7 +124,8 @@ def evaluate_render(judges: Judges, truth: PlateTruth, out_pattern: str, source_
               "brow_diff": [], "forehead": [], "coverage": [], "judge_lost": 0, "temporal_out": 0.0,
               "temporal_plate": 0.0} for _ in truth.tracks]
     totals = {"occluder_changed": 0, "occluder_px": 0, "seam_out": 0.0, "seam_plate": 0.0, "grain_out": [],
-              "grain_plate": [], "energy_out": 0.0, "energy_plate": 0.0, "outside_changed": 0, "no_matte": 0}
+              "grain_plate": [], "energy_out": 0.0, "energy_plate": 0.0, "outside_changed": 0, "no_matte": 0,
+              "stray_frames": 0}
     previous = None
     for frame in truth.frames:
         plate, plate_raw, _ = read_srgb(frame_path(truth.manifest["pattern"], frame))
@@ -138,11 +139,13 @@ def evaluate_render(judges: Judges, truth: PlateTruth, out_pattern: str, source_
         out8 = out.round().astype(np.uint8)
         detections = judges.detect(out8, MIN_FACE * 0.7)
         near_faces = np.zeros(shape, bool)
+        around_faces = np.zeros(shape, bool)
         for k, track in enumerate(truth.tracks):
             if frame not in track:
                 continue
             p, f = track[frame], faces[k]
             near_faces |= _face_region(p.box, shape, 1.5)
+            around_faces |= _face_region(p.box, shape, 2.0)
             match = max(detections, key=lambda d: _iou(d.box, p.box), default=None)
             if match is None or _iou(match.box, p.box) < 0.3:
                 f["judge_lost"] += 1
@@ -171,6 +174,8 @@ def evaluate_render(judges: Judges, truth: PlateTruth, out_pattern: str, source_
                 if np.isfinite(change_out) and np.isfinite(change_plate):
                     f["temporal_out"] += change_out
                     f["temporal_plate"] += change_plate
+        # A matte away from every face the judge sees on the plate: a swap pasted on a hand or a wall.
+        totals["stray_frames"] += int(((matte > 0.05) & ~around_faces).sum() > 200)
         changed, total = qm.changed_pixels(out, plate, occluder & near_faces)
         totals["occluder_changed"] += changed
         totals["occluder_px"] += total
@@ -221,4 +226,5 @@ def summarise(faces: list[dict], totals: dict) -> dict:
         "grain_corr_out": _mean(totals["grain_out"]), "grain_corr_plate": _mean(totals["grain_plate"]),
         "sharpness_ratio": qm.ratio(totals["energy_out"], totals["energy_plate"]),
         "outside_matte_changed_px": totals["outside_changed"], "frames_without_matte": totals["no_matte"],
+        "stray_matte_frames": totals["stray_frames"],
     }

@@ -26,6 +26,7 @@ COLUMNS = (
     ("grain", "grain corr swap / plate", None, "within 0.1", None),
     ("sharpness_ratio", "sharpness ratio", "{:.2f}", "", None),
     ("coverage", "matte on face", "{:.2f}", "", None),
+    ("stray_matte_frames", "frames with stray matte", "{:.0f}", "0", lambda v: v == 0),
     ("render_fps", "render frames/s", "{:.2f}", "", None),
 )
 
