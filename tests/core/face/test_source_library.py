@@ -77,15 +77,16 @@ def test_analyze_chooses_library_frames_and_chunked_renders_are_identical(media,
     assert chosen and all(c is not None for c in chosen)
     assert tf.settings["source"]["frames"] == 3                  # every 2nd frame of the 6-frame clip
     whole, parts = tmp_path / "whole", tmp_path / "parts"
-    assert main(["render", shot.pattern, "--track", track, "--source", clip, "--out",
+    assert main(["render", shot.pattern, "--track", track, "--engine", "v2", "--source", clip, "--out",
                  str(whole / "o.####.exr")]) == 0
     for rng in ("1001-1001", "1002-1003"):
-        assert main(["render", shot.pattern, "--track", track, "--source", clip, "--frames", rng, "--out",
+        assert main(["render", shot.pattern, "--track", track, "--engine", "v2", "--source", clip, "--frames", rng,
+                     "--out",
                      str(parts / "o.####.exr")]) == 0
     for f in (1001, 1002, 1003):
         assert (whole / f"o.{f}.exr").read_bytes() == (parts / f"o.{f}.exr").read_bytes()
     # a different source than the one the choices were made for is refused, naming the fix
     other = str(tmp_path / "other.png")
     cv2.imwrite(other, (face_photo(asset, "media/face_recognition/biden.jpg")[..., ::-1]))
-    assert main(["render", shot.pattern, "--track", track, "--source", other, "--out",
+    assert main(["render", shot.pattern, "--track", track, "--engine", "v2", "--source", other, "--out",
                  str(tmp_path / "x" / "o.####.exr")]) == 2
