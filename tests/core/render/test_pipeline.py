@@ -321,7 +321,7 @@ def _write_ref(shot) -> str:
 
 
 def test_parser_mask_through_the_cli(shot, tmp_path):
-    from test_mask import _fake_bisenet
+    from tests.core.render.test_mask import _fake_bisenet
     from faceplate.core.io.exr import read_image
     parser = tmp_path / "bisenet.onnx"
     _fake_bisenet(parser)
@@ -336,7 +336,7 @@ def test_parser_mask_through_the_cli(shot, tmp_path):
 
 def test_neural_render_from_saved_embedding_and_target_ids(shot, tmp_path):
     """CLI with an inswapper-contract ONNX and --source-embedding; --targets picks tracks by id."""
-    from test_swap import _swapper_onnx
+    from tests.core.render.test_engines import _swapper_onnx
     from faceplate.core.filesystem import sha256_file
     from faceplate.core.io.exr import read_image
 
