@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any, Optional, Sequence
 
 import numpy as np
-from faceplate.core.types import Detection
 
 # Cosine at/above which two embeddings are the same person, per recognizer family. Measured on the
 # asset photos (same person / different people): dlib-128 on our 5-point chips >= 0.954 / <= 0.897,
@@ -58,19 +57,3 @@ def threshold_for(recognizer: Any, override: Optional[float] = None) -> float:
         return float(override)
     family = getattr(getattr(recognizer, "contract", None), "family", None)
     return SAME_PERSON_THRESHOLD.get(family, DEFAULT_SAME_PERSON_THRESHOLD)
-
-
-def same_person(a: np.ndarray, b: np.ndarray, recognizer: Any = None, threshold: float | None = None) -> bool:
-    """True when two embeddings are the same person under the recognizer's threshold."""
-    t = threshold if threshold is not None else threshold_for(recognizer)
-    cos = cosine(a, b)
-    return cos is not None and cos >= t
-
-
-def embed_faces(recognizer: Any, image_rgb: np.ndarray, detections: Sequence[Detection],
-                points5: Sequence[np.ndarray] | None = None) -> np.ndarray:
-    """(N, dim) embeddings of detections; ``points5`` overrides their points (e.g. from 68 landmarks)."""
-    pts = points5 if points5 is not None else [d.points5 for d in detections]
-    if len(pts) == 0:
-        return np.zeros((0, int(getattr(recognizer, "dim", 0))), dtype=np.float32)
-    return np.stack([recognizer.embed(image_rgb, p) for p in pts]).astype(np.float32)
