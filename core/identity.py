@@ -1,4 +1,4 @@
-"""Identity embeddings: computing them for detections and comparing them.
+"""Identity embeddings: normalising, averaging and comparing them, and the same-person thresholds.
 
 Recognizer objects come from ``models.load_recognizer``; every embedding is a (dim,) float32
 L2-normalised vector, so cosine similarity is a dot product.
