@@ -9,7 +9,8 @@ from typing import Any, Optional
 
 import cv2
 import numpy as np
-from faceplate.core.types import FaceEntry
+from faceplate.core.analyze.pyramid import pyramid_scales
+from faceplate.core.types import Detection, FaceEntry
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,6 @@ def _detection_image(lin: np.ndarray, aspect: float, face_range: tuple[float, fl
     the costly full-frame OCIO pass shrinks with it. Small plates stay at native resolution.
     Image pixel (xd, yd) is analysis point ((xd + 0.5) fx - 0.5, (yd + 0.5) fy - 0.5).
     """
-    from faceplate.core.analyze.pyramid import pyramid_scales
 
     h, w = lin.shape[:2]
     scale = min(1.0, pyramid_scales(int(round(w * aspect)), h, min_face, face_range)[0])
@@ -56,7 +56,6 @@ def _detection_image(lin: np.ndarray, aspect: float, face_range: tuple[float, fl
 
 def _scale_detection(det: Any, f: tuple[float, float]) -> Any:
     """A detection in the downscaled detection image → analysis coordinates (pixel centres kept)."""
-    from faceplate.core.types import Detection
     fx, fy = f
     box = det.box.reshape(2, 2)
     pts = det.points5
@@ -100,7 +99,6 @@ def _face_crop(lin: np.ndarray, det: Any, aspect: float, colour: Any) -> tuple[n
 
 
 def _to_crop(det: Any, origin: np.ndarray, scale: float) -> Any:
-    from faceplate.core.types import Detection
     f = lambda p: (p - origin + 0.5) * scale - 0.5  # noqa: E731
     return Detection(f(det.box.reshape(2, 2)).reshape(4), f(det.points5), det.score)
 

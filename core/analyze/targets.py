@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import numpy as np
+from faceplate.core.analyze.photo import face_in_photo
 from faceplate.core.identity import cosine
 from faceplate.core.types import Track
 
@@ -12,7 +13,6 @@ from faceplate.core.types import Track
 def reference_embedding(path: str, detector: Any, recognizer: Any, colour: Any = None,
                         min_face: float = 20.0) -> np.ndarray:
     """Embedding of the largest face in a reference photo (JPEG/PNG as sRGB; EXR through ``colour``)."""
-    from faceplate.core.analyze.photo import face_in_photo
 
     photo = face_in_photo(path, detector, "target face image", colour, min_face=min_face, small_photo=True)
     return np.asarray(recognizer.embed(photo.still.rgb8, photo.detection.points5), dtype=np.float32)

@@ -274,8 +274,6 @@ def infer_swapper_contract(model: Any, label: str) -> Any:
 
     ModelError (one line, naming the file) when it matches none.
     """
-    from faceplate.core.models.contract import ONNX_CONTRACT_KEY, ModelContract, contract_from_onnx, onnx_signature
-
     ours = contract_from_onnx(model)
     if ours is not None:
         if ours.role != "swapper":

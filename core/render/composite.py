@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 import numpy as np
+from faceplate.core.render.mask import bbox
+from faceplate.core.types import Window
 
 MATTE_CHANNEL = "faceplate.matte"
 
@@ -109,8 +111,6 @@ def composite(frame: Any, layers: Sequence[FaceLayer], extra_metadata: Optional[
 def patch(frame: Any, layers: Sequence[FaceLayer], extra_metadata: Optional[dict] = None,
           accumulated: Optional[tuple[np.ndarray, np.ndarray]] = None) -> Any:
     """Premultiplied RGBA face patch whose data window is the bbox of the matte (1×1 zeros if empty)."""
-    from faceplate.core.render.mask import bbox
-    from faceplate.core.types import Window
 
     pix = frame.pixels
     h, w = pix.shape[:2]

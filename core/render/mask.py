@@ -14,6 +14,7 @@ from typing import Optional, Sequence
 
 import cv2
 import numpy as np
+from faceplate.core.geometry import align
 from faceplate.core.geometry.ibug import BROWS, JAW, face_size
 from faceplate.core.models.parser import DEFAULT_REGIONS, FaceParser, region_ids
 
@@ -93,7 +94,6 @@ def _aligned_template(size: int = 256) -> np.ndarray:
 def aligned_mask(points5: np.ndarray, shape: tuple[int, int], offset: tuple[int, int] = (0, 0),
                  erode: float = 0.0, feather: float = 0.08, size: Optional[float] = None) -> np.ndarray:
     """Soft oval defined once in aligned (ArcFace template) space and warped onto the face."""
-    from faceplate.core.geometry import align
 
     tsize = 256
     m_img_to_t = align.arcface_transform(np.asarray(points5, np.float64) - np.asarray(offset, np.float64), 112)
@@ -115,7 +115,6 @@ def parser_mask(parser: FaceParser, image_rgb_uint8: np.ndarray, landmarks68: np
 
     ``image_rgb_uint8`` is the ROI (display-referred) the landmarks are relative to via ``offset``.
     """
-    from faceplate.core.geometry import align
 
     local = np.asarray(landmarks68, np.float64) - np.asarray(offset, np.float64)
     m = align.ffhq_transform(local, parser.size)

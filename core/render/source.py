@@ -8,7 +8,12 @@ import os
 from typing import Any, Optional, Sequence
 
 import numpy as np
+from faceplate.core.analyze.photo import face_in_photo
+from faceplate.core.colour import ColourPipeline
 from faceplate.core.errors import FaceplateError
+from faceplate.core.filesystem import sha256_file
+from faceplate.core.identity import threshold_for
+from faceplate.core.models.zoo import load_detector, load_landmarker
 from faceplate.core.types import SourceFace
 
 log = logging.getLogger("faceplate.render")
@@ -23,9 +28,6 @@ def load_source_identity(images: Sequence[str], embedding_path: Optional[str] = 
     are averaged after dropping photos far from the others (warning); the photo closest to the
     mean is the one the classical engine warps. A saved embedding replaces the photos' mean.
     """
-    from faceplate.core.analyze.photo import face_in_photo
-    from faceplate.core.filesystem import sha256_file
-    from faceplate.core.models.zoo import load_detector, load_landmarker
 
     if not images and not embedding_path:
         raise FaceplateError("no source identity: pass --source actor.jpg (repeatable) or --source-embedding e.npy")
@@ -50,7 +52,6 @@ def load_source_identity(images: Sequence[str], embedding_path: Optional[str] = 
         e = np.stack(embs).astype(np.float64)
         mean = e.mean(axis=0)
         mean /= max(np.linalg.norm(mean), 1e-12)
-        from faceplate.core.identity import threshold_for
 
         limit = threshold_for(recognizer) if outlier_cosine is None else outlier_cosine
         keep = list(range(len(faces)))
@@ -82,7 +83,6 @@ def load_source_identity(images: Sequence[str], embedding_path: Optional[str] = 
     source = SourceFace(embedding=embedding, sha256=digest.hexdigest(), images=[f[0] for f in faces])
     if chosen is not None:
         if colour is None:
-            from faceplate.core.colour import ColourPipeline
             colour = ColourPipeline()
         source.image_linear = colour.to_linear(chosen[1])  # photos are display-referred sRGB
         source.landmarks = chosen[2]

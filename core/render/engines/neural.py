@@ -12,12 +12,14 @@ from typing import Any, Optional
 import cv2
 import numpy as np
 from faceplate.core.errors import FaceplateError, ModelError
+from faceplate.core.filesystem import sha256_file
 from faceplate.core.geometry import align
 from faceplate.core.models.contract import infer_swapper_contract
+from faceplate.core.models.locate import resolve
+from faceplate.core.models.manifest import registry
 from faceplate.core.models.session import open_session
 from faceplate.core.render.colour_match import colour_match
 from faceplate.core.types import SwapResult
-
 
 # SimSwap's own templates (official repo, insightface_func/utils/face_align_ffhqandnewarc.py).
 # "newarc" (its 224 models): five head-pose templates in a 112 frame (left profile ... right
@@ -222,9 +224,6 @@ def load_swapper(name_or_path: str) -> NeuralSwapper:
     """A NeuralSwapper for a registry name or an ONNX file (sha256 checked against the registry)."""
     import os
 
-    from faceplate.core.filesystem import sha256_file
-    from faceplate.core.models.locate import resolve
-    from faceplate.core.models.manifest import registry
 
     reg = registry()
     if name_or_path in reg:
