@@ -54,6 +54,25 @@ class Detector(Protocol):
     def detect(self, image_rgb: np.ndarray) -> list[Detection]: ...
 
 
+class Landmarker(Protocol):
+    """68 iBUG points (image pixels) for a detected face."""
+
+    name: str
+    sha256: str
+
+    def landmarks(self, image_rgb: np.ndarray, detection: Detection) -> np.ndarray: ...
+
+
+class Recognizer(Protocol):
+    """An identity embedding, (dim,) float32 L2-normalised, from a face's 5 points."""
+
+    name: str
+    sha256: str
+    dim: int
+
+    def embed(self, image_rgb: np.ndarray, points5: np.ndarray) -> np.ndarray: ...
+
+
 EntrySource = Literal["detected", "interpolated", "manual"]   # how a track entry came to be
 SOURCES: tuple[str, ...] = get_args(EntrySource)
 Role = Literal["detector", "landmarker", "recognizer", "swapper", "parser"]   # a model's job

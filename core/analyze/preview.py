@@ -8,12 +8,14 @@ pipeline), so plate pixel coordinates only lose the data-window origin.
 from __future__ import annotations
 
 import os
-from typing import Any, Optional
+from typing import Optional
 
 import cv2
 import numpy as np
+from faceplate.core.colour import ColourPipeline
 from faceplate.core.errors import FaceplateError
 from faceplate.core.filesystem import atomic_path
+from faceplate.core.io.sequence import PlateSequence
 from faceplate.core.types import TrackFile
 
 _PALETTE = [(255, 80, 80), (80, 220, 80), (80, 160, 255), (255, 200, 40), (220, 80, 255), (40, 220, 220),
@@ -80,7 +82,7 @@ def preview_path(directory: str, frame: int) -> str:
     return os.path.join(directory, f"preview.{frame:04d}.png")
 
 
-def write_previews(plate: Any, track_file: TrackFile, directory: str, colour: Any,
+def write_previews(plate: PlateSequence, track_file: TrackFile, directory: str, colour: ColourPipeline,
                    max_width: Optional[int] = 1920) -> list[str]:
     """One PNG per plate frame in ``directory`` (``preview.####.png``), each written atomically."""
     try:

@@ -10,12 +10,11 @@ into overlapping tiles of at most ``max_side`` pixels, and merges everything wit
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import cv2
 import numpy as np
 from faceplate.core.geometry.boxes import nms_detections, suppress_contained
-from faceplate.core.types import Detection
+from faceplate.core.types import Detection, Detector
 
 DEFAULT_FACE_RANGE = (20.0, 400.0)
 
@@ -58,7 +57,7 @@ def _resize(image: np.ndarray, scale: float) -> np.ndarray:
     return cv2.resize(image, size, interpolation=interp)
 
 
-def detect_faces(detector: Any, image_rgb: np.ndarray, min_face: float = 40,
+def detect_faces(detector: Detector, image_rgb: np.ndarray, min_face: float = 40,
                  max_side: int = 1280, iou_threshold: float = 0.4) -> list[Detection]:
     """All faces from about ``min_face`` px wide up to full frame, in plate pixel coordinates.
 

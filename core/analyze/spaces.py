@@ -5,11 +5,12 @@ pixels before it reaches the track file.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Optional
 
 import cv2
 import numpy as np
 from faceplate.core.analyze.pyramid import pyramid_scales
+from faceplate.core.colour import ColourPipeline
 from faceplate.core.types import Detection, FaceEntry
 
 
@@ -31,7 +32,7 @@ class _Space:
 
 
 def _detection_image(lin: np.ndarray, aspect: float, face_range: tuple[float, float], min_face: float,
-                     colour: Any, fit_side: Optional[int] = None
+                     colour: ColourPipeline, fit_side: Optional[int] = None
                      ) -> tuple[tuple[float, float], np.ndarray, np.ndarray]:
     """((fx, fy), sRGB uint8 image, the linear image it came from) for detection, desqueezed.
 
@@ -54,7 +55,7 @@ def _detection_image(lin: np.ndarray, aspect: float, face_range: tuple[float, fl
     return (w * aspect / size[0], h / size[1]), colour.to_uint8(lin), lin
 
 
-def _scale_detection(det: Any, f: tuple[float, float]) -> Any:
+def _scale_detection(det: Detection, f: tuple[float, float]) -> Detection:
     """A detection in the downscaled detection image → analysis coordinates (pixel centres kept)."""
     fx, fy = f
     box = det.box.reshape(2, 2)
@@ -69,7 +70,7 @@ _CROP_MARGIN = 0.4     # crops reach this many box sizes beyond the box: room fo
 _CROP_MAX_FACE = 192   # px: bigger faces are landmarked/embedded on an area-reduced crop (ample for 68 points)
 
 
-def _face_crop(lin: np.ndarray, det: Any, aspect: float, colour: Any) -> tuple[np.ndarray, np.ndarray, float]:
+def _face_crop(lin: np.ndarray, det: Detection, aspect: float, colour: ColourPipeline) -> tuple[np.ndarray, np.ndarray, float]:
     """sRGB uint8 crop (desqueezed, maybe reduced) around a detection; returns (crop, origin, scale):
     crop pixel c is analysis point (c + 0.5) / scale - 0.5 + origin (scale 1: c + origin)."""
     h, w = lin.shape[:2]
@@ -98,7 +99,7 @@ def _face_crop(lin: np.ndarray, det: Any, aspect: float, colour: Any) -> tuple[n
     return np.ascontiguousarray(crop), np.array([x0 * aspect, y0], dtype=np.float64), float(eff)
 
 
-def _to_crop(det: Any, origin: np.ndarray, scale: float) -> Any:
+def _to_crop(det: Detection, origin: np.ndarray, scale: float) -> Detection:
     f = lambda p: (p - origin + 0.5) * scale - 0.5  # noqa: E731
     return Detection(f(det.box.reshape(2, 2)).reshape(4), f(det.points5), det.score)
 

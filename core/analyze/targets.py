@@ -2,15 +2,16 @@
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 from faceplate.core.analyze.photo import face_in_photo
+from faceplate.core.colour import ColourPipeline
 from faceplate.core.identity import cosine
-from faceplate.core.types import Track
+from faceplate.core.types import Detector, Recognizer, Track
 
 
-def reference_embedding(path: str, detector: Any, recognizer: Any, colour: Any = None,
+def reference_embedding(path: str, detector: Detector, recognizer: Recognizer, colour: Optional[ColourPipeline] = None,
                         min_face: float = 20.0) -> np.ndarray:
     """Embedding of the largest face in a reference photo (JPEG/PNG as sRGB; EXR through ``colour``)."""
 

@@ -15,7 +15,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 from faceplate.core.render.mask import bbox
-from faceplate.core.types import Window
+from faceplate.core.types import PlateFrame, Window
 
 MATTE_CHANNEL = "faceplate.matte"
 
@@ -74,7 +74,7 @@ def accumulate(frame_shape: tuple[int, int], origin: tuple[int, int],
     return matte, change
 
 
-def composite(frame: Any, layers: Sequence[FaceLayer], extra_metadata: Optional[dict] = None,
+def composite(frame: PlateFrame, layers: Sequence[FaceLayer], extra_metadata: Optional[dict] = None,
               accumulated: Optional[tuple[np.ndarray, np.ndarray]] = None) -> Any:
     """Composited PlateFrame: RGB changed only where the matte > 0, a half ``faceplate.matte`` added.
 
@@ -108,7 +108,7 @@ def composite(frame: Any, layers: Sequence[FaceLayer], extra_metadata: Optional[
     return dataclasses.replace(frame, pixels=out, channels=channels, channel_formats=formats, metadata=metadata)
 
 
-def patch(frame: Any, layers: Sequence[FaceLayer], extra_metadata: Optional[dict] = None,
+def patch(frame: PlateFrame, layers: Sequence[FaceLayer], extra_metadata: Optional[dict] = None,
           accumulated: Optional[tuple[np.ndarray, np.ndarray]] = None) -> Any:
     """Premultiplied RGBA face patch whose data window is the bbox of the matte (1×1 zeros if empty)."""
 

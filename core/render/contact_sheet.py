@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Optional, Sequence
+from typing import Optional, Sequence
 
 import cv2
 import numpy as np
+from faceplate.core.colour import ColourPipeline
 from faceplate.core.filesystem import atomic_write_bytes
 from faceplate.core.render.composite import MATTE_CHANNEL, composite
+from faceplate.core.types import PlateFrame
 
 log = logging.getLogger("faceplate.render")
 
@@ -16,7 +18,7 @@ log = logging.getLogger("faceplate.render")
 class ContactSheet:
     """Collects up to ``count`` evenly spaced frames during a render (``add`` is render's on_frame)."""
 
-    def __init__(self, colour: Any, frames: Sequence[int], count: int = 4, height: int = 240):
+    def __init__(self, colour: ColourPipeline, frames: Sequence[int], count: int = 4, height: int = 240):
         frames = list(frames)
         idx = np.unique(np.linspace(0, len(frames) - 1, num=min(count, len(frames))).round().astype(int))
         self.wanted = {frames[i] for i in idx} if frames else set()
@@ -29,7 +31,7 @@ class ContactSheet:
         tw = max(1, int(round(w * self.height / h)))
         return cv2.resize(img, (tw, self.height), interpolation=cv2.INTER_AREA)
 
-    def add(self, frame: int, plate_frame: Any, out_frame: Any, layers: list) -> None:
+    def add(self, frame: int, plate_frame: PlateFrame, out_frame: PlateFrame, layers: list) -> None:
         if frame not in self.wanted:
             return
         if out_frame is None:

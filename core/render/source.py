@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from typing import Any, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 from faceplate.core.analyze.photo import face_in_photo
@@ -14,13 +14,14 @@ from faceplate.core.errors import FaceplateError
 from faceplate.core.filesystem import sha256_file
 from faceplate.core.identity import threshold_for
 from faceplate.core.models.zoo import load_detector, load_landmarker
-from faceplate.core.types import SourceFace
+from faceplate.core.types import Detector, Landmarker, Recognizer, SourceFace
 
 log = logging.getLogger("faceplate.render")
 
 
-def load_source_identity(images: Sequence[str], embedding_path: Optional[str] = None, colour: Any = None,
-                         detector: Any = None, landmarker: Any = None, recognizer: Any = None,
+def load_source_identity(images: Sequence[str], embedding_path: Optional[str] = None, colour: Optional[ColourPipeline] = None,
+                         detector: Optional[Detector] = None, landmarker: Optional[Landmarker] = None,
+                         recognizer: Optional[Recognizer] = None,
                          outlier_cosine: Optional[float] = None) -> SourceFace:
     """The source identity from photos (and/or a saved embedding .npy).
 

@@ -7,10 +7,11 @@ engine produced an image (``coverage``).
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Optional
 
 import cv2
 import numpy as np
+from faceplate.core.colour import ColourPipeline
 from faceplate.core.errors import FaceplateError
 from faceplate.core.geometry.ibug import BROWS, face_size
 from faceplate.core.render.colour_match import colour_match, relight
@@ -76,7 +77,7 @@ class ClassicalSwapper:
         self.triangles = Delaunay(self.mesh).simplices.astype(np.int32)
 
     def swap(self, crop_linear: np.ndarray, landmarks68: np.ndarray, points5: np.ndarray,
-             colour: Any = None, latent: Any = None, face_matte: Optional[np.ndarray] = None,
+             colour: Optional[ColourPipeline] = None, latent: Optional[np.ndarray] = None, face_matte: Optional[np.ndarray] = None,
              colour_match_on: bool = True) -> SwapResult:
         h, w = crop_linear.shape[:2]
         dst = _mesh_points(landmarks68)

@@ -11,10 +11,11 @@ from typing import Any, Optional
 
 import cv2
 import numpy as np
+from faceplate.core.colour import ColourPipeline
 from faceplate.core.errors import FaceplateError, ModelError
 from faceplate.core.filesystem import sha256_file
 from faceplate.core.geometry import align
-from faceplate.core.models.contract import infer_swapper_contract
+from faceplate.core.models.contract import ModelContract, infer_swapper_contract
 from faceplate.core.models.locate import resolve
 from faceplate.core.models.manifest import registry
 from faceplate.core.models.session import open_session
@@ -47,7 +48,7 @@ def _best_template_transform(points5: np.ndarray, templates: np.ndarray) -> np.n
     return best
 
 
-def _template_transform(contract: Any, landmarks68: np.ndarray, points5: np.ndarray, size: int) -> np.ndarray:
+def _template_transform(contract: ModelContract, landmarks68: np.ndarray, points5: np.ndarray, size: int) -> np.ndarray:
     """Image -> model-crop transform (2, 3) for the contract's alignment template."""
     kind = (contract.alignment or "arcface112").lower()
     if kind in ("arcface112", "arcface"):
@@ -71,7 +72,7 @@ class NeuralSwapper:
 
     needs_embedding = True
 
-    def __init__(self, session: Any, contract: Any, name: str, sha256: str, emap: Optional[np.ndarray] = None,
+    def __init__(self, session: Any, contract: ModelContract, name: str, sha256: str, emap: Optional[np.ndarray] = None,
                  recognizer: Optional[dict] = None):
         self.session, self.contract, self.name, self.sha256 = session, contract, name, sha256
         self.emap = emap
@@ -101,7 +102,7 @@ class NeuralSwapper:
                              f"the model file has none — pass the original inswapper_128.onnx")
 
     @classmethod
-    def from_onnx(cls, model: bytes | str, contract: Any, name: str, sha256: str,
+    def from_onnx(cls, model: bytes | str, contract: ModelContract, name: str, sha256: str,
                   session: Any = None) -> "NeuralSwapper":
         """Build from model bytes/path; for inswapper the emap is the graph's last initializer."""
         import onnx
@@ -164,7 +165,7 @@ class NeuralSwapper:
         return np.clip(img, 0.0, 1.0).astype(np.float32)
 
     def swap(self, crop_linear: np.ndarray, landmarks68: np.ndarray, points5: np.ndarray,
-             colour: Any = None, latent: Any = None, face_matte: Optional[np.ndarray] = None,
+             colour: Optional[ColourPipeline] = None, latent: Optional[np.ndarray] = None, face_matte: Optional[np.ndarray] = None,
              colour_match_on: bool = True) -> SwapResult:
         h, w = crop_linear.shape[:2]
         s = self.size
@@ -191,7 +192,7 @@ class NeuralSwapper:
 
 
 
-def _aligned_model_input(crop_linear: np.ndarray, m: np.ndarray, size: int, colour: Any) -> np.ndarray:
+def _aligned_model_input(crop_linear: np.ndarray, m: np.ndarray, size: int, colour: ColourPipeline) -> np.ndarray:
     """The (size, size, 3) model-space crop: encode for the model first, then resample.
 
     The reference pipelines (insightface INSwapper, SimSwap) warp 8-bit sRGB frames, so their
@@ -213,7 +214,7 @@ def _aligned_model_input(crop_linear: np.ndarray, m: np.ndarray, size: int, colo
     return cv2.warpAffine(display, shifted, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-def _aligned_face_area(contract: Any, size: int) -> np.ndarray:
+def _aligned_face_area(contract: ModelContract, size: int) -> np.ndarray:
     """Central face oval of an aligned crop (where colour statistics are measured)."""
     m = np.zeros((size, size), np.float32)
     cv2.ellipse(m, (size // 2, int(size * 0.55)), (int(size * 0.30), int(size * 0.38)), 0, 0, 360, 1.0, -1)
