@@ -27,10 +27,11 @@ def _add_render_options(p: argparse.ArgumentParser) -> None:
                    help="engine without --model: classical (one warped photo; default) or v2 (source library, the "
                         "actor's eyes/mouth kept, two-sided matte, likeness, 3-D-aware warp; opt-in while its "
                         "likeness is below the classical engine's, see docs/BENCH_QUALITY.md)")
-    p.add_argument("--likeness", type=float, default=0.7,
-                   help="v2: how far the actor's inner-face proportions move to the source's, 0..1 (default 0.7)")
-    p.add_argument("--source-features", type=float, default=0.0,
-                   help="v2: share of eyes/mouth taken from the matched library frame, 0..1 (default 0: the actor's)")
+    p.add_argument("--likeness", type=float, default=0.5,
+                   help="v2: how far the actor's inner-face proportions move to the source's, 0..1 (default 0.5)")
+    p.add_argument("--source-features", type=float, default=1.0,
+                   help="v2: share of an eye/mouth taken from the source frame where its openness and gaze match "
+                        "the actor's, 0..1 (default 1; 0: always the actor's)")
     p.add_argument("--recognizer", metavar="NAME|FILE.onnx",
                    help="recognizer for the source embedding (default: the track file's; a neural swapper "
                         "needs one with its embedding size, e.g. a 512-d ArcFace)")

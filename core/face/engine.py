@@ -27,10 +27,18 @@ ENGINE_NAME = "classical"          # the classical family; ENGINE_VERSION tells 
 ENGINE_VERSION = "classical/2"
 
 
+# How far apart the source's and the actor's eye state (relative difference of the two eyes' mean
+# openness; gaze in eye widths) and mouth openness may be for the source's own eyes or mouth to
+# stand in for the actor's: full use within half a tolerance, none beyond one and a half. The eyes
+# are compared relatively and together: 68-point lids are noisy and people's open eyes differ in
+# shape, while a blink or a squint closes both eyes by a large fraction.
+EYE_TOLERANCE, MOUTH_TOLERANCE, GAZE_TOLERANCE = 0.15, 0.15, 0.1
+
+
 @dataclass
 class EngineSettings:
-    likeness: float = 0.7          # 0 = the actor's proportions, 1 = the source's
-    source_features: float = 0.0   # share of the eyes/mouth taken from a matched library frame
+    likeness: float = 0.5          # 0 = the actor's proportions, 1 = the source's
+    source_features: float = 1.0   # share of an eye/mouth taken from the source where its state matches
     forehead: float = 0.3          # forehead lift of the target's region (brow-to-chin heights)
     source_forehead: float = 0.45  # how far up the source's own skin is looked for
 
@@ -158,8 +166,10 @@ class FaceEngine:
                              borderValue=0.0) * soft
         skin_tgt = regions.visible_skin(crop, lm_t, s.forehead)
         plate = self._plate_moved(crop, lm_t, lm_goal)
-        share = s.source_features if len(self.library.frames) > 1 else 0.0
-        features = regions.feature_mask(lm_goal, (h, w)) * (1.0 - float(np.clip(share, 0.0, 1.0)))
+        share = float(np.clip(s.source_features, 0.0, 1.0))
+        matches = feature_matches(self.library.frames[k].expression, measure(lm_t, crop)) * share
+        features = np.max(np.stack([m * (1.0 - a) for m, a in zip(regions.feature_masks(lm_goal, (h, w)),
+                                                                  matches)]), axis=0)
         where = (skin_src > 0.5) & (skin_tgt > 0.5) & (features < 0.05)
         if face_matte is not None:
             where &= face_matte > 0.5
@@ -186,6 +196,21 @@ class FaceEngine:
         return np.where((wt > 0)[..., None], moved, crop)
 
 
+def feature_matches(source: Any, actor: Any) -> np.ndarray:
+    """(3,) how well the source frame's [image-left eye, image-right eye, mouth] stands in for the
+    actor's: 1 where openness (and gaze, when both were measured) agree, 0 where they differ (closed
+    or downcast eyes, a mouth open on one side only). Where 1, that feature is the source's own."""
+    def near(d: float) -> float:
+        return float(np.clip(1.5 - d, 0.0, 1.0))
+
+    gaze = 0.0
+    if (source.gaze_x or source.gaze_y) and (actor.gaze_x or actor.gaze_y):
+        gaze = float(np.hypot(source.gaze_x - actor.gaze_x, source.gaze_y - actor.gaze_y)) / GAZE_TOLERANCE
+    eye_s, eye_a = 0.5 * (source.eye_left + source.eye_right), 0.5 * (actor.eye_left + actor.eye_right)
+    eyes = near(max(abs(eye_s - eye_a) / max(eye_s, eye_a, 0.1) / EYE_TOLERANCE, gaze))
+    return np.array([eyes, eyes, near(abs(source.mouth - actor.mouth) / MOUTH_TOLERANCE)])
+
+
 def _match_shading_near(warped: np.ndarray, plate: np.ndarray, features: np.ndarray, where: np.ndarray,
                         size: float) -> np.ndarray:
     """Give the source skin next to the eyes and mouth the plate's local brightness there, so the
@@ -208,7 +233,7 @@ def _match_shading_near(warped: np.ndarray, plate: np.ndarray, features: np.ndar
     return (warped * (1.0 + (gain - 1.0) * near)[..., None]).astype(np.float32)
 
 
-def engine_for(source: Any, likeness_strength: float = 0.7, source_features: float = 0.0,
+def engine_for(source: Any, likeness_strength: float = 0.5, source_features: float = 1.0,
                forehead: float = 0.3) -> FaceEngine:
     """The v2 engine for a swap.SourceFace: its library (stills/clips) when it has one, else its photo."""
     settings = EngineSettings(likeness=likeness_strength, source_features=source_features, forehead=forehead)

@@ -1,7 +1,8 @@
 """Likeness: the source's inner-face proportions carried onto the actor's landmarks.
 
 Both faces are measured pose-normalised (:func:`warp3d.frontalise`), in a frame set by the face
-itself: the midline (nose ridge), the chin, and the brow-to-chin height as the unit. Eye spacing and size,
+itself: the midline (nose ridge), the eye line, and the width across the upper jaw as the unit
+(rigid points: the chin drops when the mouth opens). Eye spacing and size,
 brow height, nose length and width, mouth width and height of each feature are moved toward the
 source's by ``strength``; each feature is only translated and scaled as a whole, so the actor's
 expression (lid gap, lip shape) is kept. The jaw outline is never moved: it stays the actor's.
@@ -18,35 +19,43 @@ L_EYE, R_EYE = list(range(36, 42)), list(range(42, 48))
 L_BROW, R_BROW = list(range(17, 22)), list(range(22, 27))
 NOSE = list(range(27, 36))
 MOUTH = list(range(48, 68))
+EYE_CORNERS = [36, 39, 42, 45]
+UPPER_MOUTH = [48, 54, 50, 51, 52]   # corners and upper lip: they stay put when the jaw drops
 NAMES = ("eye_spacing", "eye_width", "eye_y", "brow_height", "brow_width", "nose_length", "nose_width",
          "mouth_width", "mouth_y")
 
 
-def _frame(front: np.ndarray) -> tuple[float, float, float]:
-    """(midline x, chin y, unit = brow-to-chin height) of a frontalised face."""
+def _frame(front: np.ndarray) -> tuple[float, float, float, float]:
+    """(midline x, eye-line y, jaw-top y, unit = face width) of a frontalised face.
+
+    Everything is measured from rigid points: the eye corners and the face's width across the upper
+    jaw (points 0-2 / 14-16, at ear level). The chin is not used: it drops when the mouth opens, so a
+    brow-to-chin unit would read a talking actor as a long face and move the features for it.
+    """
     mid = float(np.mean(front[27:31, 0]))
-    chin_y = float(front[8, 1])
-    unit = max(chin_y - float(front[17:27, 1].mean()), 1e-6)
-    return mid, chin_y, unit
+    eye_line = float(front[EYE_CORNERS, 1].mean())
+    jaw_top = float(np.mean(front[[0, 1, 15, 16], 1]))
+    unit = max(float(np.mean([front[16 - i, 0] - front[i, 0] for i in range(3)])), 1e-6)
+    return mid, eye_line, jaw_top, unit
 
 
 def proportions(landmarks68: np.ndarray, pose: Optional[tuple] = None) -> dict[str, float]:
-    """The inner-face proportions of one face, pose-normalised, in brow-to-chin units."""
+    """The inner-face proportions of one face, pose-normalised, in face widths."""
     f = warp3d.frontalise(landmarks68, pose)
-    mid, chin_y, unit = _frame(f)
+    mid, eye_line, jaw_top, unit = _frame(f)
     le, re = f[L_EYE].mean(axis=0), f[R_EYE].mean(axis=0)
     eye_w = 0.5 * (abs(f[39, 0] - f[36, 0]) + abs(f[45, 0] - f[42, 0]))
     brows = 0.5 * (f[L_BROW].mean(axis=0) + f[R_BROW].mean(axis=0))
     return {
         "eye_spacing": float(abs(re[0] - le[0]) / unit),
         "eye_width": float(eye_w / unit),
-        "eye_y": float((chin_y - 0.5 * (le[1] + re[1])) / unit),
-        "brow_height": float((0.5 * (le[1] + re[1]) - brows[1]) / unit),
+        "eye_y": float((eye_line - jaw_top) / unit),
+        "brow_height": float((eye_line - brows[1]) / unit),
         "brow_width": float(0.5 * (np.ptp(f[L_BROW, 0]) + np.ptp(f[R_BROW, 0])) / unit),
-        "nose_length": float((f[33, 1] - f[27, 1]) / unit),
+        "nose_length": float((f[33, 1] - eye_line) / unit),
         "nose_width": float(abs(f[35, 0] - f[31, 0]) / unit),
         "mouth_width": float(abs(f[54, 0] - f[48, 0]) / unit),
-        "mouth_y": float((chin_y - f[48:60, 1].mean()) / unit),
+        "mouth_y": float((f[UPPER_MOUTH, 1].mean() - eye_line) / unit),
     }
 
 
@@ -54,7 +63,7 @@ def _place(points: np.ndarray, centre: np.ndarray, scale_x: float, scale_y: floa
     return new_centre + (points - centre) * np.array([scale_x, scale_y])
 
 
-def adjust(landmarks68: np.ndarray, source: dict[str, float], strength: float = 0.7,
+def adjust(landmarks68: np.ndarray, source: dict[str, float], strength: float = 0.5,
            pose: Optional[tuple] = None) -> np.ndarray:
     """The actor's landmarks with the inner face moved ``strength`` of the way to ``source``'s proportions.
 
@@ -68,30 +77,26 @@ def adjust(landmarks68: np.ndarray, source: dict[str, float], strength: float = 
     f = warp3d.frontalise(lm, pose)
     mine = proportions(lm, pose)
     want = {n: mine[n] + k * (source[n] - mine[n]) for n in NAMES}
-    mid, chin_y, unit = _frame(f)
+    mid, eye_line, jaw_top, unit = _frame(f)
     g = f.copy()
     ratio = lambda n: want[n] / max(mine[n], 1e-6)  # noqa: E731
-    # Eyes (and their brows, which ride on them): spacing, size, height.
-    eye_y = chin_y - want["eye_y"] * unit
+    # Eyes (and their brows, which ride on them): spacing, size, height; each eye keeps its own tilt.
+    new_line = jaw_top + want["eye_y"] * unit
     for eye, brow, side in ((L_EYE, L_BROW, -1.0), (R_EYE, R_BROW, 1.0)):
         c = f[eye].mean(axis=0)
-        new_c = np.array([mid + side * 0.5 * want["eye_spacing"] * unit, eye_y + (c[1] - f[L_EYE + R_EYE, 1].mean())])
+        new_c = np.array([mid + side * 0.5 * want["eye_spacing"] * unit, new_line + (c[1] - eye_line)])
         g[eye] = _place(f[eye], c, ratio("eye_width"), ratio("eye_width"), new_c)
         bc = f[brow].mean(axis=0)
         new_bc = np.array([new_c[0] + (bc[0] - c[0]) * ratio("eye_spacing"),
                            new_c[1] - want["brow_height"] * unit + (bc[1] - c[1] + mine["brow_height"] * unit)])
         g[brow] = _place(f[brow], bc, ratio("brow_width"), 1.0, new_bc)
-    # Nose: length from the bridge top, width about the midline.
-    top = f[27].copy()
-    top[1] = f[27, 1] + (g[L_EYE + R_EYE, 1].mean() - f[L_EYE + R_EYE, 1].mean())
-    n = f[NOSE] - f[27]
-    n[:, 1] *= ratio("nose_length")
-    n[4:, 0] = (f[NOSE][4:, 0] - mid) * ratio("nose_width") + mid - f[27, 0]
-    g[NOSE] = top + n
-    # Mouth: width (uniform scale keeps the actor's lip shape and opening), height on the face.
-    c = f[MOUTH].mean(axis=0)
-    new_c = np.array([c[0], chin_y - want["mouth_y"] * unit + (c[1] - f[48:60, 1].mean())])
-    g[MOUTH] = _place(f[MOUTH], c, ratio("mouth_width"), ratio("mouth_width"), new_c)
+    # Nose: length down from the eye line, width about the midline (the ridge stays on the midline).
+    g[NOSE, 1] = new_line + (f[NOSE, 1] - eye_line) * ratio("nose_length")
+    g[31:36, 0] = mid + (f[31:36, 0] - mid) * ratio("nose_width")
+    # Mouth: width (uniform scale keeps the actor's lip shape and opening), height below the eyes.
+    ref = np.array([f[MOUTH, 0].mean(), f[UPPER_MOUTH, 1].mean()])
+    new_ref = np.array([ref[0], new_line + want["mouth_y"] * unit])
+    g[MOUTH] = _place(f[MOUTH], ref, ratio("mouth_width"), ratio("mouth_width"), new_ref)
     out = warp3d.project(g, pose)
     out[:17] = lm[:17]
     return out

@@ -1,4 +1,4 @@
-"""Face regions from landmarks and pixels: the eye and mouth regions kept from the plate, the
+"""Face regions from landmarks and pixels: the eye openings and mouth interior kept from the plate, the
 person's own visible skin (hairline found in the image), and the skin model behind it.
 
 Skin is modelled in linear light on chroma (log R/G, log B/G) and log luminance, learned from the
@@ -103,38 +103,51 @@ def visible_skin(image_linear: np.ndarray, landmarks68: np.ndarray, lift: float 
         hull.astype(np.float32), (0, 0), sigma) > 0.0)
 
 
-def eye_polygons(landmarks68: np.ndarray) -> list[np.ndarray]:
-    """Per eye: the eye with its lids (up toward the brow, a little below the lower lid)."""
+def _grown(points: np.ndarray, amount: float) -> np.ndarray:
+    """Each point pushed ``amount`` pixels away from the polygon's centre."""
+    c = points.mean(axis=0)
+    d = points - c
+    return c + d + d / np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-9) * amount
+
+
+def eye_polygons(landmarks68: np.ndarray, grow: float = 0.0) -> list[np.ndarray]:
+    """Per eye (image-left first): the eye opening inside the lid margins, grown by ``grow`` eye widths.
+
+    Only the opening (iris, white, lash line): the lids above and below, the eye-surround skin and
+    the brows are the source's skin, warped onto the actor's lid landmarks, so a closed eye is the
+    source's closed lid and the opening shrinks to nothing with it.
+    """
     lm = np.asarray(landmarks68, np.float64).reshape(68, 2)
     out = []
-    for eye, brow in ((slice(36, 42), slice(17, 22)), (slice(42, 48), slice(22, 27))):
+    for eye in (slice(36, 42), slice(42, 48)):
         p = lm[eye]
-        centre = p.mean(axis=0)
-        width = np.linalg.norm(p[3] - p[0])
-        to_brow = lm[brow].mean(axis=0) - centre
-        lids = p[[1, 2]] + 0.45 * to_brow            # upper lid and its crease
-        below = p[[4, 5]] - 0.25 * to_brow            # lower lid
-        corners = np.array([p[0] - (p[3] - p[0]) * 0.18, p[3] + (p[3] - p[0]) * 0.18])
-        out.append(np.vstack([p, lids, below, corners]) if width > 0 else p)
+        out.append(_grown(p, grow * float(np.linalg.norm(p[3] - p[0]))))
     return out
 
 
-def mouth_polygon(landmarks68: np.ndarray) -> np.ndarray:
-    """The lips and mouth interior, grown by a tenth of the mouth width."""
+def mouth_polygon(landmarks68: np.ndarray, grow: float = 0.05) -> np.ndarray:
+    """The mouth interior (teeth, tongue) inside the inner lip line, grown by ``grow`` mouth widths
+    (the lips' inner edge). The lips themselves follow the actor's lip landmarks in the warp."""
     lm = np.asarray(landmarks68, np.float64).reshape(68, 2)
-    lips = lm[48:60]
-    centre = lips.mean(axis=0)
-    return centre + (lips - centre) * 1.0 + (lips - centre) / np.maximum(
-        np.linalg.norm(lips - centre, axis=1, keepdims=True), 1e-9) * 0.1 * np.linalg.norm(lm[54] - lm[48])
+    return _grown(lm[60:68], grow * float(np.linalg.norm(lm[54] - lm[48])))
+
+
+def feature_masks(landmarks68: np.ndarray, shape: tuple[int, int]) -> list[np.ndarray]:
+    """(h, w) float32 0..1 soft masks: [image-left eye, image-right eye, mouth interior].
+
+    The soft edge lies outside the polygon (value 1 on the outline), a little over a hundredth of the
+    face wide, so the kept opening has its whole lash line and blends into the lid skin around it.
+    """
+    size = face_size(landmarks68)
+    sigma = max(0.012 * size, 0.5)
+    polys = [(p, True) for p in eye_polygons(landmarks68)] + [(mouth_polygon(landmarks68), False)]
+    out = []
+    for poly, convex in polys:
+        soft = cv2.GaussianBlur(_poly_mask(poly, shape, convex=convex).astype(np.float32), (0, 0), sigma)
+        out.append(np.clip(soft * 2.0, 0.0, 1.0).astype(np.float32))
+    return out
 
 
 def feature_mask(landmarks68: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """(h, w) float32 0..1 soft mask of both eyes (with lids) and the mouth (with lips)."""
-    size = face_size(landmarks68)
-    hard = np.zeros(shape, np.uint8)
-    for poly in eye_polygons(landmarks68):
-        hard |= _poly_mask(poly, shape)
-    hard |= _poly_mask(mouth_polygon(landmarks68), shape, convex=False)
-    sigma = max(0.02 * size, 0.5)
-    soft = cv2.GaussianBlur(hard.astype(np.float32), (0, 0), sigma)
-    return np.clip(soft * 1.6, 0.0, 1.0).astype(np.float32)
+    """(h, w) float32 0..1: both eye openings and the mouth interior (see :func:`feature_masks`)."""
+    return np.max(np.stack(feature_masks(landmarks68, shape)), axis=0)

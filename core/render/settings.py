@@ -28,8 +28,8 @@ class RenderSettings:
     ocio_config: Optional[str] = None
     queue_depth: int = 2                     # frames buffered between compute and writer
     engine: str = "classical"                # classical | v2 (core/face/engine.py)
-    likeness: float = 0.7                    # v2: source proportions strength
-    source_features: float = 0.0             # v2: share of eyes/mouth from a matched library frame
+    likeness: float = 0.5                    # v2: source proportions strength
+    source_features: float = 1.0             # v2: share of an eye/mouth from the source where its state matches
 
     def digest(self, extra: str = "") -> str:
         """Hash of the settings that change pixels (stored in the header; --resume compares it).

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from faceplate.core.face import expression, regions
-from faceplate.core.face.engine import EngineSettings, FaceEngine
+from faceplate.core.face.engine import EngineSettings, FaceEngine, feature_matches
 from tests.core.face.faces import add_fringe, close_eyes, face_photo, find_face
 
 pytestmark = pytest.mark.assets
@@ -68,7 +68,7 @@ def test_actors_closing_eyes_stay_closing_with_an_open_eyed_still(asset, kit):
     old = _eyes(_composite(ClassicalSwapper(source), plate, lm_p, p5_p, colour), det, judge)
     err_new, err_old = np.abs(new - want).mean(), np.abs(old - want).mean()
     print(f"eye openness plate {want.round(3)} v2 {new.round(3)} classical {old.round(3)}")
-    assert err_new < 0.15 * want.mean() and err_new < err_old
+    assert err_new < 0.2 * want.mean() and err_new < 0.5 * err_old
 
 
 def test_source_fringe_never_reaches_the_forehead(asset, kit):
@@ -95,14 +95,28 @@ def test_source_fringe_never_reaches_the_forehead(asset, kit):
     assert blonde(new) <= blonde(plate.astype(np.float32)) + 0.05 * band.sum() < blonde(old)
 
 
-def test_settings_share_of_source_features_only_with_a_library(asset, kit):
-    source = _source(asset, kit)
-    engine = FaceEngine.from_source_face(source, EngineSettings(source_features=1.0))
+def test_source_eyes_only_where_their_state_matches_the_actors(asset, kit):
     det, lmk, _, colour = kit
-    plate = face_photo(asset, "media/face_recognition/biden.jpg")
-    lm, p5 = find_face(plate, det, lmk)
-    crop = colour.to_linear(plate.astype(np.float32) / 255.0)
-    result = engine.swap(crop, lm, p5, colour=colour)
-    # one still: no library match, so the eyes still come from the plate (moved by the likeness)
-    eye = tuple(int(v) for v in np.round(lm[36:42].mean(axis=0)))[::-1]
-    assert result.coverage[eye] > 0.9
+    source = _source(asset, kit)                    # open eyes
+    rgb = face_photo(asset, "media/face_recognition/biden.jpg")
+    lm, _ = find_face(rgb, det, lmk)
+    closed = close_eyes(rgb, lm)
+    lm_c, _ = find_face(closed, det, lmk)
+    src_state = expression.measure(source.landmarks)
+    open_match = feature_matches(src_state, expression.measure(lm, rgb.astype(np.float32) / 255.0))
+    closed_match = feature_matches(src_state, expression.measure(lm_c, closed.astype(np.float32) / 255.0))
+    print(f"match open {open_match.round(2)} closed {closed_match.round(2)}")
+    assert closed_match[:2].max() == 0.0            # closed eyes: never the source's open ones
+    assert open_match[:2].min() > closed_match[:2].max()
+
+    def eye_change(settings, plate_rgb, plate_lm, p5):
+        crop = colour.to_linear(plate_rgb.astype(np.float32) / 255.0)
+        result = FaceEngine.from_source_face(source, settings).swap(crop, plate_lm, p5, colour=colour)
+        y, x = np.round(plate_lm[[37, 38, 40, 41, 43, 44, 46, 47]]).astype(int).T[::-1]
+        return np.abs(result.delta[y, x]).mean()
+
+    p5 = find_face(rgb, det, lmk)[1]
+    # open eyes on both sides: with source_features the eye openings change (the source's), without
+    # them they are the plate's own pixels (delta 0 there)
+    assert eye_change(EngineSettings(likeness=0.0, source_features=1.0), rgb, lm, p5) > \
+        5 * eye_change(EngineSettings(likeness=0.0, source_features=0.0), rgb, lm, p5)

@@ -34,3 +34,13 @@ def test_adjust_reaches_the_source_proportions_and_keeps_jaw_and_expression(asse
     assert np.array_equal(likeness.adjust(actor, want, strength=0.0), actor)
     for measure in (lambda p: expression.eye_openness(p, expression.LEFT_EYE), expression.mouth_openness):
         assert abs(measure(full) - measure(actor)) < 0.02
+
+
+def test_proportions_do_not_change_when_the_jaw_drops():
+    """A talking actor is not a long face: the chin and lower lip moving down leave every proportion."""
+    face = posed_mean(10, 5)
+    talking = face.copy()
+    drop = 0.15 * np.linalg.norm(face[16] - face[0])
+    talking[list(range(4, 13)) + list(range(55, 60)) + list(range(64, 68)), 1] += drop
+    before, after = likeness.proportions(face), likeness.proportions(talking)
+    assert all(abs(after[k] - before[k]) < 1e-3 for k in likeness.NAMES), (before, after)

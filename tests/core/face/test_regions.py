@@ -1,5 +1,5 @@
 """Regions: the visible skin stops at the hairline seen in the image (a fringe is not skin), the
-eyes and mouth mask covers lids and lips."""
+eye/mouth mask covers only the eye openings and the mouth interior."""
 from __future__ import annotations
 
 import numpy as np
@@ -37,11 +37,16 @@ def test_fringe_is_cut_out_of_the_visible_skin_and_bare_forehead_kept(face):
     assert cut[below].mean() > 0.9               # everything under the brows stays
 
 
-def test_feature_mask_covers_eyes_lids_and_mouth_but_not_cheeks(face):
+def test_feature_mask_covers_eye_openings_and_mouth_interior_only(face):
     rgb, lm = face
     m = regions.feature_mask(lm, rgb.shape[:2])
     at = lambda p: m[int(round(p[1])), int(round(p[0]))]  # noqa: E731
-    for i in (37, 38, 43, 44, 62, 66, 48, 54):
+    for i in (37, 38, 40, 43, 44, 46, 61, 62, 66):
         assert at(lm[i]) > 0.9
+    assert at(lm[36:42].mean(axis=0)) > 0.9 and at(lm[60:68].mean(axis=0)) > 0.9
+    # the brows, the lid crease and eye-surround skin, the cheeks and the nose are the source's
+    for eye, brow in ((slice(36, 42), slice(17, 22)), (slice(42, 48), slice(22, 27))):
+        crease = lm[eye].mean(axis=0) + 0.5 * (lm[brow].mean(axis=0) - lm[eye].mean(axis=0))
+        assert at(crease) < 0.1 and at(lm[brow].mean(axis=0)) < 0.05
     cheek = (lm[2] + lm[31]) / 2
-    assert at(cheek) < 0.05 and at(lm[30]) < 0.05
+    assert at(cheek) < 0.05 and at(lm[30]) < 0.05 and at(lm[33]) < 0.05
