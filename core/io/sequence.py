@@ -121,6 +121,26 @@ class PlateSequence:
         }
 
 
+def check_windows(frame: PlateFrame, display: Any, origin: Any, aspect: float, reference: str) -> None:
+    """PlateError naming ``frame`` when its display window, data-window origin or pixel aspect is not
+    the shot's (``reference`` says where those came from): a frame at another resolution would be
+    composited at the wrong place. The data window's extent may vary (CG auto-bbox): faces are
+    placed in display coordinates and clipped to each frame's own data window.
+    """
+    disp = list(frame.display_window.as_list())
+    dw = frame.data_window
+    problem = None
+    if disp != [int(v) for v in display]:
+        problem = f"display window {disp} vs {[int(v) for v in display]}"
+    elif (dw.xmin, dw.ymin) != (int(origin[0]), int(origin[1])):
+        problem = f"data window origin ({dw.xmin}, {dw.ymin}) vs ({int(origin[0])}, {int(origin[1])})"
+    elif abs(float(frame.pixel_aspect or 1.0) - float(aspect or 1.0)) > 1e-6:
+        problem = f"pixel aspect {frame.pixel_aspect} vs {aspect}"
+    if problem:
+        raise PlateError(f"{frame.path or f'frame {frame.frame}'}: {problem} ({reference}); a frame at another "
+                         f"resolution or position is refused: fix that frame or re-run analyze")
+
+
 _DONE = object()
 
 
