@@ -16,7 +16,8 @@ from typing import Any, Callable, Optional, Sequence
 
 from faceplate.core import __version__
 from faceplate.core.errors import FaceplateError, PlateError, TrackFileError
-from faceplate.core.io.sequence import check_windows
+from faceplate.core.io.outputs import check_outputs
+from faceplate.core.io.sequence import check_headers, check_windows
 from faceplate.core.render.composite import accumulate, composite, patch, provenance
 from faceplate.core.render.engines.classical import ClassicalSwapper
 from faceplate.core.render.frame import FrameRenderer
@@ -139,14 +140,17 @@ def render(plate: Any, track_file: Any, source_identity: SourceFace, settings: R
     if report.skipped:
         log.info("resume: %d frame(s) already complete, %d to render", len(report.skipped), len(todo))
 
-    for f, out_path, patch_path in todo:  # writing over the plate being read would destroy it
-        for p in (out_path, patch_path):
-            if p and os.path.exists(p) and os.path.samefile(p, plate.path(f)):
-                raise FaceplateError(f"{p}: is the plate frame itself; write --out/--patch to another path")
+    # the output rule (core/io/outputs.py), here too for callers other than the CLI (the Nuke node)
+    check_outputs({"--out": out_pattern, "--patch": patch_pattern},
+                  {"PLATE": getattr(plate, "pattern", None)}, [f for f, _, _ in todo])
     for f, _, _ in todo:  # fail before writing anything, naming the first missing frame
         if not os.path.exists(plate.path(f)):
             raise PlateError(f"plate frame {f} missing: {plate.path(f)}; render/copy it or choose --frames "
                              f"that exclude it")
+    info = track_file.plate  # every frame where the track file put the faces, or none written
+    if hasattr(plate, "is_video"):
+        check_headers(plate, [f for f, _, _ in todo], info.display_window, info.data_window[:2], info.pixel_aspect,
+                      "the track file's")
     writer = _Writer(settings.queue_depth)
     compute = 0.0
     read_wait = 0.0
@@ -158,7 +162,6 @@ def render(plate: Any, track_file: Any, source_identity: SourceFace, settings: R
         for (f, out_path, patch_path) in todo:
             t0 = time.perf_counter()
             frame = next(frames_iter)
-            info = track_file.plate  # every frame where the track file put the faces, or refused
             check_windows(frame, info.display_window, info.data_window[:2], info.pixel_aspect, "the track file's")
             t1 = time.perf_counter()
             read_wait += t1 - t0
