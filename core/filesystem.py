@@ -4,6 +4,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
+import socket
 import tempfile
 from pathlib import Path
 from typing import Iterator, Union
@@ -22,7 +24,10 @@ def atomic_path(final_path: PathLike) -> Iterator[Path]:
     final = Path(final_path)
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=f".tmp{final.suffix}", dir=final.parent)
+        # the owner (pid@host) is in the name: a re-queued render of the same frame removes only
+        # temps whose writer is gone (core/render/resume.py), never a live one's
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{final.stem}.{temp_owner()}.", suffix=f".tmp{final.suffix}",
+                                        dir=final.parent)
     except OSError as exc:  # a user's bad output path: one line naming it, not a traceback
         from faceplate.core.errors import FaceplateError
         raise FaceplateError(f"{final}: cannot write there ({exc.strerror or exc}); choose a writable "
@@ -36,10 +41,20 @@ def atomic_path(final_path: PathLike) -> Iterator[Path]:
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, final)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(exc, OSError):  # disk full, a folder in the way, permissions: one line, no traceback
+            from faceplate.core.errors import FaceplateError
+            raise FaceplateError(f"{final}: cannot write ({exc.strerror or exc}); free disk space or choose "
+                                 f"another output path") from None
         raise
+
+
+def temp_owner() -> str:
+    """``p<pid>@<host>``: who writes a temp file (host sanitised to [A-Za-z0-9_-])."""
+    host = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname())[:64] or "host"
+    return f"p{os.getpid()}@{host}"
 
 
 def _current_umask() -> int:

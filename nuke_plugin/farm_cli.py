@@ -89,6 +89,9 @@ def run_submit(args: argparse.Namespace) -> int:
     from faceplate.nuke.settings import FaceSwapSettings
 
     nk = os.path.abspath(args.nk)
+    if args.dry_run:  # the output rule (core/io/outputs.py): the job folder is not the script
+        from faceplate.core.io.outputs import check_outputs
+        check_outputs({"--dry-run": args.dry_run}, {"--nk": nk}, folders=("--dry-run",))
     s = FaceSwapSettings.from_nk(nk, args.node)
     where = f"{args.node} in {nk}"
     preflight.check_sources(s.sources, where)

@@ -114,7 +114,18 @@ def load_models(settings: BuildSettings) -> dict[str, Any]:
     }
 
 
-def _init_worker(settings_dict: dict) -> None:
+def _watch_parent(parent_pid: int, every: float = 0.5) -> None:
+    """Exit this worker once its parent is gone: a SIGKILLed build (no clean shutdown) must not
+    leave its workers running, each holding a set of models (~290 MB)."""
+    while os.getppid() == parent_pid:
+        time.sleep(every)
+    os._exit(1)
+
+
+def _init_worker(settings_dict: dict, parent_pid: Optional[int] = None) -> None:
+    if parent_pid is not None:
+        threading.Thread(target=_watch_parent, args=(parent_pid,), name="faceplate-parent-watch",
+                         daemon=True).start()
     # One set of models per worker process, loaded once; ONNX Runtime and OpenCV get one thread
     # each so N workers use N cores without oversubscription.
     cv2.setNumThreads(1)
@@ -263,6 +274,8 @@ def build(inputs: Sequence[str], out_dir: str | os.PathLike, settings: Optional[
     """
     settings = settings or BuildSettings()
     settings.validate()
+    from faceplate.core.io.outputs import check_outputs
+    check_outputs({"-o": os.fspath(out_dir)}, {"INPUT": [os.fspath(i) for i in inputs]}, folders=("-o",))
     out = Path(out_dir).resolve()
     sources = discover(inputs)
     state, rows = _prepare_output(out, settings, resume, force)
@@ -289,7 +302,7 @@ def build(inputs: Sequence[str], out_dir: str | os.PathLike, settings: Optional[
             import multiprocessing
             ctx = multiprocessing.get_context("spawn")  # no forked ONNX Runtime / dlib state
             pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                                          initargs=(settings_dict,))
+                                          initargs=(settings_dict, os.getpid()))
         local_models = load_models(settings)  # also verifies the models before any work starts
         models_info = {k: {"name": getattr(v, "name", ""), "sha256": getattr(v, "sha256", "")}
                        for k, v in local_models.items()}

@@ -94,6 +94,10 @@ def _build(args: argparse.Namespace) -> int:
     for path in result.skipped:
         print(f"skipped (unreadable or truncated): {path}")
     print(f"report: {index}")
+    if result.skipped and all(e.get("status") in ("failed", "truncated") for e in result.inputs.values()):
+        from faceplate.core.errors import FaceplateError
+        raise FaceplateError(f"no input could be read ({len(result.skipped)} skipped, e.g. {result.skipped[0]}); "
+                             f"check the files")
     return 0
 
 

@@ -33,6 +33,7 @@ from faceplate.core.analyze.targets import match_target, reference_embedding
 from faceplate.core.analyze.tracker import Observation, Tracker, TrackerSettings
 from faceplate.core.errors import FaceplateError, PlateError
 from faceplate.core.identity import threshold_for
+from faceplate.core.io.sequence import check_windows
 from faceplate.core.types import FaceEntry, PlateInfo, Track, TrackFile
 
 log = logging.getLogger("faceplate.analyze")
@@ -127,6 +128,7 @@ def analyze(plate: Any, settings: AnalyzeSettings, detector: Any, landmarker: An
                                       embed_every=settings.embed_every))
     frames = list(plate.frames)
     space: Optional[_Space] = None
+    first_display: list[int] = []
     prev_sig: Optional[np.ndarray] = None
     bad_pixels_warned = False
     bar = _Progress(len(frames), progress, settings.log_every)
@@ -145,7 +147,9 @@ def analyze(plate: Any, settings: AnalyzeSettings, detector: Any, landmarker: An
             lin = pf.pixels if pf.pixels.shape[2] == 3 and tuple(pf.rgb) == (0, 1, 2) else pf.rgb_pixels()
             frame_space = _Space(pf.pixel_aspect, pf.data_window.xmin, pf.data_window.ymin)
             if space is None:
-                space = frame_space
+                space, first_display = frame_space, pf.display_window.as_list()
+            elif pf.display_window.as_list() != first_display:  # a frame at another resolution
+                check_windows(pf, first_display, (space.x0, space.y0), space.aspect, "the first frame's")
             elif frame_space != space:
                 raise PlateError(f"{pf.path}: data window origin or pixel aspect differs from the first frame "
                                  f"({frame_space} vs {space}); analyse the parts separately")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import warnings
 from importlib import metadata
 from typing import Optional, Sequence
 
@@ -64,7 +65,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.print_help()
         return 1
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            if not args.verbose:  # NaN/overflow arithmetic is reported as such, not as NumPy's warnings
+                warnings.simplefilter("ignore", RuntimeWarning)
+            return int(args.func(args) or 0)
     except FaceplateError as exc:
         print(f"faceplate: error: {exc}", file=sys.stderr)
         return exc.exit_code

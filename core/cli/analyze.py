@@ -64,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         raise FaceplateError(f"{args.output}: is a folder; pass a file name for -o, e.g. shot.track.json")
     frames = parse_frames(args.frames) if args.frames else None
     plate = PlateSequence(args.plate, frames, layer=args.layer)
+    _check_paths(args, plate)
     settings = AnalyzeSettings(smoothing=args.smoothing, max_gap=args.max_gap, min_face=args.min_face,
                                layer=args.layer, colourspace=args.colourspace, target_face=args.target_face)
     if args.target_face and not os.path.isfile(args.target_face):
@@ -88,3 +89,16 @@ def run(args: argparse.Namespace) -> int:
         written = write_previews(plate, track_file, args.preview, colour)
         log.info("wrote %d preview PNGs to %s", len(written), args.preview)
     return 0
+
+
+def _check_paths(args: argparse.Namespace, plate) -> None:
+    """The output rule (core/io/outputs.py): -o and the previews overwrite no input and not each other."""
+    from faceplate.core.io.outputs import check_outputs
+
+    models = {flag: path for flag, path in (("--detector", args.detector), ("--landmarker", args.landmarker),
+                                            ("--recognizer", args.recognizer), ("--target-face", args.target_face))
+              if path and os.path.isfile(path)}
+    outputs = {"-o": args.output}
+    if args.preview:
+        outputs["--preview"] = os.path.join(args.preview, "preview.####.png")
+    check_outputs(outputs, {"PLATE": plate.pattern, "--source": args.source, **models}, plate.frames)

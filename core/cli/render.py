@@ -87,12 +87,28 @@ def _settings(args: argparse.Namespace, track_file: Any) -> Any:
     for flag, value in (("--likeness", args.likeness), ("--source-features", args.source_features)):
         if not (math.isfinite(value) and 0.0 <= value <= 1.0):
             raise FaceplateError(f"{flag} {value}: must be a number from 0 to 1")
-    return RenderSettings(model=args.model, mask=args.mask, erode=args.erode, feather=args.feather,
-                          regions=regions, parser=args.parser, colour_match=args.colour_match,
-                          regrain=args.regrain, resume=args.resume,
-                          colourspace=args.colourspace or getattr(track_file.plate, "colourspace", None),
-                          engine="classical" if args.model else args.engine, likeness=args.likeness,
-                          source_features=args.source_features)
+    settings = RenderSettings(model=args.model, mask=args.mask, erode=args.erode, feather=args.feather,
+                              regions=regions, parser=args.parser, colour_match=args.colour_match,
+                              regrain=args.regrain, resume=args.resume,
+                              colourspace=args.colourspace or getattr(track_file.plate, "colourspace", None),
+                              engine="classical" if args.model else args.engine, likeness=args.likeness,
+                              source_features=args.source_features)
+    settings.validate()  # bounded before any frame is read
+    return settings
+
+
+def _check_paths(args: argparse.Namespace, plate_pattern: str, frames: Any, track_is_output: bool) -> None:
+    """The output rule (core/io/outputs.py) for render and swap, before anything is written."""
+    from faceplate.core.io.outputs import check_outputs
+
+    files = {"--model": args.model, "--parser": args.parser, "--recognizer": args.recognizer,
+             "--targets": args.targets}
+    inputs: dict[str, Any] = {"PLATE": plate_pattern, "--source": args.source,
+                              "--source-embedding": args.source_embedding}
+    inputs.update({flag: path for flag, path in files.items() if path and os.path.isfile(path)})
+    outputs: dict[str, Any] = {"--out": args.out, "--patch": args.patch, "--contact-sheet": args.contact_sheet}
+    (outputs if track_is_output else inputs)["--track"] = args.track
+    check_outputs(outputs, inputs, frames)
 
 
 def _v2_library(args: argparse.Namespace, track_file: Any, models: ModelCache) -> Any:
@@ -188,8 +204,9 @@ def run_render(args: argparse.Namespace, track_file: Any = None, track_sha: Opti
     frames = parse_frames(args.frames) if args.frames else list(range(info.first, info.last + 1, info.step or 1))
     if plate is None or list(plate.frames) != list(frames):
         plate = PlateSequence(args.plate, frames=frames, layer=getattr(args, "layer", None) or info.layer)
-        plate.check_complete()
         check_track_matches_plate(track_file, plate, frames, os.path.basename(args.track))
+        _check_paths(args, plate.pattern, frames, track_is_output=False)
+        plate.check_complete()
     # else: swap's own plate, analysed a moment ago into this track file: already checked
     settings = _settings(args, track_file)
     colour = ColourPipeline(settings.colourspace)
@@ -269,6 +286,8 @@ def run_swap(args: argparse.Namespace) -> int:
     plate.check_complete()
     track_path = args.track or os.path.join(os.path.dirname(os.path.abspath(args.out or args.patch)),
                                             "shot.track.json")
+    args.track = track_path
+    _check_paths(args, plate.pattern, plate.frames, track_is_output=True)
     from faceplate.core.colour import ColourPipeline
 
     settings = AnalyzeSettings(layer=args.layer, colourspace=args.colourspace)
@@ -287,7 +306,6 @@ def run_swap(args: argparse.Namespace) -> int:
                          progress=True, colour=colour)
     sha = save_track_file(track_file, track_path)
     log.info("analysis written to %s", track_path)
-    args.track = track_path
     if args.frames is None:
         args.frames = f"{plate.frames[0]}-{plate.frames[-1]}"
     return run_render(args, track_file=track_file, track_sha=sha, plate=plate, models=models)

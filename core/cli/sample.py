@@ -23,6 +23,7 @@ FIRST_FRAME = 1001
 
 
 FRAME_COUNT = 24
+MAX_COUNT = 10_000  # the sample is a demo plate: more frames is a typo
 
 
 PATTERN = "plate.####.exr"
@@ -112,8 +113,10 @@ def make_sample(directory: str, frames: int = FRAME_COUNT, colour=None) -> dict:
     from faceplate.core.io.exr import write_exr
     from faceplate.core.types import PlateFrame, Window
 
-    if frames < 1:
-        raise FaceplateError(f"--count must be at least 1 (got {frames})")
+    if not 1 <= frames <= MAX_COUNT:  # bounded before anything is allocated or written
+        raise FaceplateError(f"--count {frames}: must be from 1 to {MAX_COUNT} frames")
+    from faceplate.core.io.outputs import check_outputs
+    check_outputs({"DIR": directory}, {}, folders=("DIR",))
     out_dir = Path(directory).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     colour = colour or ColourPipeline()

@@ -27,9 +27,11 @@ _DERIVED_ATTRIBUTES = frozenset({
 _LOSSY_COMPRESSIONS = ("dwaa", "dwab", "b44", "b44a")
 
 
-# Formats EXR can store; anything else (8/16-bit from PNG/TIFF/DPX) is written as half/float.
+# Formats EXR can store; anything else (8/16-bit from PNG/TIFF/DPX) is written as 32-bit float:
+# the decoded value (k/255, k/65535) exactly, so an 8-bit plate's untouched pixels come back
+# bit-identical. Half would round them (1/255 is not a half) and break that promise.
 _EXR_FORMATS = {"half": "half", "float": "float", "uint": "uint", "uint32": "uint",
-                "uint8": "half", "int8": "half", "uint16": "float", "int16": "float",
+                "uint8": "float", "int8": "float", "uint16": "float", "int16": "float",
                 "double": "float", "int": "float", "int32": "float"}
 
 

@@ -9,12 +9,18 @@ from typing import Optional
 
 from faceplate.core.errors import PlateError
 
-_RANGE = re.compile(r"^\s*(-?\d+)\s*(?:-\s*(-?\d+)\s*(?:[x:]\s*(\d+))?)?\s*$")
+# The most frames one command takes: 11.5 hours at 24 fps. A range beyond it is a typo
+# (``1-100000000``), refused before a frame list (or anything per frame) is built.
+MAX_FRAMES = 1_000_000
+
+# At most 12 digits a number: a longer one is a typo, and int() of thousands of digits is slow.
+_RANGE = re.compile(r"^\s*(-?\d{1,12})\s*(?:-\s*(-?\d{1,12})\s*(?:[x:]\s*(\d{1,12}))?)?\s*$")
 
 
 def parse_frames(spec: str) -> list[int]:
     """``"1001-1100"``, ``"1001-1100x2"``, ``"1001,1005,1010-1012"`` -> sorted unique frames."""
     frames: set[int] = set()
+    total = 0
     for part in str(spec).split(","):
         if not part.strip():
             continue
@@ -26,6 +32,10 @@ def parse_frames(spec: str) -> list[int]:
         step = int(match.group(3)) if match.group(3) is not None else 1
         if last < first or step < 1:
             raise PlateError(f"bad frame range {part.strip()!r} in {spec!r}: the range must run forward with step >= 1")
+        total += len(range(first, last + 1, step))
+        if total > MAX_FRAMES:
+            raise PlateError(f"frame range {spec!r} has more than {MAX_FRAMES:,} frames; render a shot in "
+                             f"ranges of at most that many")
         frames.update(range(first, last + 1, step))
     if not frames:
         raise PlateError(f"empty frame range {spec!r}: use e.g. 1001-1100")

@@ -121,6 +121,61 @@ class PlateSequence:
         }
 
 
+def _window_problem(display: Any, origin: Any, aspect: float, want_display: Any, want_origin: Any,
+                    want_aspect: float) -> Optional[str]:
+    display, want_display = [int(v) for v in display], [int(v) for v in want_display]
+    if display != want_display:
+        return f"display window {display} vs {want_display}"
+    if (int(origin[0]), int(origin[1])) != (int(want_origin[0]), int(want_origin[1])):
+        return f"data window origin {tuple(origin)} vs {tuple(want_origin)}"
+    if abs(float(aspect or 1.0) - float(want_aspect or 1.0)) > 1e-6:
+        return f"pixel aspect {aspect} vs {want_aspect}"
+    return None
+
+
+def check_windows(frame: PlateFrame, display: Any, origin: Any, aspect: float, reference: str) -> None:
+    """PlateError naming ``frame`` when its display window, data-window origin or pixel aspect is not
+    the shot's (``reference`` says where those came from): a frame at another resolution would be
+    composited at the wrong place. The data window's extent may vary (CG auto-bbox): faces are
+    placed in display coordinates and clipped to each frame's own data window.
+    """
+    dw = frame.data_window
+    problem = _window_problem(frame.display_window.as_list(), (dw.xmin, dw.ymin), frame.pixel_aspect,
+                              display, origin, aspect)
+    if problem:
+        _refuse(frame.path or f"frame {frame.frame}", problem, reference)
+
+
+def _refuse(name: str, problem: str, reference: str) -> None:
+    raise PlateError(f"{name}: {problem} ({reference}); a frame at another resolution or position is "
+                     f"refused: fix that frame or re-run analyze")
+
+
+def check_headers(seq: "PlateSequence", frames: list[int], display: Any, origin: Any, aspect: float,
+                  reference: str) -> None:
+    """``check_windows`` from the headers alone (no pixels decoded), for every frame before a
+    render writes its first file. Video frames share one size: nothing to check."""
+    if seq.is_video:
+        return
+    import OpenImageIO as oiio
+
+    for f in frames:
+        path = seq.path(f)
+        inp = oiio.ImageInput.open(path)
+        if inp is None:
+            oiio.geterror()
+            continue  # unreadable: read() names it when the frame is reached
+        try:
+            spec = inp.spec()
+            have = [spec.full_x, spec.full_y, spec.full_x + spec.full_width - 1, spec.full_y + spec.full_height - 1]
+            pa = float(spec.get_float_attribute("PixelAspectRatio", 1.0) or 1.0)
+            problem = _window_problem(have, (spec.x, spec.y), pa, display, origin, aspect)
+        finally:
+            inp.close()
+        if problem:
+            _refuse(path, problem, reference)
+
+
 _DONE = object()
 
 

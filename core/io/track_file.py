@@ -17,6 +17,11 @@ from faceplate.core.filesystem import atomic_path, sha256_file
 from faceplate.core.types import N_LANDMARKS, SOURCES, FaceEntry, PathLike, PlateInfo, Track, TrackFile
 
 FORMAT = "faceplate.track/1"
+MAX_INT = 10 ** 9          # frame numbers, sizes, ids and window edges
+MAX_SIZE = 1 << 17         # plate width/height (131072 px): far beyond any film back
+# Points may leave the frame (a face half out of shot) but not by more than this many frame
+# sizes: beyond it a matte or crop derived from them would be unbounded (a landmarks-x1000 typo).
+POINT_REACH = 2.0
 
 
 def _num(x: float) -> float:
@@ -124,15 +129,21 @@ def _get(obj: dict, key: str, where: str) -> Any:
 def _as_int(v: Any, where: str) -> int:
     if isinstance(v, bool) or not isinstance(v, int):
         raise _Bad(where, f"expected an integer, got {_type_name(v)}")
+    if abs(v) > MAX_INT:  # frame numbers, sizes and ids: a typo, and a hang for range() later
+        raise _Bad(where, f"expected an integer within ±{MAX_INT}, got one with {len(str(abs(v)))} digits")
     return int(v)
 
 
 def _as_number(v: Any, where: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(float(v)):
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise _Bad(where, f"expected a number, got {_type_name(v)}")
-        raise _Bad(where, f"expected a finite number, got {float(v)!r}")  # NaN/Infinity, which JSON here allows
-    return float(v)
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise _Bad(where, f"expected a number, got {_type_name(v)}")
+    try:
+        x = float(v)
+    except OverflowError:  # a JSON integer beyond the float range
+        raise _Bad(where, "expected a number in the float range, got a huge integer") from None
+    if not math.isfinite(x):
+        raise _Bad(where, f"expected a finite number, got {x!r}")  # NaN/Infinity, which JSON here allows
+    return x
 
 
 def _as_str(v: Any, where: str, optional: bool = False) -> Optional[str]:
@@ -185,7 +196,7 @@ def _points(v: Any, n: int, where: str) -> np.ndarray:
     return out
 
 
-def _entry(v: Any, frame: int, where: str) -> FaceEntry:
+def _entry(v: Any, frame: int, where: str, reach: tuple[float, float, float, float]) -> FaceEntry:
     v = _as_dict(v, where)
     source = _as_str(_get(v, "source", where), f"{where}.source")
     if source not in SOURCES:
@@ -203,6 +214,12 @@ def _entry(v: Any, frame: int, where: str) -> FaceEntry:
             parsed[raw_key] = parsed[name].copy()
         else:
             raise _Bad(f"{where}.{raw_key}", "missing")
+    for key, pts in parsed.items():
+        xy = pts.reshape(-1, 2)
+        bad = ~((xy[:, 0] >= reach[0]) & (xy[:, 0] <= reach[2]) & (xy[:, 1] >= reach[1]) & (xy[:, 1] <= reach[3]))
+        if bad.any():
+            raise _Bad(f"{where}.{key}", f"point {xy[int(np.argmax(bad))].tolist()} lies more than {POINT_REACH:g} "
+                                         f"frame sizes outside the plate")
     source_frame = None
     if v.get("source_frame") is not None:  # engine v2: the library frame analyze chose
         source_frame = _as_int(v["source_frame"], f"{where}.source_frame")
@@ -237,6 +254,11 @@ def _parse(data: Any) -> TrackFile:
     height = _as_int(_get(p, "height", "plate"), "plate.height")
     if width < 1 or height < 1:
         raise _Bad("plate.width" if width < 1 else "plate.height", "expected a positive size")
+    if width > MAX_SIZE or height > MAX_SIZE:
+        raise _Bad("plate.width" if width > MAX_SIZE else "plate.height", f"expected at most {MAX_SIZE} px")
+    from faceplate.core.io.frames import MAX_FRAMES
+    if len(range(frames[0], frames[1] + 1, frames[2])) > MAX_FRAMES:
+        raise _Bad("plate.frames", f"expected at most {MAX_FRAMES:,} frames")
     aspect = _as_number(_get(p, "pixel_aspect", "plate"), "plate.pixel_aspect")
     if aspect <= 0:
         raise _Bad("plate.pixel_aspect", "expected a positive number")
@@ -263,6 +285,10 @@ def _parse(data: Any) -> TrackFile:
     settings = _as_dict(_get(data, "settings", ""), "settings")
     cuts = [_as_int(c, f"cuts[{i}]") for i, c in enumerate(_as_list(_get(data, "cuts", ""), "cuts"))]
 
+    side = float(max(width, height)) * POINT_REACH
+    dw, disp = windows["data_window"], windows["display_window"]
+    reach = (min(dw[0], disp[0]) - side, min(dw[1], disp[1]) - side,
+             max(dw[2], disp[2]) + side, max(dw[3], disp[3]) + side)
     tracks: list[Track] = []
     seen_ids: set[int] = set()
     dim: Optional[int] = None
@@ -277,7 +303,10 @@ def _parse(data: Any) -> TrackFile:
         seen_ids.add(tid)
         emb_list = _as_list(_get(t, "embedding", where), f"{where}.embedding")
         emb = np.array([_as_number(x, f"{where}.embedding[{i}]") for i, x in enumerate(emb_list)],
-                       dtype=np.float32)
+                       dtype=np.float64)
+        if emb.size and np.abs(emb).max() > 1e30:  # stored as float32: would become inf
+            raise _Bad(f"{where}.embedding", "expected values within ±1e30")
+        emb = emb.astype(np.float32)
         if dim is not None and emb.size != dim:
             raise _Bad(f"{where}.embedding", f"expected {dim} numbers like the other tracks, got {emb.size}")
         dim = emb.size
@@ -290,7 +319,7 @@ def _parse(data: Any) -> TrackFile:
                     raise ValueError
             except ValueError:
                 raise _Bad(fwhere, "expected a frame number as the key") from None
-            entries[frame] = _entry(ev, frame, fwhere)
+            entries[frame] = _entry(ev, frame, fwhere, reach)
         tracks.append(Track(id=tid, embedding=emb, entries=dict(sorted(entries.items()))))
     return TrackFile(plate=plate, models=models, settings=settings, cuts=cuts, tracks=tracks,
                      faceplate_version=version)

@@ -50,6 +50,16 @@ class FaceParser:
         if len(inputs) != 1 or len(inputs[0].shape) != 4:
             raise ModelError(f"{self.name}: a face parser has one (1,3,S,S) input; this model has "
                              f"{[i.shape for i in inputs]} — pass a BiSeNet-style parser")
+        shape, out = inputs[0].shape, self.session.get_outputs()[0].shape
+        # another kind of model with a 4-D input (a recognizer, a detector): refused here, by its
+        # shapes, not by a shape error from ONNX Runtime at the first face
+        fixed = [d for d in shape[2:] if isinstance(d, int)]
+        if (isinstance(shape[1], int) and shape[1] != 3) or (len(fixed) == 2 and fixed[0] != fixed[1]) \
+                or len(out) != 4 or (isinstance(out[1], int) and out[1] < len(PARSER_CLASSES)):
+            raise ModelError(f"{self.name}: not a face parser (input {list(shape)}, output {list(out)}; expected "
+                             f"(1,3,S,S) in, (1,19,S,S) class logits out) — pass a BiSeNet-style parser")
+        if len(fixed) == 2:
+            self.size = int(fixed[0])  # a parser exported at a fixed size runs at that size
 
     def labels(self, crop_rgb_uint8: np.ndarray) -> np.ndarray:
         """(S, S) int class labels of a (S, S, 3) uint8 RGB crop."""

@@ -102,7 +102,8 @@ def composite(frame: PlateFrame, layers: Sequence[FaceLayer], extra_metadata: Op
     if inside.any():
         rows, cols = np.nonzero(inside)
         for k, ch in enumerate(frame.rgb):
-            out[rows, cols, ch] = pix[rows, cols, ch] + change[rows, cols, k]
+            base = pix[rows, cols, ch]  # a NaN/Inf plate pixel under the face is replaced, not carried
+            out[rows, cols, ch] = np.nan_to_num(base, nan=0.0, posinf=65504.0, neginf=-65504.0) + change[rows, cols, k]
     metadata = dict(frame.metadata)
     metadata.update(extra_metadata or {})
     return dataclasses.replace(frame, pixels=out, channels=channels, channel_formats=formats, metadata=metadata)

@@ -1,6 +1,7 @@
 """One frame's face work: ROI, matte, engine, colour and grain for each face, as face layers."""
 from __future__ import annotations
 
+import logging
 from typing import Any, Optional, Sequence
 
 import cv2
@@ -67,6 +68,11 @@ class FrameRenderer:
         rows = slice(y0 - dw.ymin, y1 - dw.ymin)
         cols = slice(x0 - dw.xmin, x1 - dw.xmin)
         crop = np.ascontiguousarray(frame.pixels[rows, cols][..., list(frame.rgb)], dtype=np.float32)
+        if not np.isfinite(crop).all():  # reported; the engine works on 0 there, so no NaN reaches the face
+            logging.getLogger("faceplate.render").warning(
+                "%s: NaN/Inf pixels in face %d's region; replaced by 0 inside the matte (kept outside)",
+                frame.path or f"frame {frame.frame}", track_id)
+            crop = np.nan_to_num(crop, nan=0.0, posinf=65504.0, neginf=-65504.0)
         h, w = crop.shape[:2]
         # Desqueeze to square pixels (anamorphic plates), swap there, squeeze back after.
         aspect = float(frame.pixel_aspect or 1.0)

@@ -60,7 +60,8 @@ def refine(matte: np.ndarray, size: float, erode: float = 0.0, feather: float = 
     m = np.asarray(matte, np.float32)
     feather_px = max(float(feather) * size, 0.0)
     grow = -(float(erode) * size + 0.5 * feather_px)
-    radius = int(round(abs(grow)))
+    # beyond the ROI's diagonal a bigger kernel changes nothing: cap it (no giant kernel to build)
+    radius = int(min(round(abs(grow)), np.ceil(np.hypot(*m.shape[:2])) + 1))
     if radius > 0:
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
         m = cv2.dilate(m, kernel) if grow > 0 else cv2.erode(m, kernel)

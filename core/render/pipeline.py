@@ -16,6 +16,8 @@ from typing import Any, Callable, Optional, Sequence
 
 from faceplate.core import __version__
 from faceplate.core.errors import FaceplateError, PlateError, TrackFileError
+from faceplate.core.io.outputs import check_outputs
+from faceplate.core.io.sequence import check_headers, check_windows
 from faceplate.core.render.composite import accumulate, composite, patch, provenance
 from faceplate.core.render.engines.classical import ClassicalSwapper
 from faceplate.core.render.frame import FrameRenderer
@@ -42,6 +44,10 @@ def check_track_matches_plate(track_file: Any, plate: Any, frames: Sequence[int]
     from faceplate.core.io.exr import frame_fingerprint
 
     info = track_file.plate
+    outside = [f for f in frames if f < info.first or f > info.last]
+    if outside:  # before reading anything: a typo'd range fails at once
+        raise TrackFileError(f"{track_name}: frame {outside[0]} outside the analysed range "
+                             f"{info.first}-{info.last}; choose --frames inside it or re-run `faceplate analyze`")
     first_frame = plate.read(frames[0])
     dw, disp = first_frame.data_window, first_frame.display_window
     problems = []
@@ -52,9 +58,6 @@ def check_track_matches_plate(track_file: Any, plate: Any, frames: Sequence[int]
         problems.append(f"data window {dw.as_list()} vs {list(info.data_window)}")
     if abs(float(first_frame.pixel_aspect) - float(info.pixel_aspect)) > 1e-6:
         problems.append(f"pixel aspect {first_frame.pixel_aspect} vs {info.pixel_aspect}")
-    outside = [f for f in frames if f < info.first or f > info.last]
-    if outside:
-        problems.append(f"frame {outside[0]} outside the analysed range {info.first}-{info.last}")
     if not problems and info.fingerprint:
         ref = plate.path(info.first)
         if os.path.exists(ref):
@@ -92,6 +95,7 @@ def render(plate: Any, track_file: Any, source_identity: SourceFace, settings: R
 
     if not out_pattern and not patch_pattern:
         raise FaceplateError("nothing to write: pass --out out.####.exr and/or --patch patch.####.exr")
+    settings.validate()
     for pattern in (out_pattern, patch_pattern):
         # A name without #### would give every frame the same file, each overwriting the last.
         if pattern and len(set(frames)) > 1 and sequence_path(pattern, frames[0]) == sequence_path(pattern, frames[-1]):
@@ -136,14 +140,17 @@ def render(plate: Any, track_file: Any, source_identity: SourceFace, settings: R
     if report.skipped:
         log.info("resume: %d frame(s) already complete, %d to render", len(report.skipped), len(todo))
 
-    for f, out_path, patch_path in todo:  # writing over the plate being read would destroy it
-        for p in (out_path, patch_path):
-            if p and os.path.exists(p) and os.path.samefile(p, plate.path(f)):
-                raise FaceplateError(f"{p}: is the plate frame itself; write --out/--patch to another path")
+    # the output rule (core/io/outputs.py), here too for callers other than the CLI (the Nuke node)
+    check_outputs({"--out": out_pattern, "--patch": patch_pattern},
+                  {"PLATE": getattr(plate, "pattern", None)}, [f for f, _, _ in todo])
     for f, _, _ in todo:  # fail before writing anything, naming the first missing frame
         if not os.path.exists(plate.path(f)):
             raise PlateError(f"plate frame {f} missing: {plate.path(f)}; render/copy it or choose --frames "
                              f"that exclude it")
+    info = track_file.plate  # every frame where the track file put the faces, or none written
+    if hasattr(plate, "is_video"):
+        check_headers(plate, [f for f, _, _ in todo], info.display_window, info.data_window[:2], info.pixel_aspect,
+                      "the track file's")
     writer = _Writer(settings.queue_depth)
     compute = 0.0
     read_wait = 0.0
@@ -155,6 +162,7 @@ def render(plate: Any, track_file: Any, source_identity: SourceFace, settings: R
         for (f, out_path, patch_path) in todo:
             t0 = time.perf_counter()
             frame = next(frames_iter)
+            check_windows(frame, info.display_window, info.data_window[:2], info.pixel_aspect, "the track file's")
             t1 = time.perf_counter()
             read_wait += t1 - t0
             layers = renderer.layers(frame, faces_at(track_file, f, settings.targets))

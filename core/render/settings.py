@@ -4,11 +4,15 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from typing import Optional
 
 from faceplate.core.models.parser import DEFAULT_REGIONS
 from faceplate.core.types import MaskMode
+
+MAX_ERODE = 1.0    # |--erode| in face sizes
+MAX_FEATHER = 1.0  # --feather in face sizes
 
 
 @dataclass
@@ -30,6 +34,21 @@ class RenderSettings:
     engine: str = "classical"                # classical | v2 (core/face/engine.py)
     likeness: float = 0.5                    # v2: source proportions strength
     source_features: float = 1.0             # v2: share of an eye/mouth from the source where its state matches
+
+    def validate(self) -> None:
+        """FaceplateError for a setting out of its range (checked before any frame is read).
+
+        Erode and feather are bounded because the matte kernels grow with them: ``--erode=-100``
+        would dilate by a hundred face sizes (a hang), and no real matte needs more than one.
+        """
+        from faceplate.core.errors import FaceplateError
+        for flag, value, lo, hi in (("--erode", self.erode, -MAX_ERODE, MAX_ERODE),
+                                    ("--feather", self.feather, 0.0, MAX_FEATHER),
+                                    ("--likeness", self.likeness, 0.0, 1.0),
+                                    ("--source-features", self.source_features, 0.0, 1.0)):
+            if not (math.isfinite(value) and lo <= value <= hi):
+                raise FaceplateError(f"{flag} {value:g}: must be a number from {lo:g} to {hi:g} (face sizes for "
+                                     f"--erode/--feather, e.g. --erode 0.02 --feather 0.08)")
 
     def digest(self, extra: str = "") -> str:
         """Hash of the settings that change pixels (stored in the header; --resume compares it).

@@ -75,10 +75,21 @@ def load_source_identity(images: Sequence[str], embedding_path: Optional[str] = 
             loaded = np.load(embedding_path, allow_pickle=False)
         except Exception:
             raise FaceplateError(f"{embedding_path}: not a numpy .npy embedding; save it with numpy.save") from None
-        loaded = np.asarray(loaded, np.float64).reshape(-1)
-        if loaded.size < 64 or not np.all(np.isfinite(loaded)) or np.linalg.norm(loaded) == 0:
+        try:
+            loaded = np.asarray(loaded, np.float64).reshape(-1)
+        except (TypeError, ValueError):
+            raise FaceplateError(f"{embedding_path}: not a numeric embedding; save the identity vector with "
+                                 f"numpy.save") from None
+        if loaded.size < 64:
             raise FaceplateError(f"{embedding_path}: expected a 1-D identity embedding (e.g. 512 floats), got "
                                  f"{loaded.size} values")
+        bad = int(np.count_nonzero(~np.isfinite(loaded)))
+        if bad:
+            raise FaceplateError(f"{embedding_path}: {bad} of its {loaded.size} values are NaN/Inf; re-save a finite "
+                                 f"identity embedding")
+        if np.abs(loaded).max() == 0:
+            raise FaceplateError(f"{embedding_path}: the embedding is all zeros; re-save the identity embedding")
+        loaded = loaded / np.abs(loaded).max()  # huge-but-finite values normalise without overflow
         embedding = (loaded / np.linalg.norm(loaded)).astype(np.float32)
         digest.update(sha256_file(embedding_path).encode())
     source = SourceFace(embedding=embedding, sha256=digest.hexdigest(), images=[f[0] for f in faces])

@@ -343,3 +343,57 @@ def test_cli_build_cluster_pack_report_with_worker_processes(asset, tmp_path):
     assert "photos/manifest.jsonl" in names and sum(n.endswith(".png") for n in names) == 3
     assert sorted(p.name for p in (out / "report").glob("*.png")) == ["photos_0.png", "photos_1.png"]
     assert main(["dataset", "build", str(photos), "-o", str(out), "--size", "512"]) == 2  # refused: other settings
+
+
+def _children(pid: int) -> list[int]:
+    """Live (non-zombie) processes whose parent is ``pid``, from /proc."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out.append(int(entry.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2:].split()[0] != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+def test_sigkill_of_the_main_process_takes_its_workers_with_it(asset, tmp_path):
+    """Issue 12: SIGKILL of `dataset build` (no clean shutdown) left each worker running (~290 MB)."""
+    clip = str(asset(HAMILTON))
+    cmd = [sys.executable, "-m", "faceplate.core.cli", "dataset", "build", clip, "--size", "256", "--every", "9",
+           "--min-face-fraction", "off", "--workers", "2", "-o", str(tmp_path / "ds")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        workers: list[int] = []
+        while time.monotonic() < deadline:  # both workers up and working
+            workers = _children(proc.pid)
+            m = tmp_path / "ds" / "manifest.jsonl"
+            if len(workers) >= 2 and m.exists() and m.read_text().count("\n") >= 1:
+                break
+            time.sleep(0.1)
+        assert len(workers) >= 2, "the workers never started"
+        os.kill(proc.pid, signal.SIGKILL)  # the main process alone, as the OOM killer or a wrangler would
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and any(_alive(w) for w in workers):
+            time.sleep(0.1)
+        assert not [w for w in workers if _alive(w)], "workers outlived the killed build"
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

@@ -449,7 +449,7 @@ def test_out_onto_the_plate_itself_is_refused(shot, tmp_path):
     r = _run_cli(["render", pattern, "--track", shot.track, "--source", shot.source, "--frames", "1001-1001",
                   "--out", pattern])
     lines = [ln for ln in r.stderr.splitlines() if ln.startswith("faceplate: error:")]
-    assert r.returncode == 2 and len(lines) == 1 and "plate frame itself" in lines[0], r.stderr
+    assert r.returncode == 2 and len(lines) == 1 and "would overwrite input PLATE" in lines[0], r.stderr
     assert Path(pattern.replace("####", "1001")).read_bytes() == before
 
 
