@@ -85,8 +85,12 @@ def run_render(args: argparse.Namespace) -> int:
 
 
 def run_submit(args: argparse.Namespace) -> int:
+    from faceplate.core.cli import require_extra
     from faceplate.nuke import farm, preflight
     from faceplate.nuke.settings import FaceSwapSettings
+
+    if args.engine == "opencue":  # before reading the script: the job could not be built anyway
+        require_extra("farm", "outline", what="`faceplate farm submit --engine opencue` (pyoutline)")
 
     nk = os.path.abspath(args.nk)
     s = FaceSwapSettings.from_nk(nk, args.node)

@@ -28,6 +28,15 @@ def register(subparsers) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import os
+
+    from faceplate.core.cli import require_extra
+    from faceplate.core.errors import FaceplateError
+
+    if not os.path.isfile(args.checkpoint):  # a typo is reported as such, even without torch
+        raise FaceplateError(f"{args.checkpoint}: checkpoint not found; pass a .safetensors file written by "
+                             f"`faceplate train` (or a SimSwap .pth with --from simswap)")
+    require_extra("train", "torch", "safetensors", what="`faceplate export`")
     from .export import export_checkpoint, export_simswap
 
     export = export_simswap if args.source == "simswap" else export_checkpoint

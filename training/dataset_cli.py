@@ -120,5 +120,17 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _gui(args: argparse.Namespace) -> int:
+    import os
+    import sys
+
+    from faceplate.core.cli import require_extra
+    from faceplate.core.errors import FaceplateError
+
+    require_extra("gui", ("PySide6", "PySide2"), what="`faceplate dataset gui`")
+    # Without a display Qt's xcb plugin aborts the process (core dump, no message): say it first.
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+                                                 or os.environ.get("QT_QPA_PLATFORM")):
+        raise FaceplateError("`faceplate dataset gui` needs a display: run it in a desktop session (or over ssh -X); "
+                             "the same work runs headless with `faceplate dataset build|cluster`")
     from .dataset_gui import main
     return main()

@@ -23,6 +23,9 @@ def register(subparsers) -> None:
 def _run(args: argparse.Namespace) -> int:
     import logging
 
+    from faceplate.core.cli import require_extra
+
+    require_extra("train", "yaml", "torch", "safetensors", what=f"`faceplate train {args.kind}`")
     from .config import load_config
 
     cfg = load_config(args.config, args.kind)

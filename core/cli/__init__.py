@@ -9,6 +9,7 @@ Registration must stay cheap: heavy imports (torch, onnxruntime sessions, Qt) ha
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from importlib import metadata
@@ -53,6 +54,24 @@ def _unavailable(name: str, exc: Exception):
         raise FaceplateError(f"`faceplate {name}` needs an optional extra that is not installed ({exc}); "
                              f"install it, e.g. pip install 'faceplate[train,gui,farm]'")
     return run
+
+
+def require_extra(extra: str, *modules: str, what: str) -> None:
+    """One-line FaceplateError naming the pip extra when a module ``what`` needs cannot be imported
+    (a tuple entry is alternatives, e.g. ("PySide6", "PySide2")). Call before any long work."""
+    for choice in modules:
+        names = choice if isinstance(choice, tuple) else (choice,)
+        if not any(_importable(name) for name in names):
+            raise FaceplateError(f"{what} needs {' or '.join(names)}, which is not installed: "
+                                 f"pip install \"faceplate[{extra}]\"")
+
+
+def _importable(name: str) -> bool:
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        return False
+    return True
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -235,7 +235,14 @@ def run_render(args: argparse.Namespace, track_file: Any = None, track_sha: Opti
             raise FaceplateError("--mask parser needs --parser bisenet.onnx (a BiSeNet-style face parser)")
         from faceplate.core.models.parser import FaceParser
         if not os.path.isfile(args.parser):
-            raise FaceplateError(f"{args.parser}: face parser model not found; check the --parser path")
+            from faceplate.core.models.locate import locate_slot, slot_missing
+            slot, found = locate_slot(args.parser)
+            if slot is not None and found is None:
+                raise slot_missing(slot)
+            if found is None:
+                raise FaceplateError(f"{args.parser}: face parser model not found; check the --parser path "
+                                     f"(or see `faceplate models list` for the bisenet_parser slot)")
+            args.parser = found
         from faceplate.core.filesystem import sha256_file
         parser = FaceParser(open_session(args.parser), name=os.path.basename(args.parser))
         parser.sha256 = sha256_file(args.parser)
@@ -247,11 +254,33 @@ def run_render(args: argparse.Namespace, track_file: Any = None, track_sha: Opti
     report = render(plate, track_file, source, settings, frames, args.out, args.patch, engine=engine,
                     colour=colour, track_sha256=track_sha or "", parser=parser,
                     on_frame=sheet.add if sheet else None)
-    if sheet:
-        sheet.save(args.contact_sheet, args.out)
+    sheet_written = sheet.save(args.contact_sheet, args.out) if sheet else False
     log.info("rendered %d frame(s), skipped %d complete, %d face(s), %.1fs", len(report.written),
              len(report.skipped), sum(report.faces.values()), report.seconds)
+    _print_written(args, frames, sheet_written)
     return 0
+
+
+def _print_written(args: argparse.Namespace, frames: list, sheet_written: bool) -> None:
+    """Where the results are, on stdout (logs go to stderr): what a first-time user looks for."""
+    span = f"{frames[0]}-{frames[-1]}" if len(frames) > 1 else f"{frames[0]}"
+    for label, path in (("frames", args.out), ("patches", args.patch)):
+        if path:
+            print(f"{label:13} {os.path.abspath(path)} ({span})")
+    print(f"{'track file':13} {os.path.abspath(args.track)}")
+    if sheet_written:
+        print(f"{'contact sheet':13} {os.path.abspath(args.contact_sheet)}")
+
+
+def _check_swap_source(args: argparse.Namespace, models: ModelCache, colour: Any) -> None:
+    """Every source input before the analysis (minutes on a long shot): given, readable, with a face."""
+    if not args.source and not args.source_embedding:
+        raise FaceplateError("swap needs the face to put in: pass --source actor.jpg (a photo of the source "
+                             "actor; repeatable)")
+    if args.source and (args.model or args.engine != "v2"):  # v2 reads its source media before analysis anyway
+        from faceplate.core.analyze.photo import face_in_photo
+        for path in args.source:
+            face_in_photo(path, models.get("detector"), "source image", colour, min_face=32)
 
 
 def run_swap(args: argparse.Namespace) -> int:
@@ -278,6 +307,7 @@ def run_swap(args: argparse.Namespace) -> int:
         args.targets = None
     colour = ColourPipeline(args.colourspace)
     models = ModelCache()
+    _check_swap_source(args, models, colour)
     if args.source and not args.model and args.engine == "v2":  # library selection happens in analyze
         from faceplate.core.face.source_library import load_or_build
         settings.source_library, _ = load_or_build(args.source, lambda: models.get("detector"),
