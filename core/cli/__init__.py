@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import re
 import sys
 from importlib import metadata
 from typing import Optional, Sequence
@@ -24,6 +25,38 @@ def _command_entry_points() -> list:
     if hasattr(eps, "select"):
         return sorted(eps.select(group="faceplate.commands"), key=lambda ep: ep.name)
     return sorted(eps.get("faceplate.commands", []), key=lambda ep: ep.name)  # Python 3.9
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every subcommand's help: paragraphs wrap, indented lines (the examples) stay as written, and an
+    option's default is shown unless its help already says it (or there is none to show)."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        paragraphs = []
+        for para in re.split(r"\n\s*\n", text.strip("\n")):
+            lines = para.splitlines()
+            if any(line[:1].isspace() for line in lines):
+                paragraphs.append("\n".join(indent + line for line in lines))
+            else:
+                paragraphs.append(super()._fill_text(para, width, indent))
+        return "\n\n".join(paragraphs)
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if ("default" in text.lower() or default is None or default is False or default == []
+                or default is argparse.SUPPRESS or (not action.option_strings and action.nargs not in ("?", "*"))):
+            return text
+        return text + " (default: %(default)s)"
+
+
+def walk_parsers(parser: argparse.ArgumentParser, path: tuple = ()):
+    """(("dataset", "build"), parser) for every subcommand, depth first."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield path + (name,), sub
+                yield from walk_parsers(sub, path + (name,))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
             sub.set_defaults(func=_unavailable(entry_point.name, exc))
             continue
         register(subparsers)
+    for _, sub in walk_parsers(parser):  # one help style for every room's subcommands
+        sub.formatter_class = HelpFormatter
     return parser
 
 

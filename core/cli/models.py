@@ -18,10 +18,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog="examples:\n  faceplate models list\n  FACEPLATE_MODEL_PATH=~/models faceplate models verify\n"
                "  faceplate models verify pfld98-ghostone")
     sub = parser.add_subparsers(dest="models_command", metavar="ACTION")
-    p_list = sub.add_parser("list", help="name, role, licence, commercial use, source, sha256")
+    p_list = sub.add_parser(
+        "list", help="name, role, licence, commercial use, source, sha256",
+        description="Every model this install knows: the embedded defaults, known third-party files (found or "
+                    "not, and where they were looked for), and the swapper / parser slots, each with its licence, "
+                    "whether commercial use is allowed, where the file comes from and where to put it.",
+        epilog="examples:\n  faceplate models list\n  faceplate models list --json > models.json")
     p_list.add_argument("--json", action="store_true", help="machine-readable output")
     p_list.set_defaults(func=run_list)
-    p_verify = sub.add_parser("verify", help="hash-check every available model (exit 1 on any mismatch)")
+    p_verify = sub.add_parser(
+        "verify", help="hash-check every available model (exit 1 on any mismatch)",
+        description="Compute the sha256 of each model file found (embedded, or in the $FACEPLATE_MODEL_PATH "
+                    "folders) and compare it with the registered one; prints ok / missing / MISMATCH per model "
+                    "and exits 1 on any mismatch.",
+        epilog="examples:\n  faceplate models verify\n  faceplate models verify dlib-68 ~/models/MobileFaceNet.onnx")
     p_verify.add_argument("models", nargs="*", help="names or files to check (default: every known model)")
     p_verify.set_defaults(func=run_verify)
     parser.set_defaults(func=lambda args: (parser.print_help(), 1)[1])
