@@ -26,7 +26,8 @@ def models():
 def actors(package_faces):
     """Faces the installed packages carry: the scikit-image astronaut and three people of the
     insightface group photo (reference points: dlib's 68 on each still)."""
-    return {name: load_actor(path, margin=margin) for name, path, margin in (
+    import dataclasses
+    return {name: dataclasses.replace(load_actor(path, margin=margin), name=name) for name, path, margin in (
         ("astronaut", package_faces.astronaut, 1.0), ("aniston", package_faces.person(0), 0.5),
         ("schwimmer", package_faces.person(2), 0.45), ("leblanc", package_faces.person(4), 0.45))}
 
