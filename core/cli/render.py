@@ -294,9 +294,9 @@ def _print_written(args: argparse.Namespace, frames: list, sheet_written: bool) 
 
 def _check_swap_source(args: argparse.Namespace, models: ModelCache, colour: Any) -> None:
     """Every source input before the analysis (minutes on a long shot): given, readable, with a face."""
-    if not args.source and not args.source_embedding:
+    if not args.source and not (args.source_embedding and args.model):
         raise FaceplateError("swap needs the face to put in: pass --source actor.jpg (a photo of the source "
-                             "actor; repeatable)")
+                             "actor; repeatable); --source-embedding alone only drives a neural --model")
     if args.source and (args.model or args.engine != "v2"):  # v2 reads its source media before analysis anyway
         from faceplate.core.analyze.photo import face_in_photo
         for path in args.source:

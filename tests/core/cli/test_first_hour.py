@@ -28,7 +28,10 @@ def test_swap_checks_its_source_before_the_analysis(clip, tmp_path, monkeypatch,
     blank = tmp_path / "wall.png"
     cv2.imwrite(str(blank), np.full((256, 256, 3), 90, np.uint8))
     out = tmp_path / "out"
-    cases = {"no source": [], "no face": ["--source", str(blank)], "missing": ["--source", str(tmp_path / "x.jpg")]}
+    emb = tmp_path / "e.npy"
+    np.save(emb, np.ones(128, np.float32))
+    cases = {"no source": [], "no face": ["--source", str(blank)], "missing": ["--source", str(tmp_path / "x.jpg")],
+             "classical from an embedding": ["--source-embedding", str(emb)]}
     for name, extra in cases.items():
         rc = main(["swap", str(clip), "--out", str(out / "o.####.exr"), *extra])
         err = capsys.readouterr().err
