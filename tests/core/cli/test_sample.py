@@ -10,7 +10,7 @@ import pytest
 from faceplate.core.cli.__init__ import main
 from faceplate.core.colour import ColourPipeline
 from faceplate.core.io.sequence import PlateSequence
-from faceplate.core.cli.sample import make_sample, package_image
+from faceplate.core.cli.sample import SAMPLE_VERSION, make_sample, package_image
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def test_sample_plate_is_a_scene_linear_half_exr_sequence_with_depth(sample_dir:
     assert (first.data_window.width, first.data_window.height) == (1024, 576)
     rgb = first.rgb_pixels()
     assert np.isfinite(rgb).all() and rgb.max() > 1.0 and 0.05 < float(np.median(rgb)) < 0.6   # linear, with highlights
-    assert first.metadata["faceplate/sample"] == "1"
+    assert first.metadata["faceplate/sample"] == SAMPLE_VERSION
     depth = first.pixels[..., 4]
     assert depth.min() > 0 and depth.std() > 0.1
     # the camera moves: consecutive frames differ, but only a little (a slow, smooth move)

