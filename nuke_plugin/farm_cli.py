@@ -35,22 +35,43 @@ def as_faceplate_errors(func: Callable[[argparse.Namespace], int]) -> Callable[[
 
 
 def register(subparsers: Any) -> None:
-    farm = subparsers.add_parser("farm", help="a FaceSwap node's analyze + render on OpenCue or Deadline",
-                                 description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    farm = subparsers.add_parser(
+        "farm", help="a FaceSwap node's analyze + render on OpenCue or Deadline",
+        description="Run a FaceSwap node of a saved Nuke script on a render farm, without a Nuke licence on the "
+                    "render nodes: `submit` builds one analyze task and chunked render tasks that depend on it "
+                    "(what the node's Submit button runs); `render` is one render task, reading the node's "
+                    "settings from the script and running `faceplate render` with them.",
+        epilog="examples:\n  faceplate farm submit --engine deadline --nk shot.nk --node FaceSwap1 --chunk 10\n"
+               "  faceplate farm render --nk shot.nk --node FaceSwap1 --frames 1001-1010")
     sub = farm.add_subparsers(dest="farm_command", metavar="ACTION")
-    submit = sub.add_parser("submit", help="one analyze task, then chunked render tasks depending on it")
-    submit.add_argument("--engine", choices=("opencue", "deadline"), required=True)
+    submit = sub.add_parser(
+        "submit", help="one analyze task, then chunked render tasks depending on it",
+        description="Check the node's inputs (sources, cache folder, model hash), then submit its job: one analyze "
+                    "task and render tasks of --chunk frames that wait for it. OpenCue goes through pyoutline (the "
+                    "farm extra); Deadline through job-info / plugin-info files for the CommandLine plugin. "
+                    "--dry-run writes the job instead of submitting it.",
+        epilog="examples:\n  faceplate farm submit --engine opencue --nk shot.nk --node FaceSwap1 --show demo\n"
+               "  faceplate farm submit --engine deadline --nk shot.nk --node FaceSwap1 --dry-run /tmp/job")
+    submit.add_argument("--engine", choices=("opencue", "deadline"), required=True,
+                        help="farm scheduler: opencue (needs pyoutline: pip install \"faceplate[farm]\") or deadline")
     _node_options(submit)
     submit.add_argument("--chunk", type=int, default=10, help="frames per render task (default 10)")
     submit.add_argument("--no-analyze", action="store_true",
                         help="reuse the node's existing analysis (must be newer than the plate)")
-    submit.add_argument("--exe", default="faceplate", help="faceplate command on the render nodes")
-    submit.add_argument("--show", help="OpenCue show")
+    submit.add_argument("--exe", default="faceplate",
+                        help="faceplate command line on the render nodes, e.g. '/sw/faceplate/bin/faceplate'")
+    submit.add_argument("--show", help="OpenCue show (default: OpenCue's configured show)")
     submit.add_argument("--shot", help="OpenCue shot (default: the script name)")
     submit.add_argument("--dry-run", metavar="DIR",
                         help="write the job (OpenCue spec XML / Deadline info files) into DIR, submit nothing")
     submit.set_defaults(func=as_faceplate_errors(run_submit))
-    render = sub.add_parser("render", help="one render task: the node's settings from the saved script")
+    render = sub.add_parser(
+        "render", help="one render task: the node's settings from the saved script",
+        description="One render task of a FaceSwap node: read the node's knobs from the saved script (Root "
+                    "range, clones, group-local names, [getenv] and project-relative paths resolved as Nuke "
+                    "does), check its analysis and model, and run `faceplate render` on the frames. No Nuke "
+                    "licence needed.",
+        epilog="example:\n  faceplate farm render --nk /shows/demo/shot.nk --node FaceSwap1 --frames 1001-1010")
     _node_options(render)
     render.set_defaults(func=as_faceplate_errors(run_render))
     farm.set_defaults(func=lambda args: (farm.print_help(), 1)[1])
@@ -85,8 +106,12 @@ def run_render(args: argparse.Namespace) -> int:
 
 
 def run_submit(args: argparse.Namespace) -> int:
+    from faceplate.core.cli import require_extra
     from faceplate.nuke import farm, preflight
     from faceplate.nuke.settings import FaceSwapSettings
+
+    if args.engine == "opencue":  # before reading the script: the job could not be built anyway
+        require_extra("farm", "outline", what="`faceplate farm submit --engine opencue` (pyoutline)")
 
     nk = os.path.abspath(args.nk)
     if args.dry_run:  # the output rule (core/io/outputs.py): the job folder is not the script

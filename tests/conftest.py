@@ -39,3 +39,10 @@ def asset(assets: Path):
             _missing(relative)
         return path
     return get
+
+
+@pytest.fixture(scope="session")
+def package_faces(tmp_path_factory):
+    """Real faces the installed packages carry (tests/package_faces.py): runs on any clone."""
+    from tests.package_faces import PackageFaces
+    return PackageFaces(tmp_path_factory.mktemp("package_faces"))

@@ -9,11 +9,14 @@ def register(subparsers) -> None:
         "train", help="train an identity encoder or a swapper from a dataset folder",
         description="Train from a YAML config (see training/configs/ and docs/TRAINING.md). Progress and ETA on "
                     "stderr; checkpoints (safetensors), losses.csv and TensorBoard logs in the config's out_dir. "
-                    "Multi-GPU: torchrun --nproc_per_node=N -m faceplate.core.cli train swapper --config cfg.yaml")
+                    "Needs the train extra (torch, PyYAML, safetensors).",
+        epilog="examples:\n  faceplate train identity --config training/configs/identity_mobilefacenet.yaml\n"
+               "  faceplate train swapper --config training/configs/swapper_224.yaml --resume auto\n"
+               "  torchrun --nproc_per_node=4 -m faceplate.core.cli train swapper --config cfg.yaml   # multi-GPU")
     parser.add_argument("kind", choices=["identity", "swapper"], help="what to train")
     parser.add_argument("--config", required=True, help="YAML config file (unknown keys are an error)")
-    parser.add_argument("--resume", default=None, help="'auto' or a checkpoint path (overrides the config's resume)")
-    parser.add_argument("--steps", type=int, default=None, help="override the config's total steps")
+    parser.add_argument("--resume", default=None, help="'auto' or a checkpoint path (default: the config's resume)")
+    parser.add_argument("--steps", type=int, default=None, help="override the config's total steps (default: the config's)")
     parser.add_argument("--stop-after", type=int, default=None, metavar="N",
                         help="train N more steps, checkpoint and stop (the schedule still spans --steps: split a run "
                              "over farm jobs and continue it with --resume auto)")
@@ -23,6 +26,9 @@ def register(subparsers) -> None:
 def _run(args: argparse.Namespace) -> int:
     import logging
 
+    from faceplate.core.cli import require_extra
+
+    require_extra("train", "yaml", "torch", "safetensors", what=f"`faceplate train {args.kind}`")
     from .config import load_config
 
     cfg = load_config(args.config, args.kind)

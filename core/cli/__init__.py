@@ -9,7 +9,9 @@ Registration must stay cheap: heavy imports (torch, onnxruntime sessions, Qt) ha
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
+import re
 import sys
 import warnings
 from importlib import metadata
@@ -24,6 +26,38 @@ def _command_entry_points() -> list:
     if hasattr(eps, "select"):
         return sorted(eps.select(group="faceplate.commands"), key=lambda ep: ep.name)
     return sorted(eps.get("faceplate.commands", []), key=lambda ep: ep.name)  # Python 3.9
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every subcommand's help: paragraphs wrap, indented lines (the examples) stay as written, and an
+    option's default is shown unless its help already says it (or there is none to show)."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        paragraphs = []
+        for para in re.split(r"\n\s*\n", text.strip("\n")):
+            lines = para.splitlines()
+            if any(line[:1].isspace() for line in lines):
+                paragraphs.append("\n".join(indent + line for line in lines))
+            else:
+                paragraphs.append(super()._fill_text(para, width, indent))
+        return "\n\n".join(paragraphs)
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if ("default" in text.lower() or default is None or default is False or default == []
+                or default is argparse.SUPPRESS or (not action.option_strings and action.nargs not in ("?", "*"))):
+            return text
+        return text + " (default: %(default)s)"
+
+
+def walk_parsers(parser: argparse.ArgumentParser, path: tuple = ()):
+    """(("dataset", "build"), parser) for every subcommand, depth first."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield path + (name,), sub
+                yield from walk_parsers(sub, path + (name,))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
             sub.set_defaults(func=_unavailable(entry_point.name, exc))
             continue
         register(subparsers)
+    for _, sub in walk_parsers(parser):  # one help style for every room's subcommands
+        sub.formatter_class = HelpFormatter
     return parser
 
 
@@ -54,6 +90,24 @@ def _unavailable(name: str, exc: Exception):
         raise FaceplateError(f"`faceplate {name}` needs an optional extra that is not installed ({exc}); "
                              f"install it, e.g. pip install 'faceplate[train,gui,farm]'")
     return run
+
+
+def require_extra(extra: str, *modules: str, what: str) -> None:
+    """One-line FaceplateError naming the pip extra when a module ``what`` needs cannot be imported
+    (a tuple entry is alternatives, e.g. ("PySide6", "PySide2")). Call before any long work."""
+    for choice in modules:
+        names = choice if isinstance(choice, tuple) else (choice,)
+        if not any(_importable(name) for name in names):
+            raise FaceplateError(f"{what} needs {' or '.join(names)}, which is not installed: "
+                                 f"pip install \"faceplate[{extra}]\"")
+
+
+def _importable(name: str) -> bool:
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        return False
+    return True
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -11,12 +11,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "models", help="list the known models (licence, commercial use, source) and verify their sha256",
         description="Models are the embedded defaults (inside installed packages) plus known third-party "
-                    "files found by name in the folders of $FACEPLATE_MODEL_PATH.")
+                    "files found by name in the folders of $FACEPLATE_MODEL_PATH, and slots for the swappers "
+                    "and parsers you bring (inswapper_128, SimSwap 224/512, a BiSeNet parser): `list` says where "
+                    "each file goes, where it comes from and its licence; `verify` checks sha256s.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  faceplate models list\n  FACEPLATE_MODEL_PATH=~/models faceplate models verify\n"
+               "  faceplate models verify pfld98-ghostone")
     sub = parser.add_subparsers(dest="models_command", metavar="ACTION")
-    p_list = sub.add_parser("list", help="name, role, licence, commercial use, source, sha256")
+    p_list = sub.add_parser(
+        "list", help="name, role, licence, commercial use, source, sha256",
+        description="Every model this install knows: the embedded defaults, known third-party files (found or "
+                    "not, and where they were looked for), and the swapper / parser slots, each with its licence, "
+                    "whether commercial use is allowed, where the file comes from and where to put it.",
+        epilog="examples:\n  faceplate models list\n  faceplate models list --json > models.json")
     p_list.add_argument("--json", action="store_true", help="machine-readable output")
     p_list.set_defaults(func=run_list)
-    p_verify = sub.add_parser("verify", help="hash-check every available model (exit 1 on any mismatch)")
+    p_verify = sub.add_parser(
+        "verify", help="hash-check every available model (exit 1 on any mismatch)",
+        description="Compute the sha256 of each model file found (embedded, or in the $FACEPLATE_MODEL_PATH "
+                    "folders) and compare it with the registered one; prints ok / missing / MISMATCH per model "
+                    "and exits 1 on any mismatch.",
+        epilog="examples:\n  faceplate models verify\n  faceplate models verify dlib-68 ~/models/MobileFaceNet.onnx")
     p_verify.add_argument("models", nargs="*", help="names or files to check (default: every known model)")
     p_verify.set_defaults(func=run_verify)
     parser.set_defaults(func=lambda args: (parser.print_help(), 1)[1])
@@ -52,7 +67,28 @@ def run_list(args: argparse.Namespace) -> int:
               f"{'yes' if r['commercial_use'] else 'NO':10} {r['sha256'][:12]} {r['licence']}")
         print(f"{'':65}from {r['source']}")
         print(f"{'':65}{r['location'] or 'not found (put the file in a $FACEPLATE_MODEL_PATH folder)'}")
+    _print_slots()
     return 0
+
+
+def _print_slots() -> None:
+    """The swapper and parser slots: faceplate ships none of these files; each line says where one goes."""
+    from faceplate.core.models.locate import MODEL_PATH_ENV, locate_slot
+    from faceplate.core.models.manifest import slots
+
+    print()
+    print(f"slots: third-party files you bring (none shipped): put the file in a ${MODEL_PATH_ENV} folder "
+          f"(os.pathsep-separated list; sub-folders searched)")
+    print(f"{'name':22} {'role':10} {'file':20} {'commercial':10} licence / source / use / location")
+    for slot in slots().values():
+        _, found = locate_slot(slot.name)
+        print(f"{slot.name:22} {slot.role:10} {slot.filename:20} {'yes' if slot.commercial_use else 'NO':10} "
+              f"{slot.licence}")
+        print(f"{'':65}from {slot.source}")
+        print(f"{'':65}use: faceplate render ... {slot.usage}")
+        print(f"{'':65}{found or f'not found (put {slot.filename} in a ${MODEL_PATH_ENV} folder)'}")
+    print("commercial work: the classical engine (default) or your own swapper (faceplate train swapper, then "
+          "faceplate export), with --landmarker PFLD_GhostOne_112_1_opt_sim.onnx (Apache-2.0) instead of dlib-68")
 
 
 def run_verify(args: argparse.Namespace) -> int:

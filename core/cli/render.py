@@ -16,7 +16,7 @@ from faceplate.core.types import SourceFace
 log = logging.getLogger("faceplate.render")
 
 
-def _add_render_options(p: argparse.ArgumentParser) -> None:
+def _add_render_options(p: argparse.ArgumentParser, frames_default: str) -> None:
     p.add_argument("--source", action="append", default=[], metavar="MEDIA",
                    help="photo of the source actor (repeatable: embeddings are averaged, outliers dropped); with "
                         "--engine v2 also image sequences (src.####.png), clips (.mp4/.mov) or a .source.json")
@@ -35,12 +35,12 @@ def _add_render_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--recognizer", metavar="NAME|FILE.onnx",
                    help="recognizer for the source embedding (default: the track file's; a neural swapper "
                         "needs one with its embedding size, e.g. a 512-d ArcFace)")
-    p.add_argument("--frames", metavar="A-B", help="frame range, e.g. 1001-1100 (default: the whole track file)")
+    p.add_argument("--frames", metavar="A-B", help=f"frame range, e.g. 1001-1100 (default: {frames_default})")
     p.add_argument("--out", metavar="out.####.exr", help="composited frames (plate + swap, faceplate.matte channel)")
     p.add_argument("--patch", metavar="patch.####.exr", help="premultiplied RGBA face patches (data window = face bbox)")
     p.add_argument("--mask", choices=("hull", "aligned", "parser"), default="hull", help="matte kind (default hull)")
     p.add_argument("--parser", metavar="FILE.onnx", help="BiSeNet-style face parser for --mask parser")
-    p.add_argument("--erode", type=float, default=0.0, help="matte erosion in face sizes (negative grows)")
+    p.add_argument("--erode", type=float, default=0.0, help="matte erosion in face sizes (negative grows; default 0)")
     p.add_argument("--feather", type=float, default=0.08, help="matte feather in face sizes (default 0.08)")
     p.add_argument("--regions", default=None, help="parser regions, e.g. skin,nose,eyes,brows,mouth,lips")
     p.add_argument("--colour-match", dest="colour_match", action=argparse.BooleanOptionalAction, default=True,
@@ -50,25 +50,45 @@ def _add_render_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="skip frames whose outputs are already complete")
     p.add_argument("--contact-sheet", metavar="OUT.png", help="before/after/matte sheet for a few frames")
     p.add_argument("--colourspace", help="plate colourspace (default: the track file's, else scene_linear)")
-    p.add_argument("--layer", help="plate layer holding the RGB (default: the track file's, e.g. beauty)")
+    p.add_argument("--layer", help="plate layer holding the RGB, e.g. beauty (default: the track file's, else R,G,B)")
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("render", help="render swapped faces for any frame range (farm-safe, byte-identical)",
-                              description="Render plate frames with the source face swapped in, from a track file.")
-    p.add_argument("plate", metavar="PLATE", help="plate pattern, e.g. plate.####.exr")
+    p = subparsers.add_parser(
+        "render", help="render swapped faces for any frame range (farm-safe, byte-identical)",
+        description="Pass 2 of 2: render plate frames with the source face swapped in, from the track file "
+                    "`faceplate analyze` wrote. Frame f depends only on frame f's inputs, so any chunking on any "
+                    "machine gives byte-identical files, and --resume skips finished frames. Outside the matte "
+                    "every byte is the plate's; every layer and header attribute is kept and a faceplate.matte "
+                    "channel added. A video plate (frames 1..N) renders to an EXR sequence.",
+        epilog="examples:\n"
+               "  faceplate render shot/plate.####.exr --track shot.track.json --source actor.jpg --frames 1001-1100 "
+               "--out out/swap.####.exr\n"
+               "  faceplate render shot/plate.####.exr --track shot.track.json --source actor.jpg --frames 1001-1010 "
+               "--patch patch/face.####.exr --resume\n"
+               "  faceplate render clip.mp4 --track clip.track.json --source actor.jpg --out out/swap.####.exr "
+               "--contact-sheet out/contact.png")
+    p.add_argument("plate", metavar="PLATE", help="plate pattern (plate.####.exr, plate.%%04d.exr) or a video file")
     p.add_argument("--track", metavar="shot.track.json", required=True, help="track file from `faceplate analyze`")
     p.add_argument("--targets", metavar="IDS|REF.jpg", help="track ids (1,2) or a photo of the person to replace")
-    _add_render_options(p)
+    _add_render_options(p, "the track file's analysed range")
     p.set_defaults(func=run_render)
 
-    s = subparsers.add_parser("swap", help="analyze + render in one go on the embedded default models",
-                              description="Analyze the plate, then render the swap: the one-command job.")
-    s.add_argument("plate", metavar="PLATE", help="plate pattern, e.g. plate.####.exr")
+    s = subparsers.add_parser(
+        "swap", help="analyze + render in one go on the embedded default models",
+        description="The one-command job: check the inputs (plate frames, source photo with a face), analyze the "
+                    "plate on the embedded default models (every face found, tracked and smoothed; the track file "
+                    "is written beside --out), then render the swap like `faceplate render`. A video plate "
+                    "(frames 1..N) renders to an EXR sequence.",
+        epilog="examples:\n"
+               "  faceplate swap sample/plate.####.exr --source sample/source.png --frames 1001-1024 "
+               "--out out/swap.####.exr --contact-sheet out/contact.png\n"
+               "  faceplate swap clip.mp4 --source actor.jpg --targets 1 --out out/swap.####.exr")
+    s.add_argument("plate", metavar="PLATE", help="plate pattern (plate.####.exr, plate.%%04d.exr) or a video file")
     s.add_argument("--track", metavar="shot.track.json", help="where to write the track file "
                    "(default: beside --out)")
     s.add_argument("--targets", metavar="IDS|REF.jpg", help="track ids or a photo of the person to replace")
-    _add_render_options(s)
+    _add_render_options(s, "every frame of the plate on disk, or of the video")
     s.set_defaults(func=run_swap)
 
 
@@ -253,7 +273,14 @@ def run_render(args: argparse.Namespace, track_file: Any = None, track_sha: Opti
             raise FaceplateError("--mask parser needs --parser bisenet.onnx (a BiSeNet-style face parser)")
         from faceplate.core.models.parser import FaceParser
         if not os.path.isfile(args.parser):
-            raise FaceplateError(f"{args.parser}: face parser model not found; check the --parser path")
+            from faceplate.core.models.locate import locate_slot, slot_missing
+            slot, found = locate_slot(args.parser)
+            if slot is not None and found is None:
+                raise slot_missing(slot)
+            if found is None:
+                raise FaceplateError(f"{args.parser}: face parser model not found; check the --parser path "
+                                     f"(or see `faceplate models list` for the bisenet_parser slot)")
+            args.parser = found
         from faceplate.core.filesystem import sha256_file
         parser = FaceParser(open_session(args.parser), name=os.path.basename(args.parser))
         parser.sha256 = sha256_file(args.parser)
@@ -265,11 +292,33 @@ def run_render(args: argparse.Namespace, track_file: Any = None, track_sha: Opti
     report = render(plate, track_file, source, settings, frames, args.out, args.patch, engine=engine,
                     colour=colour, track_sha256=track_sha or "", parser=parser,
                     on_frame=sheet.add if sheet else None)
-    if sheet:
-        sheet.save(args.contact_sheet, args.out)
+    sheet_written = sheet.save(args.contact_sheet, args.out) if sheet else False
     log.info("rendered %d frame(s), skipped %d complete, %d face(s), %.1fs", len(report.written),
              len(report.skipped), sum(report.faces.values()), report.seconds)
+    _print_written(args, frames, sheet_written)
     return 0
+
+
+def _print_written(args: argparse.Namespace, frames: list, sheet_written: bool) -> None:
+    """Where the results are, on stdout (logs go to stderr): what a first-time user looks for."""
+    span = f"{frames[0]}-{frames[-1]}" if len(frames) > 1 else f"{frames[0]}"
+    for label, path in (("frames", args.out), ("patches", args.patch)):
+        if path:
+            print(f"{label:13} {os.path.abspath(path)} ({span})")
+    print(f"{'track file':13} {os.path.abspath(args.track)}")
+    if sheet_written:
+        print(f"{'contact sheet':13} {os.path.abspath(args.contact_sheet)}")
+
+
+def _check_swap_source(args: argparse.Namespace, models: ModelCache, colour: Any) -> None:
+    """Every source input before the analysis (minutes on a long shot): given, readable, with a face."""
+    if not args.source and not (args.source_embedding and args.model):
+        raise FaceplateError("swap needs the face to put in: pass --source actor.jpg (a photo of the source "
+                             "actor; repeatable); --source-embedding alone only drives a neural --model")
+    if args.source and (args.model or args.engine != "v2"):  # v2 reads its source media before analysis anyway
+        from faceplate.core.analyze.photo import face_in_photo
+        for path in args.source:
+            face_in_photo(path, models.get("detector"), "source image", colour, min_face=32)
 
 
 def run_swap(args: argparse.Namespace) -> int:
@@ -298,6 +347,7 @@ def run_swap(args: argparse.Namespace) -> int:
         args.targets = None
     colour = ColourPipeline(args.colourspace)
     models = ModelCache()
+    _check_swap_source(args, models, colour)
     if args.source and not args.model and args.engine == "v2":  # library selection happens in analyze
         from faceplate.core.face.source_library import load_or_build
         settings.source_library, _ = load_or_build(args.source, lambda: models.get("detector"),

@@ -2,15 +2,15 @@
 
 Made at run time from photos that the installed insightface wheel carries (no download, no
 shared assets): its group photo ``t1.jpg`` moves along a slow smooth path (translation + slight
-zoom) over 24 frames of 1024x576 half-float EXR with an extra ``depth.Z`` layer; its
-``Tom_Hanks_54745.png`` crop, padded onto a grey card, becomes ``source.png`` (a person who is not
-in the plate). Deterministic, so re-running rewrites identical files (atomically).
+zoom) over 24 frames of 1024x576 half-float EXR with an extra ``depth.Z`` layer; scikit-image's
+``astronaut.png`` (installed with insightface, which depends on it: a 512x512 colour NASA portrait,
+public domain) becomes ``source.png`` (a person who is not in the plate, her face about the size of
+the plate's faces). Deterministic, so re-running rewrites identical files (atomically).
 """
 from __future__ import annotations
 
 import argparse
 import importlib.util
-import os
 from pathlib import Path
 from typing import Optional
 
@@ -32,19 +32,29 @@ PATTERN = "plate.####.exr"
 SOURCE = "source.png"
 
 
-SAMPLE_VERSION = "1"
+SAMPLE_VERSION = "2"  # 2: colour astronaut source (1: 112-px greyscale crop)
+
+
+DEFAULT_DIR = "sample"
+
+
+OUT_DIR = "out"  # where the printed next command writes (the README's first command)
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "sample", help="write a small sample EXR plate (and a source face) to try faceplate on",
-        description=("Write a 24-frame 1024x576 half-float scene-linear EXR plate (group photo on a slow "
-                     "move, plus a depth.Z layer) and source.png (a different person's face) into DIR, "
-                     "from images the installed insightface package carries. Prints the next command."))
-    parser.add_argument("dir", nargs="?", default="faceplate_sample", metavar="DIR",
-                        help="output folder (default: ./faceplate_sample)")
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=("Write a 24-frame 1024x576 half-float scene-linear EXR plate (the insightface wheel's "
+                     "group photo of six people on a slow move, plus a depth.Z layer) and source.png (a "
+                     "colour portrait of someone else, from scikit-image) into DIR: no download, no shared "
+                     "assets. Prints the swap command to run next."),
+        epilog="example:\n  faceplate sample sample\n  faceplate swap sample/plate.####.exr --source "
+               "sample/source.png --frames 1001-1024 --out out/swap.####.exr --contact-sheet out/contact.png")
+    parser.add_argument("dir", nargs="?", default=DEFAULT_DIR, metavar="DIR",
+                        help=f"output folder (default: {DEFAULT_DIR})")
     parser.add_argument("--count", type=int, default=FRAME_COUNT, metavar="N",
-                        help=f"number of frames, numbered from {FIRST_FRAME} (default {FRAME_COUNT})")
+                        help=f"number of frames, numbered from {FIRST_FRAME} (default: {FRAME_COUNT})")
     parser.set_defaults(func=run)
 
 
@@ -54,22 +64,39 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {len(info['frames'])} frames {info['pattern']} ({WIDTH}x{HEIGHT} half float, scene-linear "
           f"{info['colourspace']}, layers RGBA + depth.Z) and {info['source']}")
     print("next:")
-    print(f"  faceplate swap {info['pattern']} --source {info['source']} --frames {first}-{last} "
-          f"--out {os.path.join(info['dir'], 'swap', 'swap.####.exr')}")
+    print(f"  {next_command(args.dir, first, last)}")
     return 0
+
+
+def next_command(directory: str, first: int, last: int) -> str:
+    """The swap to run after ``faceplate sample DIR``: the README's first command (paths as the user typed
+    DIR), writing frames, track file and contact sheet into ./out."""
+    def join(*parts: str) -> str:
+        return "/".join(p.rstrip("/") for p in parts)  # shell-style: the README's paths on every OS
+    return (f"faceplate swap {join(directory, PATTERN)} --source {join(directory, SOURCE)} --frames {first}-{last} "
+            f"--out {join(OUT_DIR, 'swap.####.exr')} --contact-sheet {join(OUT_DIR, 'contact.png')}")
+
+
+def _package_data(package: str, relative: str) -> Path:
+    """Path of a data file inside an installed package, found without importing it (imports are heavy)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise FaceplateError(f"the sample needs the {package} package: pip install {package}")
+    path = Path(list(spec.submodule_search_locations)[0]) / relative
+    if not path.is_file():
+        raise FaceplateError(f"{relative} not found in the installed {package} package ({path}); "
+                             f"reinstall it: pip install --force-reinstall {package}")
+    return path
 
 
 def package_image(name: str) -> Path:
     """Path of an image shipped inside the installed insightface wheel (``data/images/NAME``)."""
-    # find_spec locates the installed package without importing it (insightface's import is heavy).
-    spec = importlib.util.find_spec("insightface")
-    if spec is None or not spec.submodule_search_locations:
-        raise FaceplateError("the sample needs the insightface package: pip install insightface")
-    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "images" / name
-    if not path.is_file():
-        raise FaceplateError(f"{name} not found in the installed insightface package ({path}); "
-                             f"reinstall it: pip install --force-reinstall insightface")
-    return path
+    return _package_data("insightface", f"data/images/{name}")
+
+
+def source_photo() -> Path:
+    """scikit-image's astronaut.png (Eileen Collins, NASA, public domain): 512x512 colour, face ~95 px."""
+    return _package_data("skimage", "data/astronaut.png")
 
 
 def _read_rgb(path: Path) -> np.ndarray:
@@ -148,7 +175,7 @@ def make_sample(directory: str, frames: int = FRAME_COUNT, colour=None) -> dict:
                                   "faceplate/colourspace": colour.plate_colourspace})
     source_path = out_dir / SOURCE
     with atomic_path(source_path) as tmp:
-        if not cv2.imwrite(str(tmp), cv2.cvtColor(_source_card(), cv2.COLOR_RGB2BGR)):
+        if not cv2.imwrite(str(tmp), cv2.cvtColor(_read_rgb(source_photo()), cv2.COLOR_RGB2BGR)):
             raise FaceplateError(f"cannot write {source_path}; check the folder is writable")
     return {"dir": str(out_dir), "pattern": str(out_dir / PATTERN), "frames": frame_numbers,
             "source": str(source_path), "colourspace": colour.plate_colourspace}
@@ -158,18 +185,6 @@ def _rational_type():
     import OpenImageIO as oiio
 
     return oiio.TypeDesc("rational2i")
-
-
-def _source_card() -> np.ndarray:
-    """The 112x112 aligned Tom Hanks crop, upscaled 2x onto a 384x384 grey card so detectors find it."""
-    import cv2
-    import numpy as np
-
-    face = _read_rgb(package_image("Tom_Hanks_54745.png"))
-    face = cv2.resize(face, (224, 224), interpolation=cv2.INTER_CUBIC)
-    card = np.full((384, 384, 3), 128, np.uint8)
-    card[80:304, 80:304] = face
-    return card
 
 
 def main(argv: Optional[list] = None) -> int:

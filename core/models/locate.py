@@ -10,7 +10,7 @@ from pathlib import Path
 from faceplate.core.errors import ModelError
 from faceplate.core.filesystem import sha256_bytes, sha256_file
 from faceplate.core.models.contract import ROLES, ModelSource, infer_contract
-from faceplate.core.models.manifest import ModelEntry, registry
+from faceplate.core.models.manifest import ModelEntry, ModelSlot, registry, slots
 
 MODEL_PATH_ENV = "FACEPLATE_MODEL_PATH"
 
@@ -58,6 +58,31 @@ def locate(entry: ModelEntry) -> tuple[ModelSource | None, str]:
     return str(found), str(found)
 
 
+def locate_slot(name_or_file: str) -> tuple[ModelSlot | None, str | None]:
+    """(slot, file path) for a slot name or file name (``inswapper_128``, ``simswap_224.onnx``); path None when
+    the file is not in the $FACEPLATE_MODEL_PATH folders; (None, None) when it names no slot."""
+    for slot in slots().values():
+        if name_or_file in (slot.name, slot.filename):
+            found = _find_by_name(slot.filename)
+            return slot, str(found) if found else None
+    return None, None
+
+
+def slot_missing(slot: ModelSlot) -> ModelError:
+    """Where the slot's file goes, where it comes from and its licence, in one line."""
+    dirs = ", ".join(str(d) for d in model_search_dirs()) or "(unset)"
+    return ModelError(f"{slot.name}: {slot.filename} is not installed: put it in a folder listed in "
+                      f"${MODEL_PATH_ENV} (now {dirs}); it comes from {slot.source}; licence: {slot.licence}")
+
+
+def _known_file(filename: str) -> ModelEntry | None:
+    """The registry entry whose file is called ``filename`` (PFLD_GhostOne_112_1_opt_sim.onnx -> pfld98-ghostone)."""
+    for entry in registry().values():
+        if not entry.location.startswith("package:") and os.path.basename(entry.location) == filename:
+            return entry
+    return None
+
+
 def _sha256(model: ModelSource) -> str:
     return sha256_bytes(model) if isinstance(model, (bytes, bytearray)) else sha256_file(model)
 
@@ -82,12 +107,18 @@ def resolve(name_or_path: str, role: str) -> tuple[ModelEntry, ModelSource]:
         model, where = locate(entry)
         if model is None:
             raise ModelError(f"model '{entry.name}' not found: looked for {where}; get it from {entry.source} "
-                             f"and put it in a folder listed in ${MODEL_PATH_ENV}")
+                             f"and put it in a folder listed in ${MODEL_PATH_ENV} (licence: {entry.licence})")
         verify(entry, model)
         _check_role(entry, role, where)
         return entry, model
     path = Path(name_or_path).expanduser()
     if not path.is_file():
+        known = _known_file(path.name)
+        if known is not None and os.sep not in name_or_path:  # a known file by its bare name: the model path
+            return resolve(known.name, role)
+        if known is not None:
+            raise ModelError(f"{name_or_path}: model file not found; check the path, or put {path.name} (model "
+                             f"'{known.name}', from {known.source}) in a ${MODEL_PATH_ENV} folder and pass its name")
         if os.sep in name_or_path or path.suffix:
             raise ModelError(f"{name_or_path}: model file not found; check the path")
         raise ModelError(f"{name_or_path}: unknown model name; see `faceplate models list` or pass a file path")

@@ -117,3 +117,42 @@ def _builtin_entries() -> list[ModelEntry]:
 def registry() -> dict[str, ModelEntry]:
     """Embedded defaults + known third-party files, by name."""
     return {e.name: e for e in _builtin_entries()}
+
+
+@dataclass(frozen=True)
+class ModelSlot:
+    """A third-party model the user brings (faceplate ships none and pins no hash: the files circulate
+    in several builds): where the file goes, where it comes from, and its licence."""
+    name: str
+    role: str
+    filename: str            # looked up in the $FACEPLATE_MODEL_PATH folders (and their sub-folders)
+    licence: str
+    source: str
+    commercial_use: bool
+    usage: str
+
+
+_NC_IDENTITY = "; its identity input is an InsightFace ArcFace embedding (non-commercial too)"
+
+
+def slots() -> dict[str, ModelSlot]:
+    """Swapper and parser slots, by name (``--model NAME`` finds the slot's file)."""
+    return {s.name: s for s in (
+        ModelSlot("inswapper_128", "swapper", "inswapper_128.onnx",
+                  "InsightFace: NON-COMMERCIAL research only",
+                  "deepinsight/insightface (the InsightFace team's inswapper_128.onnx release)", False,
+                  "--model inswapper_128"),
+        ModelSlot("simswap_224", "swapper", "simswap_224.onnx",
+                  "CC BY-NC 4.0 (SimSwap): NON-COMMERCIAL" + _NC_IDENTITY,
+                  "neuralchen/SimSwap checkpoints/people/latest_net_G.pth, converted: faceplate export --from "
+                  "simswap latest_net_G.pth -o simswap_224.onnx", False, "--model simswap_224"),
+        ModelSlot("simswap_512", "swapper", "simswap_512.onnx",
+                  "CC BY-NC 4.0 (SimSwap): NON-COMMERCIAL" + _NC_IDENTITY,
+                  "neuralchen/SimSwap 512 beta checkpoint 550000_net_G.pth, converted: faceplate export --from "
+                  "simswap 550000_net_G.pth -o simswap_512.onnx", False, "--model simswap_512"),
+        ModelSlot("bisenet_parser", "parser", "bisenet_parser.onnx",
+                  "MIT code; weights trained on CelebAMask-HQ (non-commercial research dataset): check before "
+                  "commercial use",
+                  "zllrunning/face-parsing.PyTorch 79999_iter.pth (BiSeNet, 19 CelebAMask-HQ classes) exported to ONNX", False,
+                  "--mask parser --parser bisenet_parser"),
+    )}

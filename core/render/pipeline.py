@@ -59,11 +59,16 @@ def check_track_matches_plate(track_file: Any, plate: Any, frames: Sequence[int]
     if abs(float(first_frame.pixel_aspect) - float(info.pixel_aspect)) > 1e-6:
         problems.append(f"pixel aspect {first_frame.pixel_aspect} vs {info.pixel_aspect}")
     if not problems and info.fingerprint:
-        ref = plate.path(info.first)
-        if os.path.exists(ref):
+        # Through the plate's own reader: a video plate's frames live inside one movie file, which
+        # OpenImageIO cannot open; an image sequence's first analysed frame may be off this disk.
+        ref = None
+        if plate.is_video:
+            ref = plate.read(info.first)
+        elif os.path.exists(plate.path(info.first)):
             from faceplate.core.io.exr import read_image
-            if frame_fingerprint(read_image(ref, layer=plate.layer)) != info.fingerprint:
-                problems.append(f"frame {info.first} fingerprint differs (different file structure or size)")
+            ref = read_image(plate.path(info.first), layer=plate.layer)
+        if ref is not None and frame_fingerprint(ref) != info.fingerprint:
+            problems.append(f"frame {info.first} fingerprint differs (different file structure or size)")
     if problems:
         raise TrackFileError(f"{track_name} was made from another plate ({problems[0]}); "
                              f"re-run `faceplate analyze` on this plate")

@@ -1,4 +1,5 @@
-"""Real face crops for training tests and benches, made from the shared assets.
+"""Real face crops for training tests and benches: ``face_dataset`` from faces the installed packages
+carry (runs on any clone); the clip helpers below from the shared assets.
 
 A stand-in for `faceplate dataset build` (another room) so training tests do not depend on it:
 YuNet (from the assets) finds faces and 5 points, faces are linked into tracks by box overlap,
@@ -135,15 +136,39 @@ import pytest  # noqa: E402
 _BUILT: dict[str, Path] = {}
 
 
+def package_dataset(faces, out: Path, size: int = 128, views: int = 6) -> Path:
+    """A real 7-identity dataset from faces the installed packages carry (tests/package_faces.py): the six
+    people of insightface's group photo and scikit-image's astronaut, ``views`` crops each, each view the
+    photo under another small camera move (roll, zoom, shift) and exposure, aligned on the embedded
+    default detector's 5 points. ``out/photos/<name>/<n>.png``."""
+    from faceplate.core.analyze.pyramid import detect_faces
+    from faceplate.core.models.zoo import load_detector
+
+    detector = load_detector()
+    names = ("aniston", "cox", "schwimmer", "perry", "leblanc", "kudrow", "astronaut")
+    photos = [faces.person(i, margin=0.9) for i in range(6)] + [faces.astronaut]
+    for name, photo in zip(names, photos):
+        rgb = cv2.cvtColor(cv2.imread(str(photo)), cv2.COLOR_BGR2RGB)
+        h, w = rgb.shape[:2]
+        for n in range(views):
+            angle, zoom = (-8.0 + 16.0 * n / max(views - 1, 1)), 0.9 + 0.04 * n
+            m = cv2.getRotationMatrix2D((w / 2 + 3 * (n % 3), h / 2 - 2 * (n % 2)), angle, zoom)
+            view = cv2.warpAffine(rgb, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+            view = np.clip(view.astype(np.float32) * (0.85 + 0.06 * n), 0, 255).astype(np.uint8)
+            det = max(detect_faces(detector, view, min_face=32), key=lambda d: d.width)
+            _save(crop(view, np.asarray(det.points5, np.float64), size), out / "photos" / name / f"{n:04d}.png")
+    return out
+
+
 @pytest.fixture(scope="session")
-def face_dataset(assets, tmp_path_factory) -> Path:
-    """A real 6-identity dataset of 128² FFHQ-style crops, built once per test session (~3 s).
+def face_dataset(package_faces, tmp_path_factory) -> Path:
+    """A real 7-identity dataset of 128² FFHQ-style crops from package faces, built once per session.
 
     Cached at module level: every test module imports this fixture, and pytest would otherwise
     build one per importing module."""
-    key = str(assets)
+    key = str(package_faces.folder)
     if key not in _BUILT:
-        _BUILT[key] = build_test_dataset(Path(assets), tmp_path_factory.mktemp("faces") / "dataset")
+        _BUILT[key] = package_dataset(package_faces, tmp_path_factory.mktemp("faces") / "dataset")
     return _BUILT[key]
 
 

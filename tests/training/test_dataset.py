@@ -22,13 +22,19 @@ from faceplate.training import dataset_manifest as dsm
 from faceplate.training import dataset_sources as dss
 from faceplate.training.dataset_filters import REASONS, FilterSettings, eye_centres
 
-pytestmark = pytest.mark.assets
-
 FR = "media/face_recognition/"
 HAMILTON = FR + "short_hamilton_clip.mp4"
 TOS = "media/video/clip_01_tears_of_steel.mp4"
 ROW_FIELDS = {"id", "source", "frame", "timecode", "box", "landmarks", "points5", "score", "sharpness", "yaw",
               "pitch", "roll", "eye_tilt", "face_fraction", "kept", "reason", "group", "cluster", "path"}
+
+
+@pytest.fixture(scope="module")
+def long_clip(package_faces, tmp_path_factory) -> Path:
+    """300 frames (12.5 s) of a real face moving: what a short interview clip gives the builder."""
+    from tests.package_faces import write_video
+    return write_video(tmp_path_factory.mktemp("clip") / "interview.mp4", package_faces.person(2), frames=300,
+                       face_px=120, drift=2)
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +58,7 @@ def video_frame(path: Path, index: int) -> np.ndarray:
     raise AssertionError(f"no frame {index}")
 
 
+@pytest.mark.assets
 @pytest.mark.parametrize("name", ["obama.jpg", "biden.jpg"])
 def test_photo_face_is_aligned_to_the_template(asset, models, name):
     """Eye centres land at the FFHQ template position (within 2 px at 1024²) — re-detected in the crop."""
@@ -79,6 +86,7 @@ def _rotate_eyeline_to(img: np.ndarray, face: dict, degrees: float) -> np.ndarra
     return cv2.warpAffine(img, rot, (img.shape[1], img.shape[0]), borderMode=cv2.BORDER_REFLECT)
 
 
+@pytest.mark.assets
 def test_each_filter_rejects_its_constructed_case_and_keeps_the_good_face(asset, models):
     settings = ds.BuildSettings(size=512)
     img = rgb(asset(FR + "obama.jpg"))
@@ -107,6 +115,7 @@ def test_each_filter_rejects_its_constructed_case_and_keeps_the_good_face(asset,
     assert reason(cut) == "occluded"
 
 
+@pytest.mark.assets
 def test_profile_is_rejected_and_a_three_quarter_view_kept(asset, models):
     settings = ds.BuildSettings(size=256, filters=FilterSettings(min_face_fraction=None, min_sharpness=None))
     profile = ds.analyse_frame(video_frame(asset(TOS), 48), settings, models)   # man on the bridge, side on
@@ -116,6 +125,7 @@ def test_profile_is_rejected_and_a_three_quarter_view_kept(asset, models):
     assert three_quarter["reason"] is None and 20 < abs(three_quarter["yaw"]) < 70
 
 
+@pytest.mark.assets
 def test_photos_cluster_obama_apart_from_biden(asset, tmp_path):
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -142,12 +152,12 @@ def test_photos_cluster_obama_apart_from_biden(asset, tmp_path):
     assert auto["photos"][0] >= 4 and len(auto["photos"]) == 2
 
 
-def test_manifest_holds_every_face_and_reason(asset, tmp_path):
+def test_manifest_holds_every_face_and_reason(long_clip, tmp_path):
     out = tmp_path / "ds"
-    result = ds.build([str(asset(HAMILTON))], out, ds.BuildSettings(size=256, every=45), workers=0,
+    result = ds.build([str(long_clip)], out, ds.BuildSettings(size=256, every=45), workers=0,
                       show_progress=False)
     rows = dsm.read_manifest(out)
-    entry = result.inputs["short_hamilton_clip"]
+    entry = result.inputs["interview"]
     assert entry["status"] == "done" and entry["sampled"] == 7 and len(rows) == entry["faces"] >= 7
     for r in rows:
         assert ROW_FIELDS <= set(r), ROW_FIELDS - set(r)
@@ -156,7 +166,7 @@ def test_manifest_holds_every_face_and_reason(asset, tmp_path):
             assert r["reason"] is None and (out / r["path"]).exists()
         else:
             assert r["reason"] in REASONS and r["path"] is None
-    # Default rules at 256² on a 640×360 clip: the audience is small or blurred, nothing is silently lost.
+    # Default rules at 256²: every face is kept or rejected with its reason, nothing is silently lost.
     assert sum(result.rejected.values()) + result.kept == len(rows)
     assert (out / "dataset.json").exists()
     report = (out / "report").exists()  # only the CLI writes a report by default
@@ -173,8 +183,8 @@ def _tree_digest(out: Path) -> dict[str, str]:
     return files
 
 
-def test_resume_after_sigkill_gives_the_same_dataset(asset, tmp_path):
-    clip = str(asset(HAMILTON))
+def test_resume_after_sigkill_gives_the_same_dataset(long_clip, tmp_path):
+    clip = str(long_clip)
     args = ["build", clip, "--size", "256", "--every", "9", "--min-face-fraction", "off", "--workers", "0"]
     ref = tmp_path / "ref"
     ds.build([clip], ref, _cli_settings(args), workers=0, show_progress=False)
@@ -195,11 +205,11 @@ def test_resume_after_sigkill_gives_the_same_dataset(asset, tmp_path):
     assert 8 <= len(partial) < len(dsm.read_manifest(ref)), "the run was not interrupted mid-way"
     # Same command again: same settings → continues where it stopped.
     result = ds.build([clip], killed, _cli_settings(args), workers=0, show_progress=False)
-    assert result.inputs["short_hamilton_clip"]["status"] == "done"
+    assert result.inputs["interview"]["status"] == "done"
     assert _tree_digest(killed) == _tree_digest(ref)
-    ref_entry = dsm.read_state(ref)["inputs"]["short_hamilton_clip"]
+    ref_entry = dsm.read_state(ref)["inputs"]["interview"]
     for key in ("faces", "kept", "next_frame", "frames"):
-        assert result.inputs["short_hamilton_clip"][key] == ref_entry[key], key
+        assert result.inputs["interview"][key] == ref_entry[key], key
     assert not list(killed.rglob(".*.tmp*"))
     # A finished input is skipped on a re-run.
     again = ds.build([clip], killed, _cli_settings(args), workers=0, show_progress=False)
@@ -213,7 +223,7 @@ def _cli_settings(argv: list[str]) -> ds.BuildSettings:
     return settings_from_args(args)
 
 
-def test_bad_inputs_are_skipped_named_and_counted(asset, tmp_path):
+def test_bad_inputs_are_skipped_named_and_counted(tmp_path):
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(2000))
     empty = tmp_path / "noface"
@@ -229,10 +239,10 @@ def test_bad_inputs_are_skipped_named_and_counted(asset, tmp_path):
     assert "No faces were found" in html and "broken.mp4" in html
 
 
-def test_truncated_video_keeps_its_faces_and_is_named(asset, tmp_path):
+def test_truncated_video_keeps_its_faces_and_is_named(long_clip, tmp_path):
     import av
     fast = tmp_path / "fast.mp4"  # moov atom first, so a cut-off copy still opens
-    with av.open(str(asset(HAMILTON))) as src, av.open(str(fast), "w", options={"movflags": "faststart"}) as dst:
+    with av.open(str(long_clip)) as src, av.open(str(fast), "w", options={"movflags": "faststart"}) as dst:
         stream = dst.add_stream_from_template(src.streams.video[0])
         for packet in src.demux(src.streams.video[0]):
             if packet.dts is not None:
@@ -248,8 +258,8 @@ def test_truncated_video_keeps_its_faces_and_is_named(asset, tmp_path):
     assert 0 < entry["sampled"] < 5 and result.faces > 0
 
 
-def test_output_folder_rules(asset, tmp_path):
-    photo = str(asset(FR + "obama_small.jpg"))
+def test_output_folder_rules(package_faces, tmp_path):
+    photo = str(package_faces.astronaut)
     out = tmp_path / "ds"
     s = ds.BuildSettings(size=256, filters=FilterSettings(min_face_fraction=None))
     ds.build([photo], out, s, workers=0, show_progress=False)
@@ -268,7 +278,7 @@ def test_output_folder_rules(asset, tmp_path):
         ds.build([photo], foreign, s, workers=0, show_progress=False)
 
 
-def test_disk_full_leaves_no_half_written_png(asset, tmp_path, monkeypatch):
+def test_disk_full_leaves_no_half_written_png(package_faces, tmp_path, monkeypatch):
     import errno
 
     from faceplate.core import filesystem
@@ -284,18 +294,18 @@ def test_disk_full_leaves_no_half_written_png(asset, tmp_path, monkeypatch):
     out = tmp_path / "ds"
     s = ds.BuildSettings(size=256, filters=FilterSettings(min_face_fraction=None))
     with pytest.raises(FaceplateError, match="free disk space"):
-        ds.build([str(asset(FR + "obama.jpg"))], out, s, workers=0, show_progress=False)
+        ds.build([str(package_faces.astronaut)], out, s, workers=0, show_progress=False)
     assert not [p for p in out.rglob("*") if p.is_file() and p.suffix != ".jsonl" and p.name != "dataset.json"]
     monkeypatch.undo()
-    r = ds.build([str(asset(FR + "obama.jpg"))], out, s, workers=0, show_progress=False)
+    r = ds.build([str(package_faces.astronaut)], out, s, workers=0, show_progress=False)
     assert r.kept == 1
 
 
-def test_exr_sequence_through_the_colour_pipeline_to_16_bit(asset, models, tmp_path):
+def test_exr_sequence_through_the_colour_pipeline_to_16_bit(package_faces, models, tmp_path):
     import OpenImageIO as oiio
 
     from faceplate.core.colour import ColourPipeline
-    linear = ColourPipeline().from_uint8(rgb(asset(FR + "obama_small.jpg")))
+    linear = ColourPipeline().from_uint8(rgb(package_faces.astronaut))
     seq = tmp_path / "plate"
     seq.mkdir()
     for frame in (1001, 1002):
@@ -311,18 +321,22 @@ def test_exr_sequence_through_the_colour_pipeline_to_16_bit(asset, models, tmp_p
     png = cv2.imread(str(out / rows[0]["path"]), cv2.IMREAD_UNCHANGED)
     assert png.dtype == np.uint16 and png.shape == (256, 256, 3)
     # Same face as from the 8-bit photo (the EXR is the photo, linearised).
-    direct = main_face(ds.analyse_frame(rgb(asset(FR + "obama_small.jpg")), ds.BuildSettings(size=256), models))
+    direct = main_face(ds.analyse_frame(rgb(package_faces.astronaut), ds.BuildSettings(size=256), models))
     assert np.abs(np.asarray(rows[0]["box"]) - np.asarray(direct["box"])).max() < 3
 
 
-def test_shot_change_sampling_finds_the_cut(asset):
-    src = dss.discover([str(asset(TOS))])[0]
+def test_shot_change_sampling_finds_the_cut(package_faces, tmp_path):
+    from tests.package_faces import write_video
+    clip = write_video(tmp_path / "two_shots.mp4", package_faces.person(2), frames=120, drift=1,
+                       cut_to=package_faces.astronaut, cut_at=63)
+    src = dss.discover([str(clip)])[0]
     s = ds.BuildSettings(shot_change=True)
     sampler = dss._Sampler(s, 24.0)
     taken = [f for f, _p, _tc, img in dss.iter_frames(src, s) if sampler.take(f, img)]
     assert taken[0] == 0 and any(60 < f <= 66 for f in taken) and len(taken) < 20
 
 
+@pytest.mark.assets
 def test_cli_build_cluster_pack_report_with_worker_processes(asset, tmp_path):
     from faceplate.core.cli.__init__ import main
     photos = tmp_path / "photos"

@@ -14,7 +14,6 @@ from faceplate.training import dataset as ds  # noqa: E402
 from faceplate.training import dataset_manifest as dsm  # noqa: E402
 from faceplate.training.dataset_gui import DatasetWindow  # noqa: E402
 
-pytestmark = pytest.mark.assets
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -34,6 +33,7 @@ def wait_idle(app, tab, timeout: float = 120.0) -> None:
         time.sleep(0.01)
 
 
+@pytest.mark.assets
 def test_both_tabs_end_to_end_and_screenshot(app, asset, tmp_path):
     window = DatasetWindow()
     window.show()
@@ -80,7 +80,9 @@ def test_both_tabs_end_to_end_and_screenshot(app, asset, tmp_path):
     window.close()
 
 
-def test_cancel_and_errors_land_in_the_log(app, asset, tmp_path):
+def test_cancel_and_errors_land_in_the_log(app, package_faces, tmp_path):
+    from tests.package_faces import write_video
+    clip = write_video(tmp_path / "take.mp4", package_faces.person(2), frames=240, drift=1)
     window = DatasetWindow()
     ext = window.extraction
     ext.start_button.click()  # nothing chosen yet
@@ -94,7 +96,7 @@ def test_cancel_and_errors_land_in_the_log(app, asset, tmp_path):
 
     out = tmp_path / "cancelled"
     ext.log_view.clear()
-    ext.video_edit.setText(str(asset("media/video/clip_01_tears_of_steel.mp4")))
+    ext.video_edit.setText(str(clip))
     ext.output_edit.setText(str(out))
     ext.size_combo.setCurrentText("256")
     ext.overrides = {"workers": 0}
@@ -109,6 +111,6 @@ def test_cancel_and_errors_land_in_the_log(app, asset, tmp_path):
     wait_idle(app, ext)
     assert "cancelled" in ext.log_view.toPlainText(), ext.log_view.toPlainText()
     state = dsm.read_state(out)
-    entry = state["inputs"]["clip_01_tears_of_steel"]
+    entry = state["inputs"]["take"]
     assert entry["status"] == "partial" and entry["sampled"] < 240  # stopped early, resumable
     window.close()

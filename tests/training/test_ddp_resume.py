@@ -12,7 +12,6 @@ import pytest
 
 from tests.training.facecrops import face_dataset  # noqa: F401  (fixture)
 
-pytestmark = pytest.mark.assets
 
 CONFIG = """dataset: {dataset}
 out_dir: {out}

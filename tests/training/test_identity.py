@@ -13,7 +13,6 @@ from faceplate.training.identity_train import IdentityJob, train_identity
 from faceplate.training.trainer import run, setup_distributed
 from tests.training.facecrops import TINY_IDENTITY, face_dataset  # noqa: F401  (fixture)
 
-pytestmark = pytest.mark.assets
 
 
 def _cfg(dataset, out, **over):
@@ -69,12 +68,12 @@ def test_empty_and_single_identity_datasets_are_refused(face_dataset, tmp_path):
     (tmp_path / "empty" / "g" / "0").mkdir(parents=True)
     with pytest.raises(FaceplateError, match="dataset is empty"):
         train_identity(_cfg(tmp_path / "empty", tmp_path / "o1"), progress=False)
-    single = tmp_path / "single" / "photos" / "obama"
-    shutil.copytree(face_dataset / "photos" / "obama", single)
+    single = tmp_path / "single" / "photos" / "astronaut"
+    shutil.copytree(face_dataset / "photos" / "astronaut", single)
     with pytest.raises(FaceplateError, match="1 identity folder"):
         train_identity(_cfg(tmp_path / "single", tmp_path / "o2"), progress=False)
     (tmp_path / "built" / "clip" / "unsorted").mkdir(parents=True)
-    shutil.copy(face_dataset / "photos" / "obama" / "0000.png", tmp_path / "built" / "clip" / "unsorted")
+    shutil.copy(face_dataset / "photos" / "astronaut" / "0000.png", tmp_path / "built" / "clip" / "unsorted")
     (tmp_path / "built" / "report").mkdir()
     with pytest.raises(FaceplateError, match="faceplate dataset cluster"):
         train_identity(_cfg(tmp_path / "built", tmp_path / "o4"), progress=False)
@@ -86,8 +85,8 @@ def test_empty_and_single_identity_datasets_are_refused(face_dataset, tmp_path):
 def test_corrupt_images_are_skipped_and_counted(face_dataset, tmp_path):
     data = tmp_path / "data"
     shutil.copytree(face_dataset, data)
-    (data / "photos" / "obama" / "9998.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
-    (data / "photos" / "biden" / "9999.png").write_bytes(b"")
+    (data / "photos" / "astronaut" / "9998.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    (data / "photos" / "schwimmer" / "9999.png").write_bytes(b"")
     result = train_identity(_cfg(data, tmp_path / "run", steps=6, batch_size=16, val_fraction=0.0), progress=False)
     assert result.corrupt_images == 2
     assert len(result.history) == 6
@@ -119,6 +118,7 @@ def test_cosface_and_iresnet_train(face_dataset, tmp_path):
     assert all(np.isfinite(h["loss"]) for h in result.history)
 
 
+@pytest.mark.assets
 def test_trains_on_the_dataset_builders_output(asset, tmp_path):
     """Crops made by `faceplate dataset build` + `cluster` (the real producer of DATASET/<group>/<k>/)."""
     from faceplate.core.cli.__init__ import main

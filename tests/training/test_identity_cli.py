@@ -9,7 +9,6 @@ import pytest
 from faceplate.core.cli.__init__ import main
 from tests.training.facecrops import face_dataset  # noqa: F401  (fixture)
 
-pytestmark = pytest.mark.assets
 
 CONFIG = """dataset: {dataset}
 out_dir: {out}

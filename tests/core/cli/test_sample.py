@@ -10,7 +10,7 @@ import pytest
 from faceplate.core.cli.__init__ import main
 from faceplate.core.colour import ColourPipeline
 from faceplate.core.io.sequence import PlateSequence
-from faceplate.core.cli.sample import make_sample, package_image
+from faceplate.core.cli.sample import SAMPLE_VERSION, make_sample, package_image
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def test_sample_plate_is_a_scene_linear_half_exr_sequence_with_depth(sample_dir:
     assert (first.data_window.width, first.data_window.height) == (1024, 576)
     rgb = first.rgb_pixels()
     assert np.isfinite(rgb).all() and rgb.max() > 1.0 and 0.05 < float(np.median(rgb)) < 0.6   # linear, with highlights
-    assert first.metadata["faceplate/sample"] == "1"
+    assert first.metadata["faceplate/sample"] == SAMPLE_VERSION
     depth = first.pixels[..., 4]
     assert depth.min() > 0 and depth.std() > 0.1
     # the camera moves: consecutive frames differ, but only a little (a slow, smooth move)
@@ -45,26 +45,49 @@ def test_sample_plate_is_a_scene_linear_half_exr_sequence_with_depth(sample_dir:
     assert 0 < d1 < d3
 
 
-@pytest.mark.assets
-def test_sample_faces_are_detectable(sample_dir: Path, asset) -> None:
-    """A real detector (YuNet via OpenCV) finds the group's faces in the plate and one face in source.png."""
-    detector = cv2.FaceDetectorYN.create(str(asset("models/yunet/yunet_n_dynamic.onnx")), "", (320, 320), 0.6)
+def test_sample_faces_are_detectable_and_the_source_is_a_colour_face_like_the_plates(sample_dir: Path) -> None:
+    """The embedded detector finds the group's six faces in the plate and one face in source.png, a
+    colour photo whose face is about the plate faces' size (not a small grey crop)."""
+    from faceplate.core.analyze.pyramid import detect_faces
+    from faceplate.core.models.zoo import load_detector
+
+    detector = load_detector()
     plate = PlateSequence(str(sample_dir / "plate.####.exr")).read(1001)
-    bgr = cv2.cvtColor(ColourPipeline().to_uint8(plate.rgb_pixels()), cv2.COLOR_RGB2BGR)
-    detector.setInputSize((bgr.shape[1], bgr.shape[0]))
-    faces = detector.detect(bgr)[1]
-    assert faces is not None and len(faces) >= 5
-    source = cv2.imread(str(sample_dir / "source.png"))
-    detector.setInputSize((source.shape[1], source.shape[0]))
-    assert len(detector.detect(source)[1]) == 1
+    faces = detect_faces(detector, ColourPipeline().to_uint8(plate.rgb_pixels()), min_face=40)
+    assert len(faces) == 6
+    source = cv2.cvtColor(cv2.imread(str(sample_dir / "source.png")), cv2.COLOR_BGR2RGB)
+    (face,) = detect_faces(detector, source, min_face=40)
+    assert min(source.shape[:2]) >= 512
+    widths = sorted(f.width for f in faces)
+    assert 0.8 * widths[0] < face.width < 1.5 * widths[-1], (face.width, widths)
+    x0, y0, x1, y1 = (int(v) for v in face.box)
+    skin = source[y0:y1, x0:x1].astype(np.float32)
+    chroma = np.abs(skin[..., 0] - skin[..., 2]).mean()   # red minus blue: zero on a grey image
+    assert chroma > 20, chroma
 
 
 def test_cli_is_idempotent_and_prints_the_next_command(tmp_path: Path, capsys) -> None:
     out = tmp_path / "s"
     assert main(["sample", str(out), "--count", "2"]) == 0
     printed = capsys.readouterr().out
-    assert "faceplate swap" in printed and str(out / "plate.####.exr") in printed and "source.png" in printed
+    assert f"faceplate swap {out}/plate.####.exr --source {out}/source.png --frames 1001-1002 " \
+           f"--out out/swap.####.exr --contact-sheet out/contact.png" in printed
     first = {p.name: p.read_bytes() for p in out.iterdir()}
     assert sorted(first) == ["plate.1001.exr", "plate.1002.exr", "source.png"]
     assert main(["sample", str(out), "--count", "2"]) == 0
     assert {p.name: p.read_bytes() for p in out.iterdir()} == first        # same bytes, no temp files
+
+
+def test_next_command_is_the_readmes_first_command(tmp_path: Path, capsys, monkeypatch) -> None:
+    """`faceplate sample` (default folder) prints exactly the README's swap, so the two never drift apart."""
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    line = next(ln for ln in readme.splitlines() if ln.startswith("pip install -e \".[cpu]\""))
+    sample_part, swap_part = line.split(" && ")[1:3]
+    assert sample_part == "faceplate sample sample"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("faceplate.core.cli.sample.make_sample", lambda d, frames: {
+        "dir": str(tmp_path / d), "pattern": str(tmp_path / d / "plate.####.exr"),
+        "frames": list(range(1001, 1001 + frames)), "source": str(tmp_path / d / "source.png"),
+        "colourspace": "lin_rec709"})
+    assert main(["sample"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].strip() == swap_part

@@ -16,12 +16,12 @@ def test_proportions_do_not_change_with_head_pose():
         assert all(abs(turned[k] - front[k]) < 1e-6 for k in likeness.NAMES)
 
 
-@pytest.mark.assets
-def test_adjust_reaches_the_source_proportions_and_keeps_jaw_and_expression(asset):
+def test_adjust_reaches_the_source_proportions_and_keeps_jaw_and_expression(package_faces):
     from faceplate.core.models.zoo import load_detector, load_landmarker
+    from tests.core.render_plates import face_crop
     det, lmk = load_detector(), load_landmarker()
-    actor, _ = find_face(face_photo(asset, "media/face_recognition/biden.jpg"), det, lmk)
-    source, _ = find_face(face_photo(asset, "media/face_recognition/obama.jpg"), det, lmk)
+    actor, _ = find_face(face_crop(package_faces.person(2), 150), det, lmk)
+    source, _ = find_face(face_crop(package_faces.astronaut, 150), det, lmk)
     want, mine = likeness.proportions(source), likeness.proportions(actor)
     before = sum(abs(want[k] - mine[k]) for k in likeness.NAMES)
     full = likeness.adjust(actor, want, strength=1.0)

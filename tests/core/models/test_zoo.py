@@ -28,8 +28,9 @@ def model_path(assets, monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def obama(asset):
-    img = cv2.cvtColor(cv2.imread(str(asset("media/face_recognition/obama.jpg"))), cv2.COLOR_BGR2RGB)
+def one_face(package_faces):
+    """A real one-face photo the installed packages carry (scikit-image's astronaut)."""
+    img = cv2.cvtColor(cv2.imread(str(package_faces.astronaut)), cv2.COLOR_BGR2RGB)
     return img, load_detector().detect(img)[0]
 
 
@@ -131,8 +132,8 @@ def test_unknown_signature_is_refused(tmp_path):
         load_detector(str(tmp_path / "missing.onnx"))
 
 
-def test_arcface_512_signature_is_a_recognizer(tmp_path, obama):
-    img, det = obama
+def test_arcface_512_signature_is_a_recognizer(tmp_path, one_face):
+    img, det = one_face
     rec = load_recognizer(_tiny_onnx(tmp_path / "w600k_like.onnx", (112, 112), 512))
     assert rec.contract.family == "arcface" and rec.dim == 512
     assert rec.contract.mean == (127.5,) * 3 and rec.contract.alignment == "arcface112"
@@ -142,8 +143,8 @@ def test_arcface_512_signature_is_a_recognizer(tmp_path, obama):
     assert np.linalg.norm(e) == pytest.approx(1.0, abs=1e-5)
 
 
-def test_106_point_signature_is_a_landmarker_mapped_to_68(tmp_path, obama):
-    img, det = obama
+def test_106_point_signature_is_a_landmarker_mapped_to_68(tmp_path, one_face):
+    img, det = one_face
     lm = load_landmarker(_tiny_onnx(tmp_path / "2d106det.onnx", (192, 192), 212))
     assert lm.contract.family == "insight106"
     pts = lm.landmarks(img, det)
@@ -189,8 +190,8 @@ def test_session_reports_the_provider_that_runs(caplog):
 # -- every detector contract on the real files ------------------------------------------------
 @pytest.mark.parametrize("name", ["retinaface-mnet025", "yunet-n-640", "yunet-n-320", "yunet-n", "yunet-s",
                                   "scrfd-500m", "scrfd-2.5g"])
-def test_detector_contracts_on_real_files(name, model_path, obama, asset):
-    img, ref = obama
+def test_detector_contracts_on_real_files(name, model_path, one_face, asset):
+    img, ref = one_face
     det = load_detector(name)
     found = detect_faces(det, img)
     assert len(found) == 1
@@ -201,8 +202,8 @@ def test_detector_contracts_on_real_files(name, model_path, obama, asset):
     assert len(detect_faces(det, group)) == 2
 
 
-def test_yunet_matches_opencv_reference_decoder(model_path, obama):
-    img, _ = obama
+def test_yunet_matches_opencv_reference_decoder(model_path, one_face):
+    img, _ = one_face
     path = str(model_path / "yunet" / "yunet_n_640_640.onnx")
     small = cv2.resize(img, (512, 640))
     ours = load_detector(path).detect(small)

