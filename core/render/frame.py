@@ -5,12 +5,12 @@ from typing import Any, Optional, Sequence
 
 import cv2
 import numpy as np
-from faceplate.core.errors import FaceplateError
-from faceplate.core.geometry.ibug import face_size
-from faceplate.core.render.composite import FaceLayer
 from faceplate.core.analyze.occlusion import aligned_transform
+from faceplate.core.errors import FaceplateError
 from faceplate.core.geometry import align
+from faceplate.core.geometry.ibug import face_size
 from faceplate.core.io.track_file import decode_mask
+from faceplate.core.render.composite import FaceLayer
 from faceplate.core.render.finish import finish_delta, grain_delta, plate_grain
 from faceplate.core.render.grain import regrain_delta
 from faceplate.core.render.mask import (MATTE_FLOOR, aligned_mask, face_outline, hull_mask, occlusion_in_image,
