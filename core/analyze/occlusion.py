@@ -6,12 +6,12 @@ track's expected appearance is the per-pixel median over the shot after per-fram
 with a per-pixel robust spread (eyes and mouth move, cheeks do not). A pixel is occluded where it is
 far from that expectation in a spatially and temporally coherent blob: seeds well above the spread,
 grown through a lower threshold in (frame, y, x), cleaned by morphology and a minimum blob size, and
-majority-voted over neighbouring frames. The mask is stored per frame as a short ASCII string in the
+one-frame holes filled from the neighbouring frames. The mask is stored per frame as a short ASCII string in the
 track file and mapped back onto image pixels, with a soft edge, at render time.
 
 Aligned coordinates: pixel centres (OpenCV), a square of ``size`` px; ``aligned_transform`` maps image
 pixels into it. Limits: an occluder that covers the same part of the face for more than half the shot
-becomes the expected appearance; an occluder present in a single frame is voted away; a big change of
+becomes the expected appearance; a big change of
 expression (a wide-open mouth in a few frames of a closed-mouth shot) reads as occlusion unless the
 caller leaves eyes/mouth out of ``region``.
 """
@@ -145,10 +145,11 @@ def detect_occlusion(crops: np.ndarray, region: Optional[np.ndarray] = None, hig
             sizes = ndimage.sum(m, lab, index=np.arange(1, n + 1))
             m = np.isin(lab, np.flatnonzero(sizes >= min_px) + 1)
         masks[t] = m
-    # majority of each frame and its neighbours: no one-frame flicker at the blob edges
+    # a pixel set in both neighbours is set here too (no one-frame hole); nothing is voted away: an
+    # occluder that moves fast (or a plate sampled every few frames) is in a new place in every frame,
+    # and painting the face over it is worse than keeping a few extra plate pixels
     voted = masks.copy()
-    inner = masks[:-2].astype(np.uint8) + masks[1:-1] + masks[2:]
-    voted[1:-1] = inner >= 2
+    voted[1:-1] |= masks[:-2] & masks[2:]
     return voted
 
 
