@@ -14,14 +14,16 @@ from typing import Optional
 
 import numpy as np
 
+from faceplate.core.face.regions import feature_mask
 from faceplate.core.render import blend
 from faceplate.core.render.grain import GrainModel, match_detail, measure_grain, regrain, unpack_grain
 
 
 def finish_delta(crop: np.ndarray, delta: np.ndarray, matte: np.ndarray, points5: np.ndarray,
-                 face_size: float) -> np.ndarray:
+                 landmarks: np.ndarray, face_size: float) -> np.ndarray:
     """(h, w, 3) float32 change for ``plate + matte · change``: shading, detail and multi-band blending
-    applied to the engine's ``delta`` on ``crop`` (linear, square pixels; ``points5`` in its pixels)."""
+    applied to the engine's ``delta`` on ``crop`` (linear, square pixels; ``points5`` and the 68
+    ``landmarks`` in its pixels)."""
     inside = matte > 0
     if not inside.any():
         return delta
@@ -30,8 +32,12 @@ def finish_delta(crop: np.ndarray, delta: np.ndarray, matte: np.ndarray, points5
     swap, _ = blend.shading_from_plate(swap, crop, skin, blend.face_frame(points5))
     # the blur reads pixels outside the matte: the plate there, so the swap's edge is not darkened
     swap = np.where(inside[..., None], swap, crop).astype(np.float32)
-    swap, _ = match_detail(swap, crop, skin)
-    return blend.multiband_delta(crop, swap, matte, face_size)
+    soft, sigma = match_detail(swap, crop, skin)
+    if sigma > 0:  # the eyes and mouth the engine kept from the plate are the plate's sharpness already
+        keep = feature_mask(landmarks, swap.shape[:2])[..., None]
+        swap = (soft * (1.0 - keep) + swap * keep).astype(np.float32)
+    # coarsest band 1/16 face: broad tone fades over ~1/8 face, so it does not reach into the kept eyes
+    return blend.multiband_delta(crop, swap, matte, face_size, coarsest=0.0625)
 
 
 def plate_grain(stored: Optional[np.ndarray], crop: np.ndarray, where: np.ndarray) -> GrainModel:

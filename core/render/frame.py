@@ -117,7 +117,7 @@ class FrameRenderer:
         delta = result.delta
         v2 = getattr(self.engine, "uses_source_frame", False)
         if v2:  # engine v2: plate shading, plate softness, multi-band blending (render/finish)
-            delta = finish_delta(work, delta, matte, p5_w, size * sx if sx != 1.0 else size)
+            delta = finish_delta(work, delta, matte, p5_w, lm_w, size * sx if sx != 1.0 else size)
         if sx != 1.0:
             delta = cv2.resize(delta, (w, h), interpolation=cv2.INTER_AREA)
             matte = cv2.resize(matte, (w, h), interpolation=cv2.INTER_AREA)
