@@ -101,16 +101,23 @@ class FaceEntry:
     landmarks: np.ndarray
     landmarks_raw: np.ndarray
     source_frame: Optional[int] = None   # engine v2: library frame chosen in analyze (core/face/selection)
+    occlusion: Optional[str] = None      # analyze/occlusion: "<N>:<base64>" mask in the aligned square, None = clear
+    grain: Optional[np.ndarray] = None   # (9,) plate grain around the face, smoothed (render/grain.pack_grain)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, FaceEntry):
             return NotImplemented
         return (self.frame == other.frame and self.source == other.source and self.score == other.score
-                and self.source_frame == other.source_frame
+                and self.source_frame == other.source_frame and self.occlusion == other.occlusion
+                and _same_optional(self.grain, other.grain)
                 and all(np.array_equal(getattr(self, n), getattr(other, n)) for n in _ARRAY_FIELDS))
 
 
 _ARRAY_FIELDS = ("box", "box_raw", "points5", "points5_raw", "landmarks", "landmarks_raw")
+
+
+def _same_optional(a: Optional[np.ndarray], b: Optional[np.ndarray]) -> bool:
+    return (a is None) == (b is None) and (a is None or np.array_equal(a, b))
 
 
 @dataclass

@@ -9,6 +9,7 @@ the next EXR overlaps with detection on this one, and memory does not grow with 
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
@@ -56,12 +57,15 @@ class AnalyzeSettings:
     decimals: int = 3                 # coordinates are stored rounded to 1/1000 px
     log_every: int = 25               # without a TTY progress bar: a log line per N frames
     source_library: Any = None        # engine v2: a core.face SourceLibrary -> per-entry source_frame
+    occlusion: bool = True            # second pass: what covers each face, per entry (analyze/appearance)
+    grain: bool = True                # second pass: the plate's grain around each face, smoothed
 
     def to_dict(self) -> dict[str, Any]:
         return {"smoothing": self.smoothing, "max_gap": self.max_gap, "min_face": self.min_face,
                 "max_side": self.max_side, "layer": self.layer, "colourspace": self.colourspace,
                 "identity_threshold": self.identity_threshold, "cut_threshold": self.cut_threshold,
-                "embed_every": self.embed_every, "full_scan_every": self.full_scan_every, "target": None}
+                "embed_every": self.embed_every, "full_scan_every": self.full_scan_every, "target": None,
+                "occlusion": self.occlusion, "grain": self.grain}
 
 
 class _Progress:
@@ -97,9 +101,8 @@ def _model_info(model: Any) -> dict[str, str]:
 def _round_track(t: Track, decimals: int) -> Track:
     entries = {}
     for f, e in t.entries.items():
-        entries[f] = FaceEntry(e.frame, e.source, e.score, np.round(e.box, decimals), e.box_raw,
-                               np.round(e.points5, decimals), e.points5_raw, np.round(e.landmarks, decimals),
-                               e.landmarks_raw)
+        entries[f] = dataclasses.replace(e, box=np.round(e.box, decimals), points5=np.round(e.points5, decimals),
+                                         landmarks=np.round(e.landmarks, decimals))
     return Track(t.id, t.embedding, entries)
 
 
@@ -226,6 +229,9 @@ def analyze(plate: Any, settings: AnalyzeSettings, detector: Any, landmarker: An
                 f"{settings.target_face}: no track matches the target face (best: track {best}, similarity "
                 f"{sims[best]:.2f} < {threshold:.2f}); use a clearer photo of the person or omit --target-face")
         tracks = keep
+    if settings.occlusion or settings.grain:  # a second streaming pass: occlusion and grain per entry
+        from faceplate.core.analyze.appearance import appearance_pass
+        tracks = appearance_pass(plate, tracks, tracker.cuts, settings.occlusion, settings.grain)
     if settings.source_library is not None:  # engine v2: library frame per entry, whole-shot path
         from faceplate.core.face.selection import assign_source_frames
         settings_dict["source"] = assign_source_frames(tracks, settings.source_library)

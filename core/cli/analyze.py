@@ -39,6 +39,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--min-face", type=float, default=40.0, help="smallest face width in pixels to find (default 40)")
     p.add_argument("--layer", help="EXR layer holding the RGB to analyse (e.g. beauty); default: R,G,B")
     p.add_argument("--colourspace", help="plate colourspace in the OCIO config (default: scene_linear role)")
+    p.add_argument("--no-occlusion", action="store_true",
+                   help="do not look for objects in front of the faces (default: a second pass over the plate "
+                        "flags them per frame, and render keeps them in front)")
+    p.add_argument("--no-grain", action="store_true",
+                   help="do not measure the plate's grain around each face (engine v2 then measures it per frame)")
     p.set_defaults(func=run)
 
 
@@ -66,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
     plate = PlateSequence(args.plate, frames, layer=args.layer)
     _check_paths(args, plate)
     settings = AnalyzeSettings(smoothing=args.smoothing, max_gap=args.max_gap, min_face=args.min_face,
-                               layer=args.layer, colourspace=args.colourspace, target_face=args.target_face)
+                               layer=args.layer, colourspace=args.colourspace, target_face=args.target_face,
+                               occlusion=not args.no_occlusion, grain=not args.no_grain)
     if args.target_face and not os.path.isfile(args.target_face):
         raise FaceplateError(f"{args.target_face}: target face image not found; check the --target-face path")
     plate.check_complete()  # before loading models: a missing frame fails in a second

@@ -6,8 +6,10 @@ points, got 67").
 """
 from __future__ import annotations
 
+import base64
 import json
 import math
+import zlib
 from pathlib import Path
 from typing import Any, Optional
 
@@ -22,6 +24,34 @@ MAX_SIZE = 1 << 17         # plate width/height (131072 px): far beyond any film
 # Points may leave the frame (a face half out of shot) but not by more than this many frame
 # sizes: beyond it a matte or crop derived from them would be unbounded (a landmarks-x1000 typo).
 POINT_REACH = 2.0
+
+GRAIN_VALUES = 9     # std (3), size (3), channel correlations rg, rb, gb
+
+
+# ------------------------------------------------------------------------------------ occlusion masks
+
+def encode_mask(mask: np.ndarray) -> str:
+    """ASCII ``"<size>:<base64>"`` of a square (N, N) bool mask (bit-packed, zlib): ~16 chars when
+    empty, a few hundred for a large occluder at 64x64; decodes exactly with ``decode_mask``."""
+    mask = np.asarray(mask, bool)
+    if mask.ndim != 2 or mask.shape[0] != mask.shape[1]:
+        raise ValueError(f"encode_mask needs a square 2-D mask, got {mask.shape}")
+    packed = zlib.compress(np.packbits(mask.ravel()).tobytes(), 9)
+    return f"{mask.shape[0]}:{base64.b64encode(packed).decode('ascii')}"
+
+
+def decode_mask(text: str) -> np.ndarray:
+    """(N, N) bool from ``encode_mask``'s string; TrackFileError naming the problem when malformed."""
+    try:
+        head, body = str(text).split(":", 1)
+        size = int(head)
+        bits = np.unpackbits(np.frombuffer(zlib.decompressobj().decompress(base64.b64decode(body, validate=True), 1 << 17), np.uint8))
+        if not 0 < size <= 1024 or bits.size < size * size:  # a 64² mask is stored; bound what a typo can allocate
+            raise ValueError("too few bits")
+        return bits[:size * size].reshape(size, size).astype(bool)
+    except (ValueError, zlib.error, TypeError) as exc:
+        raise TrackFileError(f"occlusion mask {str(text)[:24]!r}… is not a valid '<size>:<base64>' mask ({exc}); "
+                             f"re-run `faceplate analyze` to rebuild the track file") from None
 
 
 def _num(x: float) -> float:
@@ -44,6 +74,10 @@ def _entry_to_dict(e: FaceEntry) -> dict[str, Any]:
     }
     if e.source_frame is not None:  # engine v2: only written when analyze chose one
         out["source_frame"] = int(e.source_frame)
+    if e.occlusion:  # only frames where something covers the face
+        out["occlusion"] = str(e.occlusion)
+    if e.grain is not None:
+        out["grain"] = [_num(v) for v in np.asarray(e.grain).reshape(-1)]
     return out
 
 
@@ -225,7 +259,24 @@ def _entry(v: Any, frame: int, where: str, reach: tuple[float, float, float, flo
         source_frame = _as_int(v["source_frame"], f"{where}.source_frame")
         if source_frame < 0:
             raise _Bad(f"{where}.source_frame", "expected a library frame index >= 0")
-    return FaceEntry(frame=frame, source=source, score=score, source_frame=source_frame, **parsed)
+    occlusion = None
+    if v.get("occlusion") is not None:  # analyze's occlusion mask in the aligned square
+        occlusion = _as_str(v["occlusion"], f"{where}.occlusion")
+        try:
+            size = decode_mask(occlusion).shape[0]
+        except TrackFileError:
+            raise _Bad(f"{where}.occlusion", f"expected an occlusion mask '<size>:<base64>', got {occlusion[:24]!r}") \
+                from None
+        if not 8 <= size <= 512:
+            raise _Bad(f"{where}.occlusion", f"expected a mask of 8 to 512 px, got {size}")
+    grain = None
+    if v.get("grain") is not None:  # the plate's grain around the face (render/grain.pack_grain)
+        values = _as_list(v["grain"], f"{where}.grain")
+        if len(values) != GRAIN_VALUES:
+            raise _Bad(f"{where}.grain", f"expected {GRAIN_VALUES} numbers, got {len(values)}")
+        grain = np.array([_as_number(x, f"{where}.grain[{i}]") for i, x in enumerate(values)])
+    return FaceEntry(frame=frame, source=source, score=score, source_frame=source_frame, occlusion=occlusion,
+                     grain=grain, **parsed)
 
 
 def _validate(data: Any, name: str) -> TrackFile:

@@ -1,4 +1,4 @@
-"""One frame's face work: ROI, matte, engine, colour and grain for each face, as face layers."""
+"""One frame's face work: ROI, matte, occlusion, engine, colour and grain for each face, as face layers."""
 from __future__ import annotations
 
 import logging
@@ -6,11 +6,16 @@ from typing import Any, Optional, Sequence
 
 import cv2
 import numpy as np
+from faceplate.core.analyze.occlusion import aligned_transform
 from faceplate.core.errors import FaceplateError
+from faceplate.core.geometry import align
 from faceplate.core.geometry.ibug import face_size
+from faceplate.core.io.track_file import decode_mask
 from faceplate.core.render.composite import FaceLayer
+from faceplate.core.render.finish import finish_delta, grain_delta, plate_grain
 from faceplate.core.render.grain import regrain_delta
-from faceplate.core.render.mask import MATTE_FLOOR, aligned_mask, face_outline, hull_mask, parser_mask
+from faceplate.core.render.mask import (MATTE_FLOOR, aligned_mask, face_outline, hull_mask, occlusion_in_image,
+                                        parser_mask)
 from faceplate.core.render.settings import RenderSettings
 
 
@@ -21,6 +26,18 @@ def _roi(points: np.ndarray, margin: float, window: Any) -> tuple[int, int, int,
     x0, y0 = max(lo[0], window.xmin), max(lo[1], window.ymin)
     x1, y1 = min(hi[0], window.xmax + 1), min(hi[1], window.ymax + 1)
     return int(x0), int(y0), int(x1), int(y1)
+
+
+def occlusion_matte(code: Optional[str], landmarks: np.ndarray, to_work: np.ndarray, shape: tuple[int, int]) \
+        -> Optional[np.ndarray]:
+    """(h, w) float32 0..1 of what covers the face in the work ROI, from the entry's stored aligned mask
+    (None when the entry has none). ``landmarks``: the entry's, in ROI stored pixels; ``to_work``: (2, 3)
+    ROI stored pixels -> work (square) pixels."""
+    if not code:
+        return None
+    mask = decode_mask(code)
+    to_stored = align.invert(aligned_transform(landmarks, mask.shape[0]))
+    return occlusion_in_image(mask, align.compose(to_work, to_stored), shape)
 
 
 class FrameRenderer:
@@ -91,6 +108,12 @@ class FrameRenderer:
 
         lm_w, p5_w = local(lm), local(p5)
         face_matte = self.face_matte(work, lm_w, p5_w)
+        # what analyze found in front of the face stays in front, whatever the engine
+        to_work = np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, 1.0, 0.0]])
+        occluded = occlusion_matte(getattr(entry, "occlusion", None), lm - np.array([x0, y0], np.float64), to_work,
+                                   work.shape[:2])
+        if occluded is not None:
+            face_matte = (face_matte * (1.0 - occluded)).astype(np.float32)
         # engine v2: the library frame analyze chose for this entry
         chosen = {"source_frame": getattr(entry, "source_frame", None)} \
             if getattr(self.engine, "uses_source_frame", False) else {}
@@ -98,10 +121,16 @@ class FrameRenderer:
                                   face_matte=face_matte, colour_match_on=s.colour_match, **chosen)
         matte = face_matte * result.coverage
         delta = result.delta
+        v2 = getattr(self.engine, "uses_source_frame", False)
+        if v2:  # engine v2: plate shading, plate softness, multi-band blending (render/finish)
+            delta = finish_delta(work, delta, matte, p5_w, lm_w, size * sx if sx != 1.0 else size)
         if sx != 1.0:
             delta = cv2.resize(delta, (w, h), interpolation=cv2.INTER_AREA)
             matte = cv2.resize(matte, (w, h), interpolation=cv2.INTER_AREA)
-        if s.regrain:
+        if s.regrain and v2:  # the plate's grain model (size, channel correlation, amplitude)
+            model = plate_grain(getattr(entry, "grain", None), crop, matte > 0.5)
+            delta = delta + grain_delta(crop, delta, matte, model, int(frame.frame or 0), track_id)
+        elif s.regrain:
             # measured and drawn in stored pixels: grain drawn desqueezed was halved by the squeeze
             # (area average) on a 2:1 anamorphic plate
             delta = delta + regrain_delta(crop, crop + delta, matte, int(frame.frame or 0), track_id)

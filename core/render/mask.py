@@ -137,3 +137,28 @@ def bbox(matte: np.ndarray) -> Optional[tuple[int, int, int, int]]:
         return None
     xs = np.flatnonzero(matte.max(axis=0) > 0)
     return int(xs[0]), int(ys[0]), int(xs[-1]), int(ys[-1])
+
+
+def occlusion_in_image(mask_aligned: np.ndarray, aligned_to_image: np.ndarray, shape: tuple[int, int],
+                       feather: Optional[float] = None) -> np.ndarray:
+    """(h, w) float32 0..1 occlusion in image (or ROI) pixels, soft-edged, 0 away from the occluder.
+
+    mask_aligned: (N, N) bool/float stored mask; aligned_to_image: (2, 3) from the N-px aligned square
+    to the target pixels (e.g. ``align.invert(aligned_transform(points, N))``, shifted for an ROI);
+    shape: (h, w). The occluder is covered fully (grown by 1.5 ``feather`` px; ``feather`` defaults
+    to 0.3 mask cells) and the edge fades out over about 2 ``feather`` px more. Multiply the face matte by (1 - it).
+    """
+    h, w = int(shape[0]), int(shape[1])
+    m = np.asarray(mask_aligned, np.float32)
+    if not m.any():
+        return np.zeros((h, w), np.float32)
+    cell = align.scale_of(aligned_to_image)
+    sigma = float(feather) if feather is not None else max(0.3 * cell, 0.5)
+    warped = cv2.warpAffine(m, np.asarray(aligned_to_image, np.float64), (w, h), flags=cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+    # grow by 1.5 sigma, so after the blur (doubled, clipped) every covered pixel, corners too, reads 1
+    r = int(np.ceil(1.5 * sigma))
+    grown = cv2.dilate((warped >= 0.5).astype(np.float32), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    soft = np.clip(2.0 * cv2.GaussianBlur(grown, (0, 0), sigma), 0.0, 1.0)
+    soft[soft < 1.0 / 1024.0] = 0.0
+    return soft.astype(np.float32)

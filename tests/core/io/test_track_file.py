@@ -255,3 +255,55 @@ def test_nan_field_is_named_as_not_finite(tmp_path):
     data = _valid_dict(tmp_path)
     data["tracks"][0]["frames"]["1003"]["box"][0] = float("nan")
     _expect(tmp_path, data, "tracks[0].frames.1003.box[0]: expected a finite number, got nan")
+
+
+def _with_occlusion_and_grain() -> TrackFile:
+    """The test track file with an occluded mask on one entry and a grain model on every entry."""
+    import dataclasses
+
+    from faceplate.core.io.track_file import encode_mask
+
+    tf = _track_file()
+    mask = np.zeros((64, 64), bool)
+    mask[30:50, 10:40] = True
+    t = tf.tracks[0]
+    for f, e in list(t.entries.items()):
+        grain = np.array([0.01, 0.012, 0.015, 0.7, 0.8, 0.9, 0.5, 0.3, 0.4]) * (1 + f % 3 / 10)
+        t.entries[f] = dataclasses.replace(e, grain=grain, occlusion=encode_mask(mask) if f == 1003 else None)
+    return tf
+
+
+def test_occlusion_and_grain_round_trip_and_are_written_only_when_set(tmp_path):
+    from faceplate.core.io.track_file import decode_mask
+
+    tf = _with_occlusion_and_grain()
+    path = tmp_path / "occ.track.json"
+    save_track_file(tf, path)
+    back = load_track_file(path)
+    assert back == tf
+    assert back != _track_file()              # the fields take part in equality
+    assert decode_mask(back.tracks[0].entries[1003].occlusion)[30:50, 10:40].all()
+    frames = json.loads(path.read_text())["tracks"][0]["frames"]
+    assert [f for f, e in frames.items() if "occlusion" in e] == ["1003"]
+    assert all("grain" not in e for e in json.loads(path.read_text())["tracks"][1]["frames"].values())
+
+
+@pytest.mark.parametrize("value, message", [
+    ("64:!!not base64!!", "tracks[0].frames.1003.occlusion: expected an occlusion mask '<size>:<base64>', got"),
+    ("sixty-four", "tracks[0].frames.1003.occlusion: expected an occlusion mask"),
+    (12, "tracks[0].frames.1003.occlusion: expected a string, got a number"),
+])
+def test_malformed_occlusion_is_refused_with_one_line(tmp_path, value, message):
+    path = tmp_path / "valid.json"
+    save_track_file(_with_occlusion_and_grain(), path)
+    data = json.loads(path.read_text())
+    data["tracks"][0]["frames"]["1003"]["occlusion"] = value
+    _expect(tmp_path, data, message)
+
+
+def test_malformed_grain_is_refused_with_one_line(tmp_path):
+    path = tmp_path / "valid.json"
+    save_track_file(_with_occlusion_and_grain(), path)
+    data = json.loads(path.read_text())
+    data["tracks"][0]["frames"]["1002"]["grain"].pop()
+    _expect(tmp_path, data, "tracks[0].frames.1002.grain: expected 9 numbers, got 8")

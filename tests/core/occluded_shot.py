@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from tests.core.face.t1_faces import T1_POINTS, t1_linear
+from tests.core.t1_faces import T1_POINTS, t1_linear
 
 FRAMES = 24
 OCCLUDED = range(8, 16)

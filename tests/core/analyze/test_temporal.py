@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from faceplate.core.face.temporal import segment_starts, smooth_estimates
+from faceplate.core.analyze.temporal import segment_starts, smooth_estimates
 
 T = 100
 

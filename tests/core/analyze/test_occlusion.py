@@ -7,8 +7,10 @@ import pytest
 
 from faceplate.core.geometry import align
 from faceplate.core.errors import TrackFileError
-from faceplate.core.face import occlusion as oc
-from tests.core.face.occluded_shot import OCCLUDED, SIZE, make_shot
+from faceplate.core.analyze import occlusion as oc
+from faceplate.core.io.track_file import decode_mask, encode_mask
+from faceplate.core.render.mask import occlusion_in_image
+from tests.core.occluded_shot import OCCLUDED, SIZE, make_shot
 
 
 def _image_masks(shot):
@@ -17,9 +19,9 @@ def _image_masks(shot):
     masks = oc.detect_occlusion(crops)
     out = []
     for m, p, tp in zip(masks, shot.points, shot.true_points):
-        code = oc.encode_mask(oc.downsample_mask(m))
+        code = encode_mask(oc.downsample_mask(m))
         assert code.isascii() and len(code) < 200
-        soft = oc.occlusion_in_image(oc.decode_mask(code), align.invert(oc.aligned_transform(p, oc.STORE_SIZE)),
+        soft = occlusion_in_image(decode_mask(code), align.invert(oc.aligned_transform(p, oc.STORE_SIZE)),
                                      (SIZE, SIZE))
         face = cv2.warpAffine(oc.face_region().astype(np.float32), align.invert(oc.aligned_transform(tp)),
                               (SIZE, SIZE)) > 0.5
@@ -60,14 +62,14 @@ def test_mask_strings_round_trip_exactly():
     rng = np.random.default_rng(3)
     for mask in (np.zeros((64, 64), bool), np.ones((64, 64), bool), rng.random((64, 64)) > 0.5,
                  rng.random((32, 32)) > 0.9, rng.random((128, 128)) > 0.97):
-        text = oc.encode_mask(mask)
+        text = encode_mask(mask)
         assert text.isascii() and "\n" not in text
-        back = oc.decode_mask(text)
+        back = decode_mask(text)
         assert back.dtype == bool and np.array_equal(back, mask)
-    assert len(oc.encode_mask(np.zeros((64, 64), bool))) < 24
-    for bad in ("", "64", "64:!!!", "x:AAAA", "64:" + oc.encode_mask(np.zeros((8, 8), bool)).split(":")[1]):
+    assert len(encode_mask(np.zeros((64, 64), bool))) < 24
+    for bad in ("", "64", "64:!!!", "x:AAAA", "64:" + encode_mask(np.zeros((8, 8), bool)).split(":")[1]):
         with pytest.raises(TrackFileError):
-            oc.decode_mask(bad)
+            decode_mask(bad)
 
 
 def test_downsampled_mask_never_uncovers_an_occluded_pixel():
@@ -83,9 +85,9 @@ def test_occlusion_in_image_is_soft_and_covers_the_mask():
     mask[20:40, 24:44] = True
     points = np.array([[180.0, 170.0], [240.0, 171.0], [210.0, 205.0], [186.0, 236.0], [236.0, 237.0]])
     to_image = align.invert(oc.aligned_transform(points, 64))
-    soft = oc.occlusion_in_image(mask, to_image, (400, 400))
+    soft = occlusion_in_image(mask, to_image, (400, 400))
     assert soft.dtype == np.float32 and soft.shape == (400, 400)
     inside = align.transform_points(np.argwhere(mask)[:, ::-1].astype(np.float64), to_image).round().astype(int)
     assert np.all(soft[inside[:, 1], inside[:, 0]] >= 0.99)
     assert 0 < ((soft > 0) & (soft < 1)).sum() < 0.5 * (soft >= 1).sum()   # a soft edge, not a blur
-    assert soft[:50].max() == 0.0 and not oc.occlusion_in_image(np.zeros((64, 64)), to_image, (400, 400)).any()
+    assert soft[:50].max() == 0.0 and not occlusion_in_image(np.zeros((64, 64)), to_image, (400, 400)).any()

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from faceplate.core.face import grain as g
-from tests.core.face.t1_faces import face_crop, face_ellipse
+from faceplate.core.render import grain as g
+from tests.core.t1_faces import face_crop, face_ellipse
 
 GRAIN_STD = np.array([0.02, 0.009, 0.007])   # linear; the face is about (0.72, 0.31, 0.14)
 

@@ -6,19 +6,17 @@ track's expected appearance is the per-pixel median over the shot after per-fram
 with a per-pixel robust spread (eyes and mouth move, cheeks do not). A pixel is occluded where it is
 far from that expectation in a spatially and temporally coherent blob: seeds well above the spread,
 grown through a lower threshold in (frame, y, x), cleaned by morphology and a minimum blob size, and
-majority-voted over neighbouring frames. The mask is stored per frame as a short ASCII string in the
+one-frame holes filled from the neighbouring frames. The mask is stored per frame as a short ASCII string in the
 track file and mapped back onto image pixels, with a soft edge, at render time.
 
 Aligned coordinates: pixel centres (OpenCV), a square of ``size`` px; ``aligned_transform`` maps image
 pixels into it. Limits: an occluder that covers the same part of the face for more than half the shot
-becomes the expected appearance; an occluder present in a single frame is voted away; a big change of
+becomes the expected appearance; a big change of
 expression (a wide-open mouth in a few frames of a closed-mouth shot) reads as occlusion unless the
 caller leaves eyes/mouth out of ``region``.
 """
 from __future__ import annotations
 
-import base64
-import zlib
 from typing import Optional, Sequence
 
 import cv2
@@ -26,7 +24,7 @@ import numpy as np
 from scipy import ndimage
 
 from faceplate.core.geometry import align
-from faceplate.core.errors import TrackFileError
+from faceplate.core.io.track_file import encode_mask
 
 ALIGNED_SIZE = 128          # px, analysis resolution
 STORE_SIZE = 64             # px, resolution of the stored per-frame mask
@@ -147,10 +145,11 @@ def detect_occlusion(crops: np.ndarray, region: Optional[np.ndarray] = None, hig
             sizes = ndimage.sum(m, lab, index=np.arange(1, n + 1))
             m = np.isin(lab, np.flatnonzero(sizes >= min_px) + 1)
         masks[t] = m
-    # majority of each frame and its neighbours: no one-frame flicker at the blob edges
+    # a pixel set in both neighbours is set here too (no one-frame hole); nothing is voted away: an
+    # occluder that moves fast (or a plate sampled every few frames) is in a new place in every frame,
+    # and painting the face over it is worse than keeping a few extra plate pixels
     voted = masks.copy()
-    inner = masks[:-2].astype(np.uint8) + masks[1:-1] + masks[2:]
-    voted[1:-1] = inner >= 2
+    voted[1:-1] |= masks[:-2] & masks[2:]
     return voted
 
 
@@ -164,57 +163,6 @@ def downsample_mask(mask: np.ndarray, size: int = STORE_SIZE) -> np.ndarray:
     if factor * size != mask.shape[0] or mask.shape[0] != mask.shape[1]:
         raise ValueError(f"downsample_mask: {mask.shape} is not a square multiple of {size}")
     return mask.reshape(size, factor, size, factor).any(axis=(1, 3))
-
-
-def encode_mask(mask: np.ndarray) -> str:
-    """ASCII ``"<size>:<base64>"`` of a square (N, N) bool mask (bit-packed, zlib): ~16 chars when
-    empty, a few hundred for a large occluder at 64x64; decodes exactly with ``decode_mask``."""
-    mask = np.asarray(mask, bool)
-    if mask.ndim != 2 or mask.shape[0] != mask.shape[1]:
-        raise ValueError(f"encode_mask needs a square 2-D mask, got {mask.shape}")
-    packed = zlib.compress(np.packbits(mask.ravel()).tobytes(), 9)
-    return f"{mask.shape[0]}:{base64.b64encode(packed).decode('ascii')}"
-
-
-def decode_mask(text: str) -> np.ndarray:
-    """(N, N) bool from ``encode_mask``'s string; TrackFileError naming the problem when malformed."""
-    try:
-        head, body = str(text).split(":", 1)
-        size = int(head)
-        bits = np.unpackbits(np.frombuffer(zlib.decompress(base64.b64decode(body, validate=True)), np.uint8))
-        if size <= 0 or bits.size < size * size:
-            raise ValueError("too few bits")
-        return bits[:size * size].reshape(size, size).astype(bool)
-    except (ValueError, zlib.error, TypeError) as exc:
-        raise TrackFileError(f"occlusion mask {str(text)[:24]!r}… is not a valid '<size>:<base64>' mask ({exc}); "
-                             f"re-run analyze to rebuild the track file") from None
-
-
-# ------------------------------------------------------------------------------------ render side
-
-def occlusion_in_image(mask_aligned: np.ndarray, aligned_to_image: np.ndarray, shape: tuple[int, int],
-                       feather: Optional[float] = None) -> np.ndarray:
-    """(h, w) float32 0..1 occlusion in image (or ROI) pixels, soft-edged, 0 away from the occluder.
-
-    mask_aligned: (N, N) bool/float stored mask; aligned_to_image: (2, 3) from the N-px aligned square
-    to the target pixels (e.g. ``align.invert(aligned_transform(points, N))``, shifted for an ROI);
-    shape: (h, w). The occluder is covered fully (grown by 1.5 ``feather`` px; ``feather`` defaults
-    to 0.3 mask cells) and the edge fades out over about 2 ``feather`` px more. Multiply the face matte by (1 - it).
-    """
-    h, w = int(shape[0]), int(shape[1])
-    m = np.asarray(mask_aligned, np.float32)
-    if not m.any():
-        return np.zeros((h, w), np.float32)
-    cell = align.scale_of(aligned_to_image)
-    sigma = float(feather) if feather is not None else max(0.3 * cell, 0.5)
-    warped = cv2.warpAffine(m, np.asarray(aligned_to_image, np.float64), (w, h), flags=cv2.INTER_LINEAR,
-                            borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
-    # grow by 1.5 sigma, so after the blur (doubled, clipped) every covered pixel, corners too, reads 1
-    r = int(np.ceil(1.5 * sigma))
-    grown = cv2.dilate((warped >= 0.5).astype(np.float32), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
-    soft = np.clip(2.0 * cv2.GaussianBlur(grown, (0, 0), sigma), 0.0, 1.0)
-    soft[soft < 1.0 / 1024.0] = 0.0
-    return soft.astype(np.float32)
 
 
 def track_occlusion(images: Sequence[np.ndarray], points: Sequence[np.ndarray], size: int = ALIGNED_SIZE,

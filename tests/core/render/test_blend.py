@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from faceplate.core.geometry import align
-from faceplate.core.face import blend as b
-from tests.core.face.t1_faces import face_crop, face_ellipse
+from faceplate.core.render import blend as b
+from tests.core.t1_faces import face_crop, face_ellipse
 
 PAIRS = [("centre", "front"), ("front", "centre"), ("centre", "right")]
 

@@ -1,0 +1,120 @@
+"""Analyze's second pass: what each tracked face looks like over the shot (occlusion, plate grain).
+
+Runs after tracking and smoothing, so every entry (interpolated ones too) has its final landmarks.
+The plate is streamed once more; per entry only a small aligned crop (``occlusion.ALIGNED_SIZE``²,
+half float, about 100 KB) and a few grain numbers are kept, so memory does not grow with the frame
+size. Then, per track and per piece of it between cuts and gaps, occlusion is detected over the
+whole piece (``analyze/occlusion``) and the grain estimates are smoothed over it
+(``analyze/temporal``), so render needs only frame f's entry: chunked renders stay byte-identical.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any, Iterable, Optional
+
+import cv2
+import numpy as np
+
+from faceplate.core.analyze import occlusion as oc
+from faceplate.core.analyze.temporal import segment_starts, smooth_estimates
+from faceplate.core.io.track_file import encode_mask
+from faceplate.core.render.grain import GrainModel, measure_grain, pack_grain
+from faceplate.core.types import Track
+
+log = logging.getLogger("faceplate.analyze")
+
+_MAX_GRAIN_PX = 160_000   # a huge face: grain is measured on a centred window of about this many pixels
+
+
+def _grain_region(lin: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(crop of the plate around the face (h, w, 3) float32, face oval in it (h, w) bool)."""
+    h, w = lin.shape[:2]
+    to_aligned = oc.aligned_transform(points)
+    inv = cv2.invertAffineTransform(to_aligned)
+    s = oc.ALIGNED_SIZE
+    corners = np.array([[0, 0], [s, 0], [0, s], [s, s]], np.float64) @ inv[:, :2].T + inv[:, 2]
+    x0, y0 = np.maximum(np.floor(corners.min(axis=0)).astype(int), 0)
+    x1, y1 = np.minimum(np.ceil(corners.max(axis=0)).astype(int) + 1, [w, h])
+    area = max((x1 - x0) * (y1 - y0), 1)
+    if area > _MAX_GRAIN_PX:   # keep the centre: grain is the same all over the face
+        k = np.sqrt(_MAX_GRAIN_PX / area)
+        cx, cy, hw, hh = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) * k / 2, (y1 - y0) * k / 2
+        x0, x1, y0, y1 = int(cx - hw), int(cx + hw), int(cy - hh), int(cy + hh)
+    if x1 - x0 < 16 or y1 - y0 < 16:
+        return np.zeros((0, 0, 3), np.float32), np.zeros((0, 0), bool)
+    crop = np.nan_to_num(np.asarray(lin[y0:y1, x0:x1], np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    shift = np.array([[1.0, 0.0, x0], [0.0, 1.0, y0]])
+    to_crop_aligned = to_aligned @ np.vstack([shift, [0.0, 0.0, 1.0]])
+    region = cv2.warpAffine(oc.face_region().astype(np.uint8), cv2.invertAffineTransform(to_crop_aligned),
+                            (x1 - x0, y1 - y0), flags=cv2.INTER_NEAREST) > 0
+    return crop, region
+
+
+def _grain_values(model: GrainModel) -> Optional[np.ndarray]:
+    return pack_grain(model) if model.samples > 0 else None
+
+
+def appearance_pass(plate: Any, tracks: list[Track], cuts: Iterable[int], occlusion: bool = True,
+                    grain: bool = True) -> list[Track]:
+    """Tracks with ``occlusion`` (encoded aligned mask, only where something covers the face) and
+    ``grain`` (smoothed plate grain around the face) set on every entry. ``plate``: the PlateSequence
+    analysed (read once more). Deterministic."""
+    if not tracks or not (occlusion or grain):
+        return tracks
+    # pieces and smoothing run on positions in the plate's frame list (a plate may step by 2)
+    index = {int(f): i for i, f in enumerate(plate.frames)}
+    cut_pos = [index[int(c)] for c in cuts if int(c) in index]
+    at: dict[int, list[tuple[int, int]]] = {}
+    for ti, t in enumerate(tracks):
+        for f in t.entries:
+            at.setdefault(int(f), []).append((ti, f))
+    crops: dict[tuple[int, int], np.ndarray] = {}
+    grains: dict[tuple[int, int], Optional[np.ndarray]] = {}
+    for pf in (plate.iter_rgb() if hasattr(plate, "iter_rgb") else plate):
+        todo = at.get(int(pf.frame), [])
+        if not todo:
+            continue
+        lin = pf.pixels if pf.pixels.shape[2] == 3 and tuple(pf.rgb) == (0, 1, 2) else pf.rgb_pixels()
+        origin = np.array([pf.data_window.xmin, pf.data_window.ymin], np.float64)
+        for ti, f in todo:
+            points = np.asarray(tracks[ti].entries[f].landmarks, np.float64) - origin
+            if occlusion:
+                crops[(ti, f)] = oc.aligned_face(lin, points).astype(np.float16)
+            if grain:
+                region_crop, region = _grain_region(lin, points)
+                grains[(ti, f)] = _grain_values(measure_grain(region_crop, region)) if region.any() else None
+        del lin
+    out = []
+    for ti, t in enumerate(tracks):
+        frames = sorted(t.entries)
+        pos = [index[f] for f in frames]
+        codes: dict[int, Optional[str]] = {f: None for f in frames}
+        covered: dict[int, float] = {f: 0.0 for f in frames}
+        starts = np.flatnonzero(segment_starts(pos, cut_pos, max_gap=0))
+        if occlusion:
+            for a, b in zip(starts, list(starts[1:]) + [len(frames)]):
+                piece = frames[a:b]
+                masks = oc.detect_occlusion(np.stack([crops.pop((ti, f)).astype(np.float32) for f in piece]))
+                for f, m in zip(piece, masks):
+                    small = oc.downsample_mask(m)
+                    if small.any():
+                        codes[f] = encode_mask(small)
+                        covered[f] = float(small.mean())
+        smoothed: dict[int, np.ndarray] = {}
+        if grain:
+            values = [grains.get((ti, f)) for f in frames]
+            valid = np.array([v is not None and covered[f] < 0.02 for v, f in zip(values, frames)])
+            if valid.any():
+                filler = next(v for v, ok in zip(values, valid) if ok)
+                table = np.stack([v if v is not None else filler for v in values])
+                std = smooth_estimates(np.maximum(table[:, :3], 1e-8), pos, cut_pos, 0, valid, log=True)
+                rest = smooth_estimates(table[:, 3:], pos, cut_pos, 0, valid)
+                smoothed = {f: np.round(np.concatenate([std[i], rest[i]]), 7) for i, f in enumerate(frames)}
+        entries = {f: dataclasses.replace(e, occlusion=codes.get(f), grain=smoothed.get(f))
+                   for f, e in t.entries.items()}
+        n_occluded = sum(c is not None for c in codes.values())
+        if n_occluded:
+            log.info("track %d: something in front of the face in %d of %d frames", t.id, n_occluded, len(frames))
+        out.append(Track(t.id, t.embedding, entries))
+    return out

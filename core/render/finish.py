@@ -1,0 +1,58 @@
+"""Engine v2's finish: the swapped face made to sit in the plate (shading, softness, blending, grain).
+
+The engine hands back ``delta`` (swap − plate) and a matte on one ROI in square pixels. Here, in
+linear light: the plate's broad shading is fitted onto the swap (``blend.shading_from_plate``), the
+swap is softened to the plate's sharpness (``grain.match_detail``), and the change is blended band
+by band (``blend.multiband_delta``) so a residual tone difference fades over a quarter face instead
+of a feather's width. Grain comes last, in stored pixels (``plate_grain``): the plate's grain model,
+smoothed over the shot in analyze when the track entry carries one, else measured on this frame.
+Everything reads frame f's inputs only.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from faceplate.core.face.regions import feature_mask
+from faceplate.core.render import blend
+from faceplate.core.render.grain import GrainModel, match_detail, measure_grain, regrain, unpack_grain
+
+
+def finish_delta(crop: np.ndarray, delta: np.ndarray, matte: np.ndarray, points5: np.ndarray,
+                 landmarks: np.ndarray, face_size: float) -> np.ndarray:
+    """(h, w, 3) float32 change for ``plate + matte · change``: shading, detail and multi-band blending
+    applied to the engine's ``delta`` on ``crop`` (linear, square pixels; ``points5`` and the 68
+    ``landmarks`` in its pixels)."""
+    inside = matte > 0
+    if not inside.any():
+        return delta
+    swap = np.where(inside[..., None], crop + delta, crop).astype(np.float32)
+    skin = matte > 0.5
+    swap, _ = blend.shading_from_plate(swap, crop, skin, blend.face_frame(points5))
+    # the blur reads pixels outside the matte: the plate there, so the swap's edge is not darkened
+    swap = np.where(inside[..., None], swap, crop).astype(np.float32)
+    soft, sigma = match_detail(swap, crop, skin)
+    if sigma > 0:  # the eyes and mouth the engine kept from the plate are the plate's sharpness already
+        keep = feature_mask(landmarks, swap.shape[:2])[..., None]
+        swap = (soft * (1.0 - keep) + swap * keep).astype(np.float32)
+    # coarsest band 1/16 face: broad tone fades over ~1/8 face, so it does not reach into the kept eyes
+    return blend.multiband_delta(crop, swap, matte, face_size, coarsest=0.0625)
+
+
+def plate_grain(stored: Optional[np.ndarray], crop: np.ndarray, where: np.ndarray) -> GrainModel:
+    """The plate's grain around the face: the track entry's (9 numbers, smoothed in analyze) when
+    there, else measured on ``crop`` inside ``where`` (an older track file, or ``analyze --no-grain``)."""
+    if stored is not None:
+        return unpack_grain(stored)
+    return measure_grain(crop, where)
+
+
+def grain_delta(crop: np.ndarray, delta: np.ndarray, matte: np.ndarray, model: GrainModel, frame: int,
+                track_id: int) -> np.ndarray:
+    """Grain (h, w, 3) float32 to add to ``delta`` so the swap's grain inside the matte reads as the
+    plate's (size, channel correlation and per-channel amplitude); seeded by frame and track id."""
+    inside = matte > 0.5
+    if inside.sum() < 64 or model.samples == 0:
+        return np.zeros_like(delta, dtype=np.float32)
+    return regrain(crop + delta, model, inside, frame, track_id)

@@ -1,0 +1,73 @@
+"""Engine v2's finish through `faceplate render`: a real face swapped onto a real face, the seam no busier
+than the plate there (multi-band blending in linear light), and the plate's grain on the swap."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from faceplate.core.cli.__init__ import main
+from faceplate.core.io.exr import read_image
+from faceplate.core.io.frames import sequence_path
+from faceplate.core.render.grain import measure_grain
+from tests.core.render_plates import FRAMES, make_shot
+
+pytestmark = pytest.mark.assets
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory, asset):
+    folder = tmp_path_factory.mktemp("finish")
+    shot = make_shot(folder, asset("media/face_recognition/biden.jpg"), asset("media/face_recognition/obama.jpg"),
+                     face_px=170)
+    outs = {}
+    for engine in ("classical", "v2"):
+        out = folder / engine
+        assert main(["render", shot.pattern, "--track", shot.track, "--source", shot.source, "--engine", engine,
+                     "--frames", f"{FRAMES[0]}-{FRAMES[3]}", "--out", str(out / "out.####.exr")]) == 0
+        outs[engine] = out
+    return shot, outs
+
+
+def _srgb_luma(rgb: np.ndarray) -> np.ndarray:
+    x = np.clip(np.nan_to_num(rgb), 0.0, 1.0)
+    s = np.where(x <= 0.0031308, 12.92 * x, 1.055 * x ** (1 / 2.4) - 0.055) * 255.0
+    return (s @ np.array([0.2126, 0.7152, 0.0722])).astype(np.float32)
+
+
+def _gradient(luma: np.ndarray) -> np.ndarray:
+    return np.hypot(cv2.Sobel(luma, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(luma, cv2.CV_32F, 0, 1, ksize=3))
+
+
+def _frames(shot, out):
+    for f in FRAMES[:4]:
+        plate = read_image(sequence_path(shot.pattern, f))
+        got = read_image(str(out / f"out.{f:04d}.exr"))
+        matte = got.pixels[..., got.channels.index("faceplate.matte")]
+        yield plate.pixels[..., :3], got.pixels[..., :3], matte
+
+
+def _seam_ratio(shot, out) -> float:
+    """Sobel luma gradient summed over the matte's transition band (grown 2 px), output / plate (as
+    bench/quality_metrics.py measures it)."""
+    num = den = 0.0
+    for plate, got, matte in _frames(shot, out):
+        band = cv2.dilate(((matte > 0.02) & (matte < 0.98)).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+        num += float(_gradient(_srgb_luma(got))[band].sum())
+        den += float(_gradient(_srgb_luma(plate))[band].sum())
+    return num / den
+
+
+def test_v2_seam_is_no_busier_than_the_plate(rendered):
+    shot, outs = rendered
+    assert _seam_ratio(shot, outs["v2"]) <= 1.15
+
+
+def test_v2_grain_reads_as_the_plates(rendered):
+    """Inside the face the output's grain has the plate's amplitude (within 30 %)."""
+    shot, outs = rendered
+    for plate, got, matte in _frames(shot, outs["v2"]):
+        inside = cv2.erode((matte >= 0.98).astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+        want, have = measure_grain(plate, inside), measure_grain(got, inside)
+        assert want.samples > 0 and have.samples > 0
+        assert np.all(np.abs(have.std / want.std - 1.0) < 0.3), (have.std, want.std)
