@@ -35,7 +35,7 @@ from faceplate.core.analyze.tracker import Observation, Tracker, TrackerSettings
 from faceplate.core.errors import FaceplateError, PlateError
 from faceplate.core.identity import threshold_for
 from faceplate.core.io.sequence import check_windows
-from faceplate.core.types import FaceEntry, PlateInfo, Track, TrackFile
+from faceplate.core.types import PlateInfo, Track, TrackFile
 
 log = logging.getLogger("faceplate.analyze")
 
