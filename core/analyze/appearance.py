@@ -51,6 +51,15 @@ def _grain_region(lin: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.n
     return crop, region
 
 
+def _hulls(track: Track, frames: list[int], origin: dict[int, np.ndarray]) -> dict[str, Any]:
+    """detect_occlusion's hulls/reach for a piece of a track: every render matte's reach is looked at."""
+    lms = [np.asarray(track.entries[f].landmarks, np.float64) for f in frames]
+    if any(lm.shape != (68, 2) for lm in lms):
+        return {}
+    found = [oc.matte_hull(lm - origin[f]) for lm, f in zip(lms, frames)]
+    return {"hulls": np.stack([h for h, _ in found]), "reach": max(r for _, r in found)}
+
+
 def _grain_values(model: GrainModel) -> Optional[np.ndarray]:
     return pack_grain(model) if model.samples > 0 else None
 
@@ -71,12 +80,14 @@ def appearance_pass(plate: Any, tracks: list[Track], cuts: Iterable[int], occlus
             at.setdefault(int(f), []).append((ti, f))
     crops: dict[tuple[int, int], np.ndarray] = {}
     grains: dict[tuple[int, int], Optional[np.ndarray]] = {}
+    frame_origin: dict[int, np.ndarray] = {}
     for pf in (plate.iter_rgb() if hasattr(plate, "iter_rgb") else plate):
         todo = at.get(int(pf.frame), [])
         if not todo:
             continue
         lin = pf.pixels if pf.pixels.shape[2] == 3 and tuple(pf.rgb) == (0, 1, 2) else pf.rgb_pixels()
         origin = np.array([pf.data_window.xmin, pf.data_window.ymin], np.float64)
+        frame_origin[int(pf.frame)] = origin
         for ti, f in todo:
             points = np.asarray(tracks[ti].entries[f].landmarks, np.float64) - origin
             if occlusion:
@@ -95,7 +106,8 @@ def appearance_pass(plate: Any, tracks: list[Track], cuts: Iterable[int], occlus
         if occlusion:
             for a, b in zip(starts, list(starts[1:]) + [len(frames)]):
                 piece = frames[a:b]
-                masks = oc.detect_occlusion(np.stack([crops.pop((ti, f)).astype(np.float32) for f in piece]))
+                piece_crops = np.stack([crops.pop((ti, f)).astype(np.float32) for f in piece])
+                masks = oc.detect_occlusion(piece_crops, **_hulls(t, piece, frame_origin))
                 for f, m in zip(piece, masks):
                     small = oc.downsample_mask(m)
                     if small.any():

@@ -24,10 +24,17 @@ import numpy as np
 from scipy import ndimage
 
 from faceplate.core.geometry import align
+from faceplate.core.geometry.ibug import face_size
 from faceplate.core.io.track_file import encode_mask
+from faceplate.core.render.mask import face_outline
 
 ALIGNED_SIZE = 128          # px, analysis resolution
 STORE_SIZE = 64             # px, resolution of the stored per-frame mask
+# The region checked is everything a render matte can cover: the landmark hull with the forehead
+# lifted by MATTE_LIFT (render's --forehead default is 0.3) and, past that outline, MATTE_REACH face
+# sizes of feather (the default 0.08 feather reaches about 0.09 past the hull).
+MATTE_LIFT = 0.5
+MATTE_REACH = 0.1
 _ZOOM = 0.7                 # the ArcFace template shrunk so forehead and chin fit in the square
 # ArcFace 5-point template in unit coordinates of the square (0..1 between its outer pixel edges).
 _TEMPLATE_UNIT = ((align.ARCFACE_112 - 56.0) * _ZOOM + 56.0) / 112.0
@@ -80,29 +87,65 @@ def face_region(size: int = ALIGNED_SIZE) -> np.ndarray:
     return ((xs - centre[0]) / (1.05 * eye)) ** 2 + ((ys - centre[1]) / (1.35 * eye)) ** 2 <= 1.0
 
 
+def matte_hull(landmarks68: np.ndarray, size: int = ALIGNED_SIZE, forehead: float = MATTE_LIFT) \
+        -> tuple[np.ndarray, float]:
+    """((size, size) bool landmark hull with the forehead lift, as render's hull matte draws it, in the
+    aligned square; how far a feathered matte reaches past it, in aligned px). (68, 2) image landmarks."""
+    lm = np.asarray(landmarks68, np.float64).reshape(68, 2)
+    m = aligned_transform(lm, size)
+    outline = align.transform_points(face_outline(lm, forehead), m)
+    hull = cv2.convexHull(np.round(outline * 16).astype(np.int32)).reshape(-1, 2)
+    canvas = np.zeros((size, size), np.uint8)
+    cv2.fillConvexPoly(canvas, hull, 1, lineType=cv2.LINE_8, shift=4)
+    return canvas > 0, float(MATTE_REACH * face_size(lm) * align.scale_of(m))
+
+
+def _masked_median(values: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(per-pixel median over the frames where ``valid`` (S, S, C), NaN where none; count (S, S)).
+    values: (T, S, S, C); valid: (T, S, S) bool."""
+    v = np.sort(np.where(valid[..., None], values, np.nan), axis=0)   # NaN sort last
+    n = valid.sum(axis=0)
+    lo = np.maximum((n - 1) // 2, 0)[None, ..., None]
+    hi = np.maximum(n // 2, 0)[None, ..., None]
+    lo, hi = np.broadcast_to(lo, (1,) + v.shape[1:]), np.broadcast_to(hi, (1,) + v.shape[1:])
+    return 0.5 * (np.take_along_axis(v, lo, 0)[0] + np.take_along_axis(v, hi, 0)[0]), n
+
+
+def _face_median(values: np.ndarray, face: np.ndarray) -> np.ndarray:
+    """Per-pixel median over the frames where the pixel is face; over all frames where it is face in
+    fewer than 3 (the track's expected appearance is its face, not the background behind its outline)."""
+    med, n = _masked_median(values, face)
+    return np.where((n >= 3)[..., None], med, np.median(values, axis=0))
+
+
 # ------------------------------------------------------------------------------------ detection
 
-def _gain_normalised_log(crops: np.ndarray, region: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _gain_normalised_log(crops: np.ndarray, region: np.ndarray, face: np.ndarray) \
+        -> tuple[np.ndarray, np.ndarray]:
     """(log crops with each frame's per-channel gain removed (T, S, S, 3), per-pixel median (S, S, 3))."""
     logs = np.log(np.maximum(crops, 0.0) + 1e-3)
     offset = np.zeros((logs.shape[0], 1, 1, 3), np.float32)
     for _ in range(2):   # median face, then each frame's gain against it (robust to the occluder)
-        median = np.median(logs - offset, axis=0)
+        median = _face_median(logs - offset, face)
         offset = np.median((logs - median)[:, region], axis=1)[:, None, None, :]
     normalised = logs - offset
-    return normalised, np.median(normalised, axis=0)
+    return normalised, _face_median(normalised, face)
 
 
-def deviation(crops: np.ndarray, region: np.ndarray) -> np.ndarray:
+def deviation(crops: np.ndarray, region: np.ndarray, face: Optional[np.ndarray] = None) -> np.ndarray:
     """(T, S, S) float32: each frame's distance from the track's expected face in robust-spread units.
 
-    crops: (T, S, S, 3) float32 linear aligned faces of one shot segment; region: (S, S) bool.
+    crops: (T, S, S, 3) float32 linear aligned faces of one shot segment; region: (S, S) bool, where
+    gain is measured; face: (T, S, S) bool, where each frame's face is (default ``region`` in all):
+    the expected appearance and spread of a pixel come from the frames where it is face.
     """
-    normalised, median = _gain_normalised_log(np.asarray(crops, np.float32), region)
+    crops = np.asarray(crops, np.float32)
+    face = np.broadcast_to(region, crops.shape[:3]) if face is None else np.asarray(face, bool)
+    normalised, median = _gain_normalised_log(crops, region, face)
     residual = normalised - median
     # a light blur: occluders are coherent, noise and grain are not
     residual = np.stack([cv2.GaussianBlur(r, (0, 0), 1.0) for r in residual])
-    spread = 1.4826 * np.median(np.abs(residual), axis=0)                   # (S, S, 3)
+    spread = 1.4826 * _face_median(np.abs(residual), face)                  # (S, S, 3)
     spread = np.sqrt((spread ** 2).mean(axis=2))
     floor = float(np.median(spread[region])) if region.any() else 1e-3
     spread = np.maximum(spread, max(floor, 1e-3))
@@ -111,21 +154,29 @@ def deviation(crops: np.ndarray, region: np.ndarray) -> np.ndarray:
 
 
 def detect_occlusion(crops: np.ndarray, region: Optional[np.ndarray] = None, high: float = 6.0, low: float = 3.0,
-                     min_area: float = 0.01) -> np.ndarray:
+                     min_area: float = 0.01, hulls: Optional[np.ndarray] = None, reach: float = 0.0) -> np.ndarray:
     """(T, S, S) bool occlusion masks for T consecutive frames of ONE shot segment of one track.
 
     crops: (T, S, S, 3) float32 linear from ``aligned_face``; region: (S, S) bool where to look
-    (default ``face_region``); ``high``/``low``: hysteresis thresholds in robust-spread units;
+    (default ``face_region``); hulls: (T, S, S) bool, each frame's matte hull (``matte_hull``), which
+    replaces ``region``: each frame is looked at inside its own hull, against what that pixel looked
+    like in the frames where it was face; reach: aligned px a matte reaches past its hull: an occluder
+    found at the outline is carried that far out (past the outline the plate shows background, which
+    cannot be compared with the face). ``high``/``low``: hysteresis thresholds in robust-spread units;
     ``min_area``: smallest blob kept, as a fraction of the region. Needs T >= 3 (fewer: no occlusion
     can be told from the face, all False). Deterministic.
     """
     crops = np.asarray(crops, np.float32)
     t_count, size = crops.shape[0], crops.shape[1]
-    region = face_region(size) if region is None else np.asarray(region, bool)
+    if hulls is not None:
+        look = np.asarray(hulls, bool)
+        region = look.mean(axis=0) >= 0.5    # face in most frames: where gain is measured
+    else:
+        region = face_region(size) if region is None else np.asarray(region, bool)
+        look = np.broadcast_to(region, (t_count, size, size))
     if t_count < 3 or not region.any():
         return np.zeros((t_count, size, size), bool)
-    z = deviation(crops, region)
-    look = region[None]
+    z = deviation(crops, region, look)
     candidate = (z > low) & look
     labels, count = ndimage.label(candidate, structure=np.ones((3, 3, 3), bool))
     if count == 0:
@@ -138,7 +189,7 @@ def detect_occlusion(crops: np.ndarray, region: Optional[np.ndarray] = None, hig
     opening, closing = np.ones((3, 3), bool), np.ones((5, 5), bool)
     for t in range(t_count):
         m = ndimage.binary_opening(masks[t], opening)
-        m = ndimage.binary_closing(m, closing, border_value=0) & region
+        m = ndimage.binary_closing(m, closing, border_value=0) & look[t]
         m = ndimage.binary_fill_holes(m)
         lab, n = ndimage.label(m)
         if n:
@@ -150,6 +201,12 @@ def detect_occlusion(crops: np.ndarray, region: Optional[np.ndarray] = None, hig
     # and painting the face over it is worse than keeping a few extra plate pixels
     voted = masks.copy()
     voted[1:-1] |= masks[:-2] & masks[2:]
+    r = int(np.ceil(reach))
+    if r > 0:
+        disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+        for t in range(t_count):
+            if voted[t].any():
+                voted[t] |= (cv2.dilate(voted[t].astype(np.uint8), disk) > 0) & ~look[t]
     return voted
 
 

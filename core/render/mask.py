@@ -145,8 +145,10 @@ def occlusion_in_image(mask_aligned: np.ndarray, aligned_to_image: np.ndarray, s
 
     mask_aligned: (N, N) bool/float stored mask; aligned_to_image: (2, 3) from the N-px aligned square
     to the target pixels (e.g. ``align.invert(aligned_transform(points, N))``, shifted for an ROI);
-    shape: (h, w). The occluder is covered fully (grown by 1.5 ``feather`` px; ``feather`` defaults
-    to 0.3 mask cells) and the edge fades out over about 2 ``feather`` px more. Multiply the face matte by (1 - it).
+    shape: (h, w). The occluder is covered fully: grown by one mask cell (a cell is only known to hold
+    some occluder, and the detection's edge is a cell coarse) plus 1.5 ``feather`` px (``feather``
+    defaults to 0.3 cells), so the soft edge, about 2 ``feather`` px wide, lies on the face side, never
+    on the occluder. Multiply the face matte by (1 - it).
     """
     h, w = int(shape[0]), int(shape[1])
     m = np.asarray(mask_aligned, np.float32)
@@ -156,8 +158,9 @@ def occlusion_in_image(mask_aligned: np.ndarray, aligned_to_image: np.ndarray, s
     sigma = float(feather) if feather is not None else max(0.3 * cell, 0.5)
     warped = cv2.warpAffine(m, np.asarray(aligned_to_image, np.float64), (w, h), flags=cv2.INTER_LINEAR,
                             borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
-    # grow by 1.5 sigma, so after the blur (doubled, clipped) every covered pixel, corners too, reads 1
-    r = int(np.ceil(1.5 * sigma))
+    # grow by a cell, then 1.5 sigma, so after the blur (doubled, clipped) every pixel within a cell of a
+    # flagged one, corners too, reads 1
+    r = int(np.ceil(cell + 1.5 * sigma))
     grown = cv2.dilate((warped >= 0.5).astype(np.float32), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
     soft = np.clip(2.0 * cv2.GaussianBlur(grown, (0, 0), sigma), 0.0, 1.0)
     soft[soft < 1.0 / 1024.0] = 0.0
