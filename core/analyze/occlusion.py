@@ -182,7 +182,9 @@ def detect_occlusion(crops: np.ndarray, region: Optional[np.ndarray] = None, hig
     if count == 0:
         return np.zeros_like(candidate)
     seeded = np.zeros(count + 1, bool)
-    seeded[np.unique(labels[(z > high) & look])] = True
+    # seeds only where the pixel is face in most frames: at the outline (hair, background showing
+    # through) a change is weaker evidence; an occluder seeded inside grows out to it
+    seeded[np.unique(labels[(z > high) & look & region[None]])] = True
     seeded[0] = False
     masks = seeded[labels]
     min_px = max(int(min_area * region.sum()), 4)
