@@ -91,3 +91,39 @@ def test_occlusion_in_image_is_soft_and_covers_the_mask():
     assert np.all(soft[inside[:, 1], inside[:, 0]] >= 0.99)
     assert 0 < ((soft > 0) & (soft < 1)).sum() < 0.5 * (soft >= 1).sum()   # a soft edge, not a blur
     assert soft[:50].max() == 0.0 and not occlusion_in_image(np.zeros((64, 64)), to_image, (400, 400)).any()
+
+
+def test_an_object_at_the_jaw_outside_the_inner_oval_is_found_when_the_matte_hull_is_given():
+    """The region looked at is each frame's matte hull, not the inner face oval: an object over the jaw
+    corner (outside ``face_region``, inside the hull) is flagged; clean frames stay clean."""
+    shot = make_shot("centre", "skin", eye_px=110.0)
+    crops = np.stack([oc.aligned_face(f, p) for f, p in zip(shot.frames, shot.points)])
+    size = crops.shape[1]
+    oval = oc.face_region(size)
+    hull = cv2.dilate(oval.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (17, 17))) > 0
+    hulls = np.repeat(hull[None], len(crops), axis=0)
+    ys, xs = np.mgrid[0:size, 0:size]
+    patch = hull & ~oval & (ys > 0.7 * size) & (xs < 0.5 * size)     # the jaw corner, outside the oval
+    assert patch.sum() > 40
+    crops[8:14, patch] = np.array([0.05, 0.12, 0.4], np.float32)    # a blue object in six occluded frames
+    found = oc.detect_occlusion(crops, hulls=hulls, reach=3.0)
+    assert found[8:14][:, patch].mean() >= 0.95
+    assert not oc.detect_occlusion(crops)[8:14][:, patch].any()      # the old oval never looked there
+    for t in [t for t in range(len(crops)) if t not in OCCLUDED]:   # the shot's own object: 8..15
+        assert (found[t] & hull).sum() <= 0.02 * hull.sum(), t
+
+
+def test_occlusion_in_image_covers_a_cell_around_the_mask_before_the_soft_edge():
+    """The soft edge lies on the face side: every image pixel within one mask cell of a flagged cell is 1."""
+    mask = np.zeros((64, 64), bool)
+    mask[30:34, 30:34] = True
+    points = np.array([[180.0, 170.0], [240.0, 171.0], [210.0, 205.0], [186.0, 236.0], [236.0, 237.0]])
+    to_image = align.invert(oc.aligned_transform(points, 64))
+    cell = align.scale_of(to_image)
+    soft = occlusion_in_image(mask, to_image, (400, 400))
+    grown = np.zeros((64 * 8, 64 * 8), bool)
+    grown[(30 - 1) * 8:(34 + 1) * 8, (30 - 1) * 8:(34 + 1) * 8] = True   # a cell all round, at 1/8 cell
+    sub = (np.argwhere(grown)[:, ::-1] + 0.5) / 8.0 - 0.5
+    pix = align.transform_points(sub, to_image)
+    inside = pix[(np.abs(pix - pix.mean(0)) < 0.5 * (4 + 2) * cell - 1.0).all(axis=1)].round().astype(int)
+    assert cell > 2 and np.all(soft[inside[:, 1], inside[:, 0]] >= 0.99)
