@@ -5,6 +5,7 @@ Detection runs once (the face only translates), so building a shot costs about a
 """
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,4 +92,7 @@ def make_small_shot(folder: Path, photo, source, frames=(1001, 1002, 1003), png:
                    tracks=[Track(1, np.zeros(128, np.float32), entries)])
     track = str(folder / "shot.track.json")
     save_track_file(tf, track)
-    return SmallShot(folder, pattern, track, list(frames), str(source))
+    # the shot owns a copy of the source photo: tests that try to overwrite it never touch the original
+    source_copy = Path(folder) / f"source{Path(source).suffix}"
+    shutil.copyfile(source, source_copy)
+    return SmallShot(folder, pattern, track, list(frames), str(source_copy))

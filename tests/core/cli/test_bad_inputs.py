@@ -21,13 +21,12 @@ import pytest
 from faceplate.core.cli import main
 from tests.core.small_shot import make_small_shot
 
-pytestmark = pytest.mark.assets
 
 
 @pytest.fixture(scope="module")
-def shot(tmp_path_factory, asset):
-    return make_small_shot(tmp_path_factory.mktemp("catalogue"), asset("media/face_recognition/biden.jpg"),
-                           asset("media/face_recognition/obama.jpg"))
+def shot(tmp_path_factory, package_faces):
+    return make_small_shot(tmp_path_factory.mktemp("catalogue"), package_faces.person(2),
+                           package_faces.astronaut)
 
 
 def _track(shot, edit) -> str:
@@ -118,14 +117,14 @@ def _cases():
         ("contact sheet = track file", lambda s, t: R(s, "--out", out(t), "--contact-sheet", s.track),
          r"--contact-sheet .*shot\.track\.json: would overwrite input --track", None, ()),
         ("contact sheet = source photo", lambda s, t: R(s, "--out", out(t), "--contact-sheet", s.source),
-         r"--contact-sheet .*obama\.jpg: would overwrite input --source", None, ()),
+         r"--contact-sheet .*source\.png: would overwrite input --source", None, ()),
         ("--out = --patch", lambda s, t: R(s, "--out", out(t), "--patch", out(t)),
          r"--patch .*: would overwrite output --out", None, ()),
         ("--out = the plate", lambda s, t: R(s, "--out", s.pattern),
          r"--out .*plate\.####\.exr: would overwrite input PLATE", None, ()),
         ("swap --track = source photo", lambda s, t: ["swap", s.pattern, "--source", s.source, "--track", s.source,
                                                       "--out", out(t)],
-         r"--track .*obama\.jpg: would overwrite input --source", None, ()),
+         r"--track .*source\.png: would overwrite input --source", None, ()),
         ("--out over the embedding", lambda s, t: R(s, "--source-embedding", _nan_embedding(t), "--patch", out(t),
                                                     "--contact-sheet", str(t / "nan.npy")),
          r"--contact-sheet .*nan\.npy: would overwrite input --source-embedding", None, ()),

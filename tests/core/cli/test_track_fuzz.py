@@ -13,15 +13,14 @@ import pytest
 from tests.core.small_shot import make_small_shot
 from tests.core.track_fuzz import run_cases
 
-pytestmark = pytest.mark.assets
 
 N_CASES = 320
 
 
 @pytest.fixture(scope="module")
-def shot(tmp_path_factory, asset):
-    return make_small_shot(tmp_path_factory.mktemp("fuzz"), asset("media/face_recognition/biden.jpg"),
-                           asset("media/face_recognition/obama.jpg"), frames=(1001,))
+def shot(tmp_path_factory, package_faces):
+    return make_small_shot(tmp_path_factory.mktemp("fuzz"), package_faces.person(2),
+                           package_faces.astronaut, frames=(1001,))
 
 
 def test_fuzzed_track_files_load_or_refuse_and_render_only_inside_the_matte(shot, tmp_path):

@@ -15,15 +15,14 @@ import pytest
 from faceplate.core.cli import main
 from tests.core.small_shot import make_small_shot
 
-pytestmark = pytest.mark.assets
 
 FRAMES = list(range(1001, 1009))
 
 
 @pytest.fixture(scope="module")
-def shot(tmp_path_factory, asset):
-    return make_small_shot(tmp_path_factory.mktemp("farm"), asset("media/face_recognition/biden.jpg"),
-                           asset("media/face_recognition/obama.jpg"), frames=FRAMES, size=(256, 192))
+def shot(tmp_path_factory, package_faces):
+    return make_small_shot(tmp_path_factory.mktemp("farm"), package_faces.person(2),
+                           package_faces.astronaut, frames=FRAMES, size=(256, 192))
 
 
 @pytest.fixture(scope="module")
@@ -103,12 +102,12 @@ def test_start_up_removes_only_temps_whose_writer_is_gone(tmp_path):
     assert left == {"live", "mine", "other host, fresh"}
 
 
-def test_an_8bit_png_plate_keeps_every_pixel_outside_the_matte_exactly(asset, tmp_path):
+def test_an_8bit_png_plate_keeps_every_pixel_outside_the_matte_exactly(package_faces, tmp_path):
     """8-bit plates are written as 32-bit float: the decoded values k/255 exactly (half would round them)."""
     from faceplate.core.io.exr import read_image
 
-    shot = make_small_shot(tmp_path / "png", asset("media/face_recognition/biden.jpg"),
-                           asset("media/face_recognition/obama.jpg"), frames=(1001,), png=True)
+    shot = make_small_shot(tmp_path / "png", package_faces.person(2),
+                           package_faces.astronaut, frames=(1001,), png=True)
     out = tmp_path / "out"
     assert main(["render", shot.pattern, "--track", shot.track, "--source", shot.source,
                  "--out", str(out / "o.####.exr")]) == 0
