@@ -14,7 +14,6 @@ from faceplate.core.io.track_file import load_track_file
 from tests.core.occluded_shot import FRAMES, OCCLUDED, make_shot
 from tests.core.plates import write_exr
 
-pytestmark = pytest.mark.assets
 FIRST = 1001
 
 
@@ -71,25 +70,25 @@ def test_analyze_flags_the_occluded_frames_only(track):
 
 
 @pytest.mark.parametrize("engine", ["classical", "v2"])
-def test_occluder_pixels_stay_the_plate(plate, track, asset, tmp_path, engine):
+def test_occluder_pixels_stay_the_plate(plate, track, package_faces, tmp_path, engine):
     folder, occluder = plate
     extra = ("--engine", "v2") if engine == "v2" else ()
-    out = _render(folder, track, tmp_path / engine, asset("media/face_recognition/biden.jpg"), *extra)
+    out = _render(folder, track, tmp_path / engine, package_faces.astronaut, *extra)
     assert _occluder_changed(folder, out, occluder) <= 0.05
 
 
-def test_without_the_occlusion_pass_the_mug_is_painted_over(plate, asset, tmp_path):
+def test_without_the_occlusion_pass_the_mug_is_painted_over(plate, package_faces, tmp_path):
     """The same shot analysed with --no-occlusion: the swap lands on the mug (what the pass prevents)."""
     folder, occluder = plate
     track = _analyze(folder, "plain.track.json", "--no-occlusion")
     assert not any(e.occlusion for e in load_track_file(track).tracks[0].entries.values())
-    out = _render(folder, track, tmp_path / "plain", asset("media/face_recognition/biden.jpg"))
+    out = _render(folder, track, tmp_path / "plain", package_faces.astronaut)
     assert _occluder_changed(folder, out, occluder) > 0.3
 
 
-def test_chunked_render_with_occlusion_is_byte_identical(plate, track, asset, tmp_path):
+def test_chunked_render_with_occlusion_is_byte_identical(plate, track, package_faces, tmp_path):
     folder, _ = plate
-    source = asset("media/face_recognition/biden.jpg")
+    source = package_faces.astronaut
     full = _render(folder, track, tmp_path / "full", source, "--engine", "v2")
     chunks = tmp_path / "chunks"
     last = FIRST + FRAMES - 1
