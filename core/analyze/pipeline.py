@@ -20,6 +20,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 from faceplate.core import __version__
 from faceplate.core.analyze.cuts import frame_signature, signature_distance
+from faceplate.core.analyze.pyramid import DEFAULT_FACE_RANGE, detect_faces
 from faceplate.core.analyze.smoothing import smooth_tracks
 from faceplate.core.analyze.spaces import (
     _detection_image,
@@ -32,6 +33,7 @@ from faceplate.core.analyze.spaces import (
 )
 from faceplate.core.analyze.targets import match_target, reference_embedding
 from faceplate.core.analyze.tracker import Observation, Tracker, TrackerSettings
+from faceplate.core.colour import ColourPipeline
 from faceplate.core.errors import FaceplateError, PlateError
 from faceplate.core.identity import threshold_for
 from faceplate.core.io.sequence import check_windows
@@ -119,9 +121,6 @@ def analyze(plate: Any, settings: AnalyzeSettings, detector: Any, landmarker: An
 
     A plate with no face gives a valid TrackFile with no tracks (and a warning).
     """
-    from faceplate.core.analyze.pyramid import detect_faces
-    from faceplate.core.colour import ColourPipeline
-
     plate.check_complete()
     info = plate.info()
     if colour is None:
@@ -135,7 +134,6 @@ def analyze(plate: Any, settings: AnalyzeSettings, detector: Any, landmarker: An
     prev_sig: Optional[np.ndarray] = None
     bad_pixels_warned = False
     bar = _Progress(len(frames), progress, settings.log_every)
-    from faceplate.core.analyze.pyramid import DEFAULT_FACE_RANGE
     face_range = tuple(getattr(detector, "face_range", DEFAULT_FACE_RANGE))
     fit_side = int(min(getattr(detector, "tile_size", None) or 640, settings.max_side))
     pos, last_full = -1, -1

@@ -70,7 +70,8 @@ _CROP_MARGIN = 0.4     # crops reach this many box sizes beyond the box: room fo
 _CROP_MAX_FACE = 192   # px: bigger faces are landmarked/embedded on an area-reduced crop (ample for 68 points)
 
 
-def _face_crop(lin: np.ndarray, det: Detection, aspect: float, colour: ColourPipeline) -> tuple[np.ndarray, np.ndarray, float]:
+def _face_crop(lin: np.ndarray, det: Detection, aspect: float,
+               colour: ColourPipeline) -> tuple[np.ndarray, np.ndarray, float]:
     """sRGB uint8 crop (desqueezed, maybe reduced) around a detection; returns (crop, origin, scale):
     crop pixel c is analysis point (c + 0.5) / scale - 0.5 + origin (scale 1: c + origin)."""
     h, w = lin.shape[:2]

@@ -216,11 +216,10 @@ def run_render(args: argparse.Namespace, track_file: Any = None, track_sha: Opti
     from faceplate.core.render.source import load_source_identity
 
     models = models or ModelCache()
-    info = track_file.plate if track_file is not None else None
     if track_file is None:
         track_file = load_track_file(args.track)
         track_sha = track_file_sha256(args.track)
-        info = track_file.plate
+    info = track_file.plate
     frames = parse_frames(args.frames) if args.frames else list(range(info.first, info.last + 1, info.step or 1))
     if plate is None or list(plate.frames) != list(frames):
         plate = PlateSequence(args.plate, frames=frames, layer=getattr(args, "layer", None) or info.layer)

@@ -109,21 +109,20 @@ class FrameRenderer:
         lm_w, p5_w = local(lm), local(p5)
         face_matte = self.face_matte(work, lm_w, p5_w)
         # what analyze found in front of the face stays in front, whatever the engine
-        to_work = np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, 1.0, 0.0]])
-        occluded = occlusion_matte(getattr(entry, "occlusion", None), lm - np.array([x0, y0], np.float64), to_work,
-                                   work.shape[:2])
+        roi_to_work = np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, 1.0, 0.0]])
+        occluded = occlusion_matte(getattr(entry, "occlusion", None), lm - np.array([x0, y0], np.float64),
+                                   roi_to_work, work.shape[:2])
         if occluded is not None:
             face_matte = (face_matte * (1.0 - occluded)).astype(np.float32)
         # engine v2: the library frame analyze chose for this entry
-        chosen = {"source_frame": getattr(entry, "source_frame", None)} \
-            if getattr(self.engine, "uses_source_frame", False) else {}
+        v2 = getattr(self.engine, "uses_source_frame", False)
+        chosen = {"source_frame": getattr(entry, "source_frame", None)} if v2 else {}
         result = self.engine.swap(work, lm_w, p5_w, colour=self.colour, latent=self.latent,
                                   face_matte=face_matte, colour_match_on=s.colour_match, **chosen)
         matte = face_matte * result.coverage
         delta = result.delta
-        v2 = getattr(self.engine, "uses_source_frame", False)
         if v2:  # engine v2: plate shading, plate softness, multi-band blending (render/finish)
-            delta = finish_delta(work, delta, matte, p5_w, lm_w, size * sx if sx != 1.0 else size)
+            delta = finish_delta(work, delta, matte, p5_w, lm_w, size * sx)
         if sx != 1.0:
             delta = cv2.resize(delta, (w, h), interpolation=cv2.INTER_AREA)
             matte = cv2.resize(matte, (w, h), interpolation=cv2.INTER_AREA)

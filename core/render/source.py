@@ -19,9 +19,9 @@ from faceplate.core.types import Detector, Landmarker, Recognizer, SourceFace
 log = logging.getLogger("faceplate.render")
 
 
-def load_source_identity(images: Sequence[str], embedding_path: Optional[str] = None, colour: Optional[ColourPipeline] = None,
-                         detector: Optional[Detector] = None, landmarker: Optional[Landmarker] = None,
-                         recognizer: Optional[Recognizer] = None,
+def load_source_identity(images: Sequence[str], embedding_path: Optional[str] = None,
+                         colour: Optional[ColourPipeline] = None, detector: Optional[Detector] = None,
+                         landmarker: Optional[Landmarker] = None, recognizer: Optional[Recognizer] = None,
                          outlier_cosine: Optional[float] = None) -> SourceFace:
     """The source identity from photos (and/or a saved embedding .npy).
 
@@ -29,7 +29,6 @@ def load_source_identity(images: Sequence[str], embedding_path: Optional[str] = 
     are averaged after dropping photos far from the others (warning); the photo closest to the
     mean is the one the classical engine warps. A saved embedding replaces the photos' mean.
     """
-
     if not images and not embedding_path:
         raise FaceplateError("no source identity: pass --source actor.jpg (repeatable) or --source-embedding e.npy")
     digest = hashlib.sha256()
@@ -53,7 +52,6 @@ def load_source_identity(images: Sequence[str], embedding_path: Optional[str] = 
         e = np.stack(embs).astype(np.float64)
         mean = e.mean(axis=0)
         mean /= max(np.linalg.norm(mean), 1e-12)
-
         limit = threshold_for(recognizer) if outlier_cosine is None else outlier_cosine
         keep = list(range(len(faces)))
         if len(faces) > 2:  # with two photos there is no majority to call one an outlier

@@ -33,7 +33,7 @@ def face_crop(path, face_px: int = 150, box_px: int = 300):
     """A (box_px, box_px) uint8 RGB crop centred on the photo's largest face, face ~face_px wide."""
     import cv2
 
-    from faceplate.core.models.zoo import load_detector, load_landmarker
+    from faceplate.core.models.zoo import load_detector
     from faceplate.core.analyze.pyramid import detect_faces
 
     rgb = _read_rgb8(path)
@@ -81,10 +81,7 @@ def make_shot(folder: Path, target_photo, source_photo: str, frames=FRAMES, aspe
     from faceplate.core.models.zoo import load_detector, load_landmarker
     from faceplate.core.colour import ColourPipeline
     from faceplate.core.analyze.pyramid import detect_faces
-    from faceplate.core.io.sequence import PlateSequence
-    from faceplate.core.io.exr import frame_fingerprint
-    from faceplate.core.types import FaceEntry, PlateInfo, Track, TrackFile
-    from faceplate.core.io.track_file import save_track_file
+    from faceplate.core.types import FaceEntry
 
     folder.mkdir(parents=True, exist_ok=True)
     colour = ColourPipeline()
@@ -124,16 +121,27 @@ def make_shot(folder: Path, target_photo, source_photo: str, frames=FRAMES, aspe
         lm, p5 = plate_xy(lm), plate_xy(p5)
         box = plate_xy(box.reshape(2, 2)).reshape(4)
         entries[f] = FaceEntry(f, "detected", float(det.score), box, box.copy(), p5, p5.copy(), lm, lm.copy())
-    seq = PlateSequence(pattern)
-    first = seq.read(frames[0])
-    info = PlateInfo(pattern=pattern, first=frames[0], last=frames[-1], step=1, width=DISPLAY[0],
-                     height=DISPLAY[1], pixel_aspect=aspect, data_window=tuple(first.data_window.as_list()),
+    track = write_one_track_file(folder, pattern, frames, entries, detector, landmarker, DISPLAY, aspect)
+    return Shot(pattern, track, list(frames), str(source_photo))
+
+
+def write_one_track_file(folder: Path, pattern: str, frames, entries: dict, detector, landmarker,
+                         size: tuple[int, int], aspect: float = 1.0) -> str:
+    """``folder/shot.track.json`` holding one track (id 1) of ``entries`` over the plate ``pattern``."""
+    from faceplate.core.io.exr import frame_fingerprint
+    from faceplate.core.io.sequence import PlateSequence
+    from faceplate.core.io.track_file import save_track_file
+    from faceplate.core.types import PlateInfo, Track, TrackFile
+
+    first = PlateSequence(pattern).read(frames[0])
+    info = PlateInfo(pattern=pattern, first=frames[0], last=frames[-1], step=1, width=size[0],
+                     height=size[1], pixel_aspect=aspect, data_window=tuple(first.data_window.as_list()),
                      display_window=tuple(first.display_window.as_list()), layer=None, colourspace=None,
                      fingerprint=frame_fingerprint(first))
     models_info = {"detector": {"name": detector.name, "sha256": detector.sha256},
                    "landmarker": {"name": landmarker.name, "sha256": landmarker.sha256}}
     tf = TrackFile(plate=info, models=models_info, settings={}, cuts=[],
                    tracks=[Track(1, np.zeros(128, np.float32), entries)])
-    track = str(folder / "shot.track.json")
+    track = str(Path(folder) / "shot.track.json")
     save_track_file(tf, track)
-    return Shot(pattern, track, list(frames), str(source_photo))
+    return track

@@ -44,12 +44,9 @@ def make_small_shot(folder: Path, photo, source, frames=(1001, 1002, 1003), png:
 
     from faceplate.core.analyze.pyramid import detect_faces
     from faceplate.core.colour import ColourPipeline
-    from faceplate.core.io.exr import frame_fingerprint
-    from faceplate.core.io.sequence import PlateSequence
-    from faceplate.core.io.track_file import save_track_file
     from faceplate.core.models.zoo import load_detector, load_landmarker
-    from faceplate.core.types import FaceEntry, PlateInfo, Track, TrackFile
-    from tests.core.render_plates import face_crop
+    from faceplate.core.types import FaceEntry
+    from tests.core.render_plates import face_crop, write_one_track_file
 
     folder.mkdir(parents=True, exist_ok=True)
     colour = ColourPipeline()
@@ -81,17 +78,7 @@ def make_small_shot(folder: Path, photo, source, frames=(1001, 1002, 1003), png:
         box = base[0] + np.tile(shift, 2)
         p5, lm = base[1] + shift, base[2] + shift
         entries[f] = FaceEntry(f, "detected", base[3], box, box.copy(), p5, p5.copy(), lm, lm.copy())
-    first = PlateSequence(pattern).read(frames[0])
-    info = PlateInfo(pattern=pattern, first=frames[0], last=frames[-1], step=1, width=w, height=h,
-                     pixel_aspect=1.0, data_window=tuple(first.data_window.as_list()),
-                     display_window=tuple(first.display_window.as_list()), layer=None, colourspace=None,
-                     fingerprint=frame_fingerprint(first))
-    models = {"detector": {"name": detector.name, "sha256": detector.sha256},
-              "landmarker": {"name": landmarker.name, "sha256": landmarker.sha256}}
-    tf = TrackFile(plate=info, models=models, settings={}, cuts=[],
-                   tracks=[Track(1, np.zeros(128, np.float32), entries)])
-    track = str(folder / "shot.track.json")
-    save_track_file(tf, track)
+    track = write_one_track_file(folder, pattern, frames, entries, detector, landmarker, (w, h))
     # the shot owns a copy of the source photo: tests that try to overwrite it never touch the original
     source_copy = Path(folder) / f"source{Path(source).suffix}"
     shutil.copyfile(source, source_copy)
