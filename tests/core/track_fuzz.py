@@ -154,7 +154,7 @@ def run_cases(shot: Any, folder: Path, n: int, seed: int, timeout_s: float = 20.
                 dw = plate.data_window
                 acc = accumulate(plate.pixels.shape[:2], (dw.xmin, dw.ymin), layers)
                 out = composite(plate, layers, accumulated=acc)
-                outside = acc[0] == 0
+                outside = acc.full_matte() == 0
                 before = plate.pixels[..., :3].view(np.uint32)[outside]
                 after = out.pixels[..., :3].view(np.uint32)[outside]
                 if not np.array_equal(before, after):

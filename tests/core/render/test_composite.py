@@ -88,6 +88,31 @@ def test_patch_over_plate_equals_composite():
     assert p.channels == ("R", "G", "B", "A") and p.display_window == frame.display_window
 
 
+def test_faces_far_apart_and_off_the_edge_match_the_formula_over_the_whole_frame():
+    """The composite works on the layers' box only; every pixel still follows out = plate + m·delta."""
+    frame = _frame(h=60, w=90)
+    layers = [_layer(x0=-8, y0=-6, value=0.25), _layer(x0=70, y0=45, value=-0.125), _layer(x0=200, y0=0)]
+    out = composite(frame, layers)
+    dw = frame.data_window
+    matte = np.zeros(frame.pixels.shape[:2], np.float32)
+    change = np.zeros(frame.pixels.shape[:2] + (3,), np.float32)
+    for layer in layers[:2]:  # the third lies outside the data window
+        r0, c0 = layer.y0 - dw.ymin, layer.x0 - dw.xmin
+        rows = slice(max(r0, 0), r0 + layer.matte.shape[0])
+        cols = slice(max(c0, 0), c0 + layer.matte.shape[1])
+        m = layer.matte[rows.start - r0:, cols.start - c0:]
+        matte[rows, cols] = m
+        change[rows, cols] = m[..., None] * layer.delta[rows.start - r0:, cols.start - c0:]
+    inside = matte > 0
+    assert np.array_equal(out.pixels[..., -1], matte)
+    assert np.array_equal(out.pixels[~inside][:, :5].view(np.uint32), frame.pixels[~inside].view(np.uint32))
+    plate = np.nan_to_num(frame.pixels[..., :3], nan=0.0, posinf=65504.0, neginf=-65504.0)
+    assert np.array_equal(out.pixels[inside][:, :3], (plate + change)[inside])
+    p = patch(frame, layers)  # the patch spans both faces
+    assert (p.data_window.xmin, p.data_window.ymin) == (dw.xmin, dw.ymin)
+    assert (p.data_window.xmax, p.data_window.ymax) == (70 + 13, 45 + 9)  # the matte reaches column 13, row 9
+
+
 def test_layer_clipped_to_data_window():
     frame = _frame()
     out = composite(frame, [_layer(x0=-10, y0=-8)])  # hangs off the top-left corner
