@@ -28,11 +28,13 @@ ENGINE_VERSION = "classical/2"
 
 
 # How far apart the source's and the actor's eye state (relative difference of the two eyes' mean
-# openness; gaze in eye widths) and mouth openness may be for the source's own eyes or mouth to
-# stand in for the actor's: full use within half a tolerance, none beyond one and a half. The eyes
-# are compared relatively and together: 68-point lids are noisy and people's open eyes differ in
-# shape, while a blink or a squint closes both eyes by a large fraction.
-EYE_TOLERANCE, MOUTH_TOLERANCE, GAZE_TOLERANCE = 0.15, 0.15, 0.1
+# openness; gaze in eye widths) and mouth state (relative difference of openness; smile, the corner
+# lift, in mouth widths) may be for the source's own eyes or mouth to stand in for the actor's: full
+# use within half a tolerance, none beyond one and a half. Openness is compared relatively (floor
+# 0.1): 68-point lids and lips are noisy and people's open eyes differ in shape, while a blink, a
+# squint or lips parting over the teeth change openness by a large fraction of itself. A closed grin
+# and a neutral mouth have the same openness: the smile tells them apart.
+EYE_TOLERANCE, MOUTH_TOLERANCE, SMILE_TOLERANCE, GAZE_TOLERANCE = 0.15, 0.3, 0.1, 0.1
 
 
 @dataclass
@@ -114,7 +116,8 @@ class FaceEngine:
         x1, y1 = min(x1, img.shape[1] - 1), min(y1, img.shape[0] - 1)
         image = np.ascontiguousarray(img[y0:y1 + 1, x0:x1 + 1])
         off = np.array([x0, y0], np.float64)
-        skin = regions.visible_skin(image, lm - off, self.settings.source_forehead)
+        skin = regions.fade_at_cut(regions.visible_skin(image, lm - off, self.settings.source_forehead),
+                                   lm - off, self.settings.source_forehead)
         pose = warp3d.estimate_pose(lm)
         prepared = _Prepared(image, skin, mesh - off, pose[1], likeness.proportions(lm, pose), size)
         self._cache[k] = prepared
@@ -208,7 +211,11 @@ def feature_matches(source: Any, actor: Any) -> np.ndarray:
         gaze = float(np.hypot(source.gaze_x - actor.gaze_x, source.gaze_y - actor.gaze_y)) / GAZE_TOLERANCE
     eye_s, eye_a = 0.5 * (source.eye_left + source.eye_right), 0.5 * (actor.eye_left + actor.eye_right)
     eyes = near(max(abs(eye_s - eye_a) / max(eye_s, eye_a, 0.1) / EYE_TOLERANCE, gaze))
-    return np.array([eyes, eyes, near(abs(source.mouth - actor.mouth) / MOUTH_TOLERANCE)])
+    mouth = abs(source.mouth - actor.mouth) / max(source.mouth, actor.mouth, 0.1) / MOUTH_TOLERANCE
+    smile_s, smile_a = getattr(source, "smile", np.nan), getattr(actor, "smile", np.nan)
+    if np.isfinite(smile_s) and np.isfinite(smile_a):
+        mouth = max(mouth, abs(smile_s - smile_a) / SMILE_TOLERANCE)
+    return np.array([eyes, eyes, near(mouth)])
 
 
 def _match_shading_near(warped: np.ndarray, plate: np.ndarray, features: np.ndarray, where: np.ndarray,

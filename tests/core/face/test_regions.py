@@ -8,9 +8,6 @@ import pytest
 from faceplate.core.face import regions
 from tests.core.face.faces import add_fringe, face_photo, find_face
 
-pytestmark = pytest.mark.assets
-
-
 def _linear(rgb8):
     x = rgb8.astype(np.float32) / 255.0
     return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
@@ -24,6 +21,7 @@ def face(asset):
     return rgb, lm
 
 
+@pytest.mark.assets
 def test_fringe_is_cut_out_of_the_visible_skin_and_bare_forehead_kept(face):
     rgb, lm = face
     hull = regions._poly_mask(regions.hull_points(lm, 0.45), rgb.shape[:2]) > 0
@@ -37,6 +35,7 @@ def test_fringe_is_cut_out_of_the_visible_skin_and_bare_forehead_kept(face):
     assert cut[below].mean() > 0.9               # everything under the brows stays
 
 
+@pytest.mark.assets
 def test_feature_mask_covers_eye_openings_and_mouth_interior_only(face):
     rgb, lm = face
     m = regions.feature_mask(lm, rgb.shape[:2])
@@ -50,3 +49,28 @@ def test_feature_mask_covers_eye_openings_and_mouth_interior_only(face):
         assert at(crease) < 0.1 and at(lm[brow].mean(axis=0)) < 0.05
     cheek = (lm[2] + lm[31]) / 2
     assert at(cheek) < 0.05 and at(lm[30]) < 0.05 and at(lm[33]) < 0.05
+
+
+def test_a_real_fringe_ends_the_skin_softly_and_the_hull_edge_stays(package_faces):
+    """The astronaut's fringe cuts her skin mid-forehead: faded, her skin reaches 0 at the fringe over
+    a tenth of a face, not in one step; under the brows (no cut near) nothing changes."""
+    import cv2
+
+    from faceplate.core.analyze.pyramid import detect_faces
+    from faceplate.core.models.zoo import load_detector, load_landmarker
+
+    rgb = cv2.cvtColor(cv2.imread(str(package_faces.astronaut)), cv2.COLOR_BGR2RGB)
+    det = max(detect_faces(load_detector(), rgb, min_face=40), key=lambda d: d.width)
+    lm = np.asarray(load_landmarker().landmarks(rgb, det), np.float64)
+    skin = regions.visible_skin(_linear(rgb), lm, 0.45)
+    faded = regions.fade_at_cut(skin, lm, 0.45)
+    hull = regions._poly_mask(regions.hull_points(lm, 0.45), skin.shape) > 0
+    size = regions.face_size(lm)
+    assert (hull & (skin < 0.5)).sum() > 0.01 * hull.sum()          # the fringe is cut out
+    assert np.all(faded <= skin + 1e-6)
+    inner = cv2.erode(hull.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0  # away from the hull's own edge
+    step = lambda m: np.abs(np.diff(m, axis=0))[inner[1:] & inner[:-1]].max()  # noqa: E731
+    print(f"largest vertical step inside the hull: skin {step(skin):.2f}, faded {step(faded):.2f}")
+    assert step(faded) < 0.5 * step(skin) and step(faded) < 4.0 / (0.1 * size)
+    low = regions._poly_mask(regions.hull_points(lm, -0.15), skin.shape) > 0  # the face under the brows
+    assert np.abs(faded - skin)[low].mean() < 0.05
