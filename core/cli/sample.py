@@ -50,7 +50,7 @@ def register(subparsers) -> None:
                      "colour portrait of someone else, from scikit-image) into DIR: no download, no shared "
                      "assets. Prints the swap command to run next."),
         epilog="example:\n  faceplate sample sample\n  faceplate swap sample/plate.####.exr --source "
-               "sample/source.png --frames 1001-1024 --out out/swap.####.exr --contact-sheet out/contact.png")
+               "sample/source.png --engine v2 --frames 1001-1024 --out out/swap.####.exr --contact-sheet out/contact.png")
     parser.add_argument("dir", nargs="?", default=DEFAULT_DIR, metavar="DIR",
                         help=f"output folder (default: {DEFAULT_DIR})")
     parser.add_argument("--count", type=int, default=FRAME_COUNT, metavar="N",
@@ -73,7 +73,8 @@ def next_command(directory: str, first: int, last: int) -> str:
     DIR), writing frames, track file and contact sheet into ./out."""
     def join(*parts: str) -> str:
         return "/".join(p.rstrip("/") for p in parts)  # shell-style: the README's paths on every OS
-    return (f"faceplate swap {join(directory, PATTERN)} --source {join(directory, SOURCE)} --frames {first}-{last} "
+    return (f"faceplate swap {join(directory, PATTERN)} --source {join(directory, SOURCE)} --engine v2 "
+            f"--frames {first}-{last} "
             f"--out {join(OUT_DIR, 'swap.####.exr')} --contact-sheet {join(OUT_DIR, 'contact.png')}")
 
 

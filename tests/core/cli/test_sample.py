@@ -70,7 +70,7 @@ def test_cli_is_idempotent_and_prints_the_next_command(tmp_path: Path, capsys) -
     out = tmp_path / "s"
     assert main(["sample", str(out), "--count", "2"]) == 0
     printed = capsys.readouterr().out
-    assert f"faceplate swap {out}/plate.####.exr --source {out}/source.png --frames 1001-1002 " \
+    assert f"faceplate swap {out}/plate.####.exr --source {out}/source.png --engine v2 --frames 1001-1002 " \
            f"--out out/swap.####.exr --contact-sheet out/contact.png" in printed
     first = {p.name: p.read_bytes() for p in out.iterdir()}
     assert sorted(first) == ["plate.1001.exr", "plate.1002.exr", "source.png"]
