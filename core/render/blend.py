@@ -83,6 +83,27 @@ def band_weights(matte: np.ndarray, sigmas: list[float], spread: float = 2.0) ->
     return weights
 
 
+def _within_plate_contrast(band: np.ndarray, band_plate: np.ndarray, weight: np.ndarray, support: np.ndarray,
+                           sigma: float) -> np.ndarray:
+    """One band of the change, with the swap's contrast in that band held to the plate's local contrast
+    where ``weight`` < 1 (the seam), reaching the swap's own where the weight is 1.
+
+    A crossfade of a busier swap (a sharper source, its features squeezed on a turned face) shows
+    ``w·|swap| + (1 − w)·|plate|`` of edges in the transition: more than the plate has there, a seam
+    that reads as drawn. Here the swap's band is scaled by ``a + (1 − a)·w³`` with ``a = min(1, local
+    RMS plate / local RMS swap)`` (luminance, over a few of the band's wavelengths); the cube keeps
+    most of the transition near the plate's busyness, the swap's own contrast arriving where it all but
+    replaces the plate; deep inside (w = 1) it is all the swap's own.
+    """
+    swap_band = band + band_plate
+    window = max(2.0 * sigma, 2.0)
+    energy = _normalised_blur(np.stack([(swap_band @ LUMA) ** 2, (band_plate @ LUMA) ** 2], axis=2), support, window)
+    a = np.sqrt(np.maximum(energy[..., 1], 0.0) / np.maximum(energy[..., 0], 1e-20))
+    a = np.minimum(a, 1.0)
+    gain = a + (1.0 - a) * weight ** 3     # the swap's own contrast only where it all but replaces the plate
+    return (swap_band * gain[..., None] - band_plate).astype(np.float32)
+
+
 def _blended_change(plate: np.ndarray, swap: np.ndarray, matte: np.ndarray, face_size: float,
                     coarsest: float) -> Optional[tuple[tuple[int, int, int, int], np.ndarray, np.ndarray]]:
     """((r0, r1, c0, c1) bbox of the matte, band-blended change (bbox h, w, 3), clean plate there), or None."""
@@ -105,11 +126,14 @@ def _blended_change(plate: np.ndarray, swap: np.ndarray, matte: np.ndarray, face
         sigmas.append(1.0 if sigmas[-1] == 0 else 2.0 * sigmas[-1])
     weights = band_weights(matte, sigmas)
     blended = np.zeros_like(delta)
-    previous = delta
+    previous, previous_plate = delta, clean_plate * support[..., None]
     for k in range(1, len(sigmas)):
         smooth = _normalised_blur(delta, support, sigmas[k])
-        blended += weights[k - 1][..., None] * (previous - smooth)
-        previous = smooth
+        smooth_plate = _normalised_blur(previous_plate, support, sigmas[k])
+        band, band_plate = previous - smooth, previous_plate - smooth_plate
+        blended += weights[k - 1][..., None] * _within_plate_contrast(band, band_plate, weights[k - 1], support,
+                                                                      sigmas[k])
+        previous, previous_plate = smooth, smooth_plate
     blended += weights[-1][..., None] * previous
     return (r0, r1, c0, c1), blended, clean_plate
 

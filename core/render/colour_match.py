@@ -50,3 +50,43 @@ def relight(swap: np.ndarray, reference: np.ndarray, where: np.ndarray, size: fl
     gain = (lo_ref @ luma + 1e-4) / (lo_src @ luma + 1e-4)
     gain = np.clip(gain, 1.0 / max_gain, max_gain)
     return (swap * gain[..., None]).astype(np.float32)
+
+
+def bound_chroma(swap: np.ndarray, reference: np.ndarray, where: np.ndarray, sigma: float = 1.5) -> np.ndarray:
+    """``swap`` with no more colour variation than ``reference`` has inside ``where``, luminance kept.
+
+    A gain per channel moves the mean colour, but the swap's own colour variation (a source lit by a
+    warm key and a blue rim, red lips, a coloured backdrop at its edge) is kept, and a contrast
+    exponent multiplies it: on a grey or desaturated plate that reads as colour blotches. Here the
+    chroma ``rgb / luma`` of each pixel is pulled to the reference's median chroma, its deviation
+    scaled per channel by ``min(1, spread_ref / spread_swap)`` (robust spreads, measured after a
+    ``sigma`` px blur so grain's chroma does not count as colour). Never adds colour: a swap already
+    as even as the plate is only recentred. Linear light, (h, w, 3) float32; ``where`` (h, w).
+    """
+    sel = np.asarray(where) > 0.5
+    if sel.sum() < 64:
+        return swap
+    x = np.maximum(np.nan_to_num(np.asarray(swap, np.float32)), 0.0)
+    ref = np.maximum(np.nan_to_num(np.asarray(reference, np.float32), nan=0.0, posinf=0.0, neginf=0.0), 0.0)
+    luma = np.array([0.2126, 0.7152, 0.0722], np.float32)
+
+    def chroma(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        y = img @ luma
+        # a floor at a hundredth of the region's luminance: the ratio of near-black pixels is noise
+        floor = max(float(np.median(y[sel])) * 0.01, 1e-6)
+        return img / np.maximum(y, floor)[..., None], y
+
+    def stats(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        c = chroma(cv2.GaussianBlur(img, (0, 0), sigma))[0][sel].astype(np.float64)
+        med = np.median(c, axis=0)
+        return med, 1.4826 * np.median(np.abs(c - med), axis=0) + 1e-6
+
+    mu_r, sd_r = stats(ref)
+    mu_s, sd_s = stats(x)
+    scale = np.minimum(1.0, sd_r / sd_s).astype(np.float32)
+    c, y = chroma(x)
+    out_c = mu_r.astype(np.float32) + (c - mu_s.astype(np.float32)) * scale
+    out_c = np.maximum(out_c, 0.0)
+    # renormalised so the pixel's luminance is the swap's: colour only, shading is not touched here
+    out_c /= np.maximum(out_c @ luma, 1e-6)[..., None]
+    return (out_c * y[..., None]).astype(np.float32)

@@ -1,7 +1,8 @@
 """Engine v2's finish: the swapped face made to sit in the plate (shading, softness, blending, grain).
 
 The engine hands back ``delta`` (swap − plate) and a matte on one ROI in square pixels. Here, in
-linear light: the plate's broad shading is fitted onto the swap (``blend.shading_from_plate``), the
+linear light: the plate's broad shading is fitted onto the swap (``blend.shading_from_plate``), its
+colour variation bounded by the plate's (``colour_match.bound_chroma``: a grey plate stays grey), the
 swap is softened to the plate's sharpness (``grain.match_detail``), and the change is blended band
 by band (``blend.multiband_delta``) so a residual tone difference fades over a quarter face instead
 of a feather's width. Grain comes last, in stored pixels (``plate_grain``): the plate's grain model,
@@ -16,6 +17,7 @@ import numpy as np
 
 from faceplate.core.face.regions import feature_mask
 from faceplate.core.render import blend
+from faceplate.core.render.colour_match import bound_chroma
 from faceplate.core.render.grain import GrainModel, match_detail, measure_grain, regrain, unpack_grain
 
 
@@ -30,12 +32,16 @@ def finish_delta(crop: np.ndarray, delta: np.ndarray, matte: np.ndarray, points5
     swap = np.where(inside[..., None], crop + delta, crop).astype(np.float32)
     skin = matte > 0.5
     swap, _ = blend.shading_from_plate(swap, crop, skin, blend.face_frame(points5))
+    # the eyes and mouth the engine kept from the plate are the plate's colour and sharpness already
+    keep = feature_mask(landmarks, swap.shape[:2])
+    # no more colour variation than the plate's skin has: a grey plate stays grey
+    limited = bound_chroma(swap, crop, skin & (keep < 0.05))
+    swap = (limited * (1.0 - keep[..., None]) + swap * keep[..., None]).astype(np.float32)
     # the blur reads pixels outside the matte: the plate there, so the swap's edge is not darkened
     swap = np.where(inside[..., None], swap, crop).astype(np.float32)
     soft, sigma = match_detail(swap, crop, skin)
-    if sigma > 0:  # the eyes and mouth the engine kept from the plate are the plate's sharpness already
-        keep = feature_mask(landmarks, swap.shape[:2])[..., None]
-        swap = (soft * (1.0 - keep) + swap * keep).astype(np.float32)
+    if sigma > 0:
+        swap = (soft * (1.0 - keep[..., None]) + swap * keep[..., None]).astype(np.float32)
     # coarsest band 1/16 face: broad tone fades over ~1/8 face, so it does not reach into the kept eyes
     return blend.multiband_delta(crop, swap, matte, face_size, coarsest=0.0625)
 

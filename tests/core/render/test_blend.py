@@ -114,3 +114,23 @@ def test_multiband_delta_is_the_blend_in_the_delta_compositors_form():
     assert np.all(d[matte == 0] == 0) and np.isfinite(d).all()
     assert np.abs(plate + matte[..., None] * d - out).max() < 1e-5
     assert np.abs(d).max() <= 2.0 * np.abs(swap - plate).max()
+
+
+def test_a_wide_fade_is_no_busier_than_the_plate():
+    """A sharp source over a soft plate (a 2x upscaled or soft-focus plate) under a wide fade (a turned
+    face's far side fading to the plate): a crossfade shows the swap's edges through the whole fade
+    (seam 1.37x the plate's); the band-wise contrast bound keeps it at the plate's."""
+    plate, swap, pp = _pair(*PAIRS[1], light=0.3)
+    plate = cv2.GaussianBlur(plate, (0, 0), 1.5)
+    swap = np.maximum(swap + 2.0 * (swap - cv2.GaussianBlur(swap, (0, 0), 2.0)), 0.0)   # a crisp source
+    matte, size = _soft_matte(pp, plate.shape[:2], feather=0.1)
+    crossfade = plate + matte[..., None] * (swap - plate)
+    out = b.multiband_blend(plate, swap, matte, size)
+    assert _seam_ratio(crossfade, plate, matte) > 1.3
+    assert _seam_ratio(out, plate, matte) <= 1.15
+    full = matte >= 0.999       # where the swap replaces the plate its detail is all its own
+    detail = swap - cv2.GaussianBlur(swap, (0, 0), 1.0)
+    got = out - cv2.GaussianBlur(out, (0, 0), 1.0)
+    inner = cv2.erode(full.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    assert inner.sum() > 500
+    assert np.abs(got[inner] - detail[inner]).mean() < 0.1 * np.abs(detail[inner]).mean()
