@@ -29,11 +29,13 @@ def finish_delta(crop: np.ndarray, delta: np.ndarray, matte: np.ndarray, points5
     inside = matte > 0
     if not inside.any():
         return delta
-    swap = np.where(inside[..., None], crop + delta, crop).astype(np.float32)
+    engine_swap = np.where(inside[..., None], crop + delta, crop).astype(np.float32)
     skin = matte > 0.5
-    swap, _ = blend.shading_from_plate(swap, crop, skin, blend.face_frame(points5))
-    # the eyes and mouth the engine kept from the plate are the plate's colour and sharpness already
+    swap, _ = blend.shading_from_plate(engine_swap, crop, skin, blend.face_frame(points5))
+    # the eyes and mouth the engine kept from the plate are the plate's shading, colour and sharpness
+    # already: the skin's shading gain would brighten a lens glare in an eye, or darken teeth
     keep = feature_mask(landmarks, swap.shape[:2])
+    swap = (swap * (1.0 - keep[..., None]) + engine_swap * keep[..., None]).astype(np.float32)
     # no more colour variation than the plate's skin has: a grey plate stays grey
     limited = bound_chroma(swap, crop, skin & (keep < 0.05))
     swap = (limited * (1.0 - keep[..., None]) + swap * keep[..., None]).astype(np.float32)

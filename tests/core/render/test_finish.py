@@ -12,9 +12,6 @@ from faceplate.core.io.frames import sequence_path
 from faceplate.core.render.grain import measure_grain
 from tests.core.render_plates import FRAMES, make_shot
 
-pytestmark = pytest.mark.assets
-
-
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory, asset):
     folder = tmp_path_factory.mktemp("finish")
@@ -58,11 +55,13 @@ def _seam_ratio(shot, out) -> float:
     return num / den
 
 
+@pytest.mark.assets
 def test_v2_seam_is_no_busier_than_the_plate(rendered):
     shot, outs = rendered
     assert _seam_ratio(shot, outs["v2"]) <= 1.15
 
 
+@pytest.mark.assets
 def test_v2_grain_reads_as_the_plates(rendered):
     """Inside the face the output's grain has the plate's amplitude (within 30 %)."""
     shot, outs = rendered
@@ -71,3 +70,31 @@ def test_v2_grain_reads_as_the_plates(rendered):
         want, have = measure_grain(plate, inside), measure_grain(got, inside)
         assert want.samples > 0 and have.samples > 0
         assert np.all(np.abs(have.std / want.std - 1.0) < 0.3), (have.std, want.std)
+
+
+def test_eyes_and_mouth_kept_from_the_plate_do_not_take_the_skins_shading(package_faces):
+    """The engine kept the plate's eyes and mouth interior; the finish fits the plate's shading onto the
+    swapped skin only: a skin 1.6x brighter than the plate must not darken (or brighten) the kept eyes."""
+    from faceplate.core.analyze.pyramid import detect_faces
+    from faceplate.core.face import regions
+    from faceplate.core.models.zoo import load_detector, load_landmarker
+    from faceplate.core.render.finish import finish_delta
+
+    rgb = cv2.cvtColor(cv2.imread(str(package_faces.astronaut)), cv2.COLOR_BGR2RGB)
+    det = max(detect_faces(load_detector(), rgb, min_face=40), key=lambda d: d.width)
+    lm = np.asarray(load_landmarker().landmarks(rgb, det), np.float64)
+    x = rgb.astype(np.float32) / 255.0
+    crop = np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
+    matte = regions.visible_skin(crop, lm, 0.3)
+    kept = regions.feature_mask(lm, matte.shape)
+    # the engine's result: a brighter skin, the plate's own pixels in the eye openings and the mouth
+    delta = (0.6 * crop * (1.0 - kept[..., None]) * (matte[..., None] > 0)).astype(np.float32)
+    out = finish_delta(crop, delta, matte, np.asarray(det.points5, np.float64), lm, regions.face_size(lm))
+    cores = np.zeros(matte.shape, np.uint8)
+    for poly in regions.eye_polygons(lm, grow=-0.15):
+        cv2.fillConvexPoly(cores, np.round(poly).astype(np.int32), 1)
+    cores = cores.astype(bool) & (matte > 0.5)
+    assert cores.sum() > 20
+    change = np.abs(out[cores]).mean() / crop[cores].mean()
+    print(f"relative change inside the kept eye openings: {change:.3f}")
+    assert change < 0.1
