@@ -31,7 +31,7 @@ from faceplate.core.analyze.spaces import (
     _Space,
     _to_crop,
 )
-from faceplate.core.analyze.targets import match_target, reference_embedding
+from faceplate.core.analyze.targets import match_target, reference_embedding, weak_tracks
 from faceplate.core.analyze.tracker import Observation, Tracker, TrackerSettings
 from faceplate.core.colour import ColourPipeline
 from faceplate.core.errors import FaceplateError, PlateError
@@ -59,6 +59,7 @@ class AnalyzeSettings:
     decimals: int = 3                 # coordinates are stored rounded to 1/1000 px
     log_every: int = 25               # without a TTY progress bar: a log line per N frames
     source_library: Any = None        # engine v2: a core.face SourceLibrary -> per-entry source_frame
+    keep_weak_tracks: bool = False    # keep tracks seen once or twice with a low score (targets.weak_tracks)
     occlusion: bool = True            # second pass: what covers each face, per entry (analyze/appearance)
     grain: bool = True                # second pass: the plate's grain around each face, smoothed
 
@@ -67,7 +68,7 @@ class AnalyzeSettings:
                 "max_side": self.max_side, "layer": self.layer, "colourspace": self.colourspace,
                 "identity_threshold": self.identity_threshold, "cut_threshold": self.cut_threshold,
                 "embed_every": self.embed_every, "full_scan_every": self.full_scan_every, "target": None,
-                "occlusion": self.occlusion, "grain": self.grain}
+                "occlusion": self.occlusion, "grain": self.grain, "keep_weak_tracks": self.keep_weak_tracks}
 
 
 class _Progress:
@@ -212,6 +213,14 @@ def analyze(plate: Any, settings: AnalyzeSettings, detector: Any, landmarker: An
 
     settings_dict = settings.to_dict()
     settings_dict["identity_threshold"] = threshold
+    if not settings.keep_weak_tracks:
+        weak = weak_tracks(tracks, len(frames))
+        for track_id, why in weak.items():
+            log.warning("track %d dropped: detected in %d frame(s), best score %.2f: likely not a face (a hand, "
+                        "the back of a head); analyze with --keep-weak-tracks to keep it", track_id,
+                        why["detections"], why["best_score"])
+        tracks = [t for t in tracks if t.id not in weak]
+        settings_dict["dropped_tracks"] = {str(k): v for k, v in weak.items()}
     if settings.target_face:
         ref = reference_embedding(settings.target_face, detector, recognizer, colour)
         sims = match_target(tracks, ref, threshold)

@@ -42,6 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-occlusion", action="store_true",
                    help="do not look for objects in front of the faces (default: a second pass over the plate "
                         "flags them per frame, and render keeps them in front)")
+    p.add_argument("--keep-weak-tracks", action="store_true",
+                   help="keep tracks detected in only one or two frames with a low score (default: dropped, "
+                        "with a warning naming them: in a long shot they are hands or the backs of heads)")
     p.add_argument("--no-grain", action="store_true",
                    help="do not measure the plate's grain around each face (engine v2 then measures it per frame)")
     p.set_defaults(func=run)
@@ -72,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
     _check_paths(args, plate)
     settings = AnalyzeSettings(smoothing=args.smoothing, max_gap=args.max_gap, min_face=args.min_face,
                                layer=args.layer, colourspace=args.colourspace, target_face=args.target_face,
-                               occlusion=not args.no_occlusion, grain=not args.no_grain)
+                               occlusion=not args.no_occlusion, grain=not args.no_grain,
+                               keep_weak_tracks=args.keep_weak_tracks)
     if args.target_face and not os.path.isfile(args.target_face):
         raise FaceplateError(f"{args.target_face}: target face image not found; check the --target-face path")
     plate.check_complete()  # before loading models: a missing frame fails in a second

@@ -307,3 +307,28 @@ def test_non_finite_settings_and_bad_preview_folder_are_one_line_errors(single, 
     blocker.write_text("x")  # a file where the preview folder should be
     _fails(["analyze", single.pattern, "--frames", "1001-1001", "-o", str(out), "--preview", str(blocker / "prev")],
            capsys, "prev", "preview")
+
+
+def test_a_weak_face_seen_once_or_twice_in_a_long_shot_is_not_swapped():
+    """A detection at 0.63 in one frame of 36 (a fist) and two at 0.8 (the back of a head, as on the
+    Tears of Steel plate) are dropped; the same in a two-frame analysis, a sure detection seen once, and
+    a weak face seen in many frames are kept."""
+    import numpy as np
+
+    from faceplate.core.analyze.targets import weak_tracks
+    from faceplate.core.types import FaceEntry, Track
+
+    def track(track_id, scores, interpolated=0):
+        entries = {}
+        for i, score in enumerate(scores + [0.0] * interpolated):
+            box = np.array([10.0, 10.0, 60.0, 60.0])
+            p5 = np.zeros((5, 2))
+            entries[1001 + i] = FaceEntry(1001 + i, "detected" if i < len(scores) else "interpolated", score,
+                                          box, box.copy(), p5, p5.copy(), np.zeros((68, 2)), np.zeros((68, 2)))
+        return Track(track_id, np.zeros(128, np.float32), entries)
+
+    tracks = [track(1, [0.99] * 36), track(2, [0.63]), track(3, [0.83, 0.78], interpolated=3),
+              track(4, [0.95]), track(5, [0.7] * 12)]
+    assert sorted(weak_tracks(tracks, 36)) == [2, 3]
+    assert weak_tracks(tracks, 36)[3] == {"detections": 2, "best_score": 0.83}
+    assert weak_tracks(tracks, 2) == {}      # a short analysis keeps whatever it finds
