@@ -279,7 +279,8 @@ def smooth_face_points(z: np.ndarray, measured: np.ndarray, strength: float = 1.
     rigid_noise = None
     if np.isfinite(point_noise).any():
         rigid_noise = np.full(4, float(np.nanmedian(point_noise)) * np.sqrt(2.0 / lm.shape[1]))
-    sim_s = smooth_series(sim_px, measured, _RIGID_STRENGTH * strength, fixed=fixed, sigma=rigid_noise) / np.array([radius, radius, 1.0, 1.0])
+    sim_s = smooth_series(sim_px, measured, _RIGID_STRENGTH * strength, fixed=fixed, sigma=rigid_noise)
+    sim_s = sim_s / np.array([radius, radius, 1.0, 1.0])
     shape_s = smooth_series(shape, measured, strength, fixed=fixed).reshape(T, S // 2, 2)
     a, b, c = sim_s[:, 0, None], sim_s[:, 1, None], sim_s[:, None, 2:]
     x, y = shape_s[..., 0], shape_s[..., 1]
