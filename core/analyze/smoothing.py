@@ -46,6 +46,12 @@ _MAX_Q_BOOST = 1e7
 _ITERATIONS = 8
 
 
+# The head's similarity (shift, roll, zoom) is fitted to all 68 landmarks, so it is several times
+# steadier than any one point: it is smoothed with a third of the strength (about three times the
+# bandwidth), which follows a move sampled every few frames instead of rounding it off.
+_RIGID_STRENGTH = 0.3
+
+
 def robust_sigma(z: np.ndarray, measured: np.ndarray) -> np.ndarray:
     """Per-series noise standard deviation (S,) of S series that move together (one face).
 
@@ -220,6 +226,78 @@ def smooth_series(z: np.ndarray, measured: np.ndarray, strength: float = 1.0,
     return x
 
 
+def _similarity_rows(points: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """(T, 4) similarity per frame mapping the centred ``reference`` (N, 2) onto ``points`` (T, N, 2):
+    a, b (x' = a·x − b·y, y' = b·x + a·y) and the centroid. Closed-form least squares."""
+    c = points.mean(axis=1)
+    p = points - c[:, None, :]
+    rx, ry = reference[:, 0], reference[:, 1]
+    norm = float((reference ** 2).sum())
+    a = (p[..., 0] @ rx + p[..., 1] @ ry) / norm
+    b = (p[..., 1] @ rx - p[..., 0] @ ry) / norm
+    return np.column_stack([a, b, c])
+
+
+def smooth_face_points(z: np.ndarray, measured: np.ndarray, strength: float = 1.0,
+                       fixed: Optional[np.ndarray] = None, landmarks_from: int = 14) -> np.ndarray:
+    """``smooth_series`` for one face's packed points (T, 2N: box corners, 5 points, 68 landmarks),
+    with the face's rigid motion and its shape smoothed apart.
+
+    A landmarker's jitter is mostly in the shape (points moving against each other), while the head's
+    motion is a similarity (shift, roll, zoom) shared by all points. Smoothed together in image
+    coordinates, a fast or sparsely sampled move raises the motion test for every point, so the
+    shape's jitter is followed along with the move (and a warp on those points makes the face
+    shimmer). Here each frame's similarity to the shot's mean shape (least squares on the
+    landmarks) is smoothed as 4 series (in pixels at the face's edge, so the noise floor means the
+    same), and the points in that face frame as the shape: each part gets its own noise level and
+    motion test. Returns (T, 2N) float64; ``fixed`` frames are returned exactly.
+    """
+    z = np.asarray(z, np.float64)
+    T, S = z.shape
+    fixed = np.zeros(T, bool) if fixed is None else np.asarray(fixed, bool)
+    have = np.asarray(measured, bool) | fixed
+    if strength <= 0 or T < 3 or have.sum() < 2 or (S - landmarks_from) < 6:
+        return smooth_series(z, measured, strength, fixed=fixed)
+    pts = z.reshape(T, S // 2, 2)
+    lm = pts[:, landmarks_from // 2:]
+    reference = lm[np.flatnonzero(have)[0]] - lm[np.flatnonzero(have)[0]].mean(axis=0)
+    if float(np.abs(reference).max()) < 1e-3:   # landmarks all on one point: no face frame to use
+        return smooth_series(z, measured, strength, fixed=fixed)
+    for _ in range(3):   # generalised Procrustes: the mean shape in a stable frame
+        sim = _similarity_rows(lm[have], reference)
+        local = _to_face(lm[have], sim)
+        reference = local.mean(axis=0)
+        reference -= reference.mean(axis=0)
+    radius = max(float(np.sqrt((reference ** 2).sum(axis=1).mean())), 1e-6)
+    sim = _similarity_rows(lm, reference)
+    shape = _to_face(pts, sim).reshape(T, S)
+    sim_px = sim * np.array([radius, radius, 1.0, 1.0])
+    # The similarity is fitted to every landmark: its noise is the points' noise over about sqrt(N/2).
+    # Estimated from its own series instead, a move sampled sparsely (every 5th frame) reads as noise
+    # and is rounded off.
+    point_noise = robust_sigma(shape[:, landmarks_from:], have & ~fixed)
+    rigid_noise = None
+    if np.isfinite(point_noise).any():
+        rigid_noise = np.full(4, float(np.nanmedian(point_noise)) * np.sqrt(2.0 / lm.shape[1]))
+    sim_s = smooth_series(sim_px, measured, _RIGID_STRENGTH * strength, fixed=fixed, sigma=rigid_noise)
+    sim_s = sim_s / np.array([radius, radius, 1.0, 1.0])
+    shape_s = smooth_series(shape, measured, strength, fixed=fixed).reshape(T, S // 2, 2)
+    a, b, c = sim_s[:, 0, None], sim_s[:, 1, None], sim_s[:, None, 2:]
+    x, y = shape_s[..., 0], shape_s[..., 1]
+    out = np.stack([a * x - b * y, b * x + a * y], axis=-1) + c
+    out = out.reshape(T, S)
+    out[fixed] = z[fixed]
+    return out
+
+
+def _to_face(points: np.ndarray, sim: np.ndarray) -> np.ndarray:
+    """Points (T, N, 2) taken into the face frame of ``sim`` (T, 4) (inverse similarity)."""
+    a, b = sim[:, 0, None], sim[:, 1, None]
+    d = points - sim[:, None, 2:]
+    det = np.maximum(a * a + b * b, 1e-12)
+    return np.stack([(a * d[..., 0] + b * d[..., 1]) / det, (a * d[..., 1] - b * d[..., 0]) / det], axis=-1)
+
+
 def _pack(e: FaceEntry) -> np.ndarray:
     return np.concatenate([e.box_raw.reshape(-1), e.points5_raw.reshape(-1), e.landmarks_raw.reshape(-1)])
 
@@ -256,7 +334,7 @@ def smooth_track(track: Track, frames: Sequence[int], cuts: Iterable[int], max_g
                 idx = np.flatnonzero(have)
                 for s in range(z.shape[1]):
                     z[~have, s] = np.interp(np.flatnonzero(~have), idx, z[idx, s])
-            x = smooth_series(z, measured, strength, fixed=fixed)
+            x = smooth_face_points(z, measured, strength, fixed=fixed)
             rows = {f: x[p] for f, p in zip(run, pos - pos[0])}
         else:
             rows = {f: (_pack(e) if e.source != "manual" else None) for f, e in zip(run, entries)}
