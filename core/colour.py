@@ -19,6 +19,10 @@ from typing import Optional
 import numpy as np
 from faceplate.core.errors import FaceplateError
 
+# Rec.709 / sRGB luminance weights for linear RGB (float64; ``.astype(np.float32)`` gives the same
+# float32 values as writing them as float32 literals).
+LUMA_709 = np.array([0.2126, 0.7152, 0.0722])
+
 BUILTIN_CONFIG = "ocio://default"
 # Candidate names of an sRGB-encoded Rec.709 colourspace across common configs (aliases first).
 MODEL_COLOURSPACE_CANDIDATES = (

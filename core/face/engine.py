@@ -212,9 +212,8 @@ def feature_matches(source: Any, actor: Any) -> np.ndarray:
     eye_s, eye_a = 0.5 * (source.eye_left + source.eye_right), 0.5 * (actor.eye_left + actor.eye_right)
     eyes = near(max(abs(eye_s - eye_a) / max(eye_s, eye_a, 0.1) / EYE_TOLERANCE, gaze))
     mouth = abs(source.mouth - actor.mouth) / max(source.mouth, actor.mouth, 0.1) / MOUTH_TOLERANCE
-    smile_s, smile_a = getattr(source, "smile", np.nan), getattr(actor, "smile", np.nan)
-    if np.isfinite(smile_s) and np.isfinite(smile_a):
-        mouth = max(mouth, abs(smile_s - smile_a) / SMILE_TOLERANCE)
+    if np.isfinite(source.smile) and np.isfinite(actor.smile):  # NaN: an older source file has none
+        mouth = max(mouth, abs(source.smile - actor.smile) / SMILE_TOLERANCE)
     return np.array([eyes, eyes, near(mouth)])
 
 

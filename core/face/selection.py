@@ -37,8 +37,8 @@ def unary_costs(targets: Sequence[Expression], library: Sequence[Expression], se
     if not settings.use_gaze:
         t, k = t[:, :6], k[:, :6]
     cost = ((t[:, None, :] - k[None, :, :]) ** 2).sum(axis=2)
-    smile_t = np.array([getattr(e, "smile", np.nan) for e in targets], np.float64)
-    smile_k = np.array([getattr(e, "smile", np.nan) for e in library], np.float64)
+    smile_t = np.array([e.smile for e in targets], np.float64)
+    smile_k = np.array([e.smile for e in library], np.float64)
     smile_d = ((smile_t[:, None] - smile_k[None, :]) / SMILE_SCALE) ** 2
     cost = cost + np.where(np.isfinite(smile_d), smile_d, 0.0)  # unknown on either side: not counted
     if embeddings is not None and all(e is not None for e in embeddings) and len(embeddings) > 2:

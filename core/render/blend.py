@@ -23,10 +23,11 @@ from typing import Optional
 
 import cv2
 import numpy as np
+from faceplate.core.colour import LUMA_709
 
 from faceplate.core.geometry import align
 
-LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
+LUMA = LUMA_709.astype(np.float32)
 # Face frame: the ArcFace 5-point template centred on its mean and divided by its eye-to-mouth
 # span, so face coordinates are about -1..1 over the face, whatever its size or roll in the crop.
 _TEMPLATE = align.ARCFACE_112 - align.ARCFACE_112.mean(axis=0)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+from faceplate.core.colour import LUMA_709
 
 
 def colour_match(swap: np.ndarray, reference: np.ndarray, where: np.ndarray,
@@ -21,7 +22,7 @@ def colour_match(swap: np.ndarray, reference: np.ndarray, where: np.ndarray,
     s = np.maximum(swap[sel].astype(np.float64), 0.0)
     r = np.maximum(np.nan_to_num(reference[sel].astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0), 0.0)
     mu_s, mu_r = s.mean(axis=0) + eps, r.mean(axis=0) + eps
-    luma = np.array([0.2126, 0.7152, 0.0722])
+    luma = LUMA_709
     sd_s, sd_r = float(np.log(s @ luma + eps).std()), float(np.log(r @ luma + eps).std())
     gamma = float(np.clip(sd_r / max(sd_s, 1e-6), 1.0 / max_gain, max_gain))
     ratio = np.maximum(swap.astype(np.float64), 0.0) / mu_s + 1e-12
@@ -46,7 +47,7 @@ def relight(swap: np.ndarray, reference: np.ndarray, where: np.ndarray, size: fl
     lo_ref = cv2.GaussianBlur(ref, (0, 0), sigma) / w[..., None]
     lo_src = cv2.GaussianBlur(src, (0, 0), sigma) / w[..., None]
     # One gain per pixel from luminance: shading, not colour (colour_match did colour).
-    luma = np.array([0.2126, 0.7152, 0.0722], np.float32)
+    luma = LUMA_709.astype(np.float32)
     gain = (lo_ref @ luma + 1e-4) / (lo_src @ luma + 1e-4)
     gain = np.clip(gain, 1.0 / max_gain, max_gain)
     return (swap * gain[..., None]).astype(np.float32)
@@ -68,7 +69,7 @@ def bound_chroma(swap: np.ndarray, reference: np.ndarray, where: np.ndarray, sig
         return swap
     x = np.maximum(np.nan_to_num(np.asarray(swap, np.float32)), 0.0)
     ref = np.maximum(np.nan_to_num(np.asarray(reference, np.float32), nan=0.0, posinf=0.0, neginf=0.0), 0.0)
-    luma = np.array([0.2126, 0.7152, 0.0722], np.float32)
+    luma = LUMA_709.astype(np.float32)
 
     def chroma(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         y = img @ luma

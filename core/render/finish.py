@@ -35,15 +35,18 @@ def finish_delta(crop: np.ndarray, delta: np.ndarray, matte: np.ndarray, points5
     # the eyes and mouth the engine kept from the plate are the plate's shading, colour and sharpness
     # already: the skin's shading gain would brighten a lens glare in an eye, or darken teeth
     keep = feature_mask(landmarks, swap.shape[:2])
-    swap = (swap * (1.0 - keep[..., None]) + engine_swap * keep[..., None]).astype(np.float32)
+
+    def outside_kept(changed: np.ndarray, before: np.ndarray) -> np.ndarray:
+        return (changed * (1.0 - keep[..., None]) + before * keep[..., None]).astype(np.float32)
+
+    swap = outside_kept(swap, engine_swap)
     # no more colour variation than the plate's skin has: a grey plate stays grey
-    limited = bound_chroma(swap, crop, skin & (keep < 0.05))
-    swap = (limited * (1.0 - keep[..., None]) + swap * keep[..., None]).astype(np.float32)
+    swap = outside_kept(bound_chroma(swap, crop, skin & (keep < 0.05)), swap)
     # the blur reads pixels outside the matte: the plate there, so the swap's edge is not darkened
     swap = np.where(inside[..., None], swap, crop).astype(np.float32)
     soft, sigma = match_detail(swap, crop, skin)
     if sigma > 0:
-        swap = (soft * (1.0 - keep[..., None]) + swap * keep[..., None]).astype(np.float32)
+        swap = outside_kept(soft, swap)
     # coarsest band 1/16 face: broad tone fades over ~1/8 face, so it does not reach into the kept eyes
     return blend.multiband_delta(crop, swap, matte, face_size, coarsest=0.0625)
 

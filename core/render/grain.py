@@ -25,11 +25,12 @@ from typing import Optional
 
 import cv2
 import numpy as np
+from faceplate.core.colour import LUMA_709
 
 HIGHPASS_SIGMA = 1.0        # px: small, so little face structure leaks in; the grain it removes is put back exactly
 SELECT_SIGMA = 3.0          # px: scale at which flat areas are chosen (coarser than any grain)
 MAX_GRAIN_SIZE = 2.5        # px: the largest grain the model describes
-LUMA = np.array([0.2126, 0.7152, 0.0722])
+LUMA = LUMA_709
 _GRID = 64                  # periodic grid the filter responses are computed on
 _MIN_SAMPLES = 256
 
