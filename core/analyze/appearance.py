@@ -17,6 +17,9 @@ import cv2
 import numpy as np
 
 from faceplate.core.analyze import occlusion as oc
+from faceplate.core.analyze import registration
+from faceplate.core.geometry import align
+from faceplate.core.geometry.align import points5_from_landmarks68
 from faceplate.core.analyze.temporal import segment_starts, smooth_estimates
 from faceplate.core.io.track_file import encode_mask
 from faceplate.core.render.grain import GrainModel, measure_grain, pack_grain
@@ -25,6 +28,9 @@ from faceplate.core.types import Track
 log = logging.getLogger("faceplate.analyze")
 
 _MAX_GRAIN_PX = 160_000   # a huge face: grain is measured on a centred window of about this many pixels
+# aligned px kept around each crop: a covered frame's re-registered crop is re-cut from it (corrections
+# on the bench's plates reach 7 px of the 128 px square)
+_PAD = 16
 
 
 def _grain_region(lin: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -51,13 +57,16 @@ def _grain_region(lin: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.n
     return crop, region
 
 
-def _hulls(track: Track, frames: list[int], origin: dict[int, np.ndarray]) -> dict[str, Any]:
-    """detect_occlusion's hulls/reach for a piece of a track: every render matte's reach is looked at."""
-    lms = [np.asarray(track.entries[f].landmarks, np.float64) for f in frames]
-    if any(lm.shape != (68, 2) for lm in lms):
-        return {}
-    found = [oc.matte_hull(lm - origin[f]) for lm, f in zip(lms, frames)]
-    return {"hulls": np.stack([h for h, _ in found]), "reach": max(r for _, r in found)}
+def _moved(entry: Any, landmarks: np.ndarray, decimals: int) -> Any:
+    """The entry with re-registered landmarks; its 5 points and box follow them."""
+    old = np.asarray(entry.landmarks, np.float64)
+    p5 = np.asarray(entry.points5, np.float64) + (points5_from_landmarks68(landmarks) - points5_from_landmarks68(old))
+    m = align.estimate_similarity(old, landmarks)
+    b = np.asarray(entry.box, np.float64)
+    corners = align.transform_points(np.array([[b[0], b[1]], [b[2], b[1]], [b[0], b[3]], [b[2], b[3]]]), m)
+    box = np.concatenate([corners.min(axis=0), corners.max(axis=0), b[4:]])
+    return dataclasses.replace(entry, landmarks=np.round(landmarks, decimals), points5=np.round(p5, decimals),
+                               box=np.round(box, decimals))
 
 
 def _grain_values(model: GrainModel) -> Optional[np.ndarray]:
@@ -65,10 +74,11 @@ def _grain_values(model: GrainModel) -> Optional[np.ndarray]:
 
 
 def appearance_pass(plate: Any, tracks: list[Track], cuts: Iterable[int], occlusion: bool = True,
-                    grain: bool = True) -> list[Track]:
+                    grain: bool = True, decimals: int = 3) -> list[Track]:
     """Tracks with ``occlusion`` (encoded aligned mask, only where something covers the face) and
-    ``grain`` (smoothed plate grain around the face) set on every entry. ``plate``: the PlateSequence
-    analysed (read once more). Deterministic."""
+    ``grain`` (smoothed plate grain around the face) set on every entry; where something covers a
+    face, its landmarks re-registered from the visible pixels (analyze/registration). ``plate``: the
+    PlateSequence analysed (read once more). Deterministic."""
     if not tracks or not (occlusion or grain):
         return tracks
     # pieces and smoothing run on positions in the plate's frame list (a plate may step by 2)
@@ -91,7 +101,7 @@ def appearance_pass(plate: Any, tracks: list[Track], cuts: Iterable[int], occlus
         for ti, f in todo:
             points = np.asarray(tracks[ti].entries[f].landmarks, np.float64) - origin
             if occlusion:
-                crops[(ti, f)] = oc.aligned_face(lin, points).astype(np.float16)
+                crops[(ti, f)] = oc.aligned_face(lin, points, pad=_PAD).astype(np.float16)
             if grain:
                 region_crop, region = _grain_region(lin, points)
                 grains[(ti, f)] = _grain_values(measure_grain(region_crop, region)) if region.any() else None
@@ -103,11 +113,15 @@ def appearance_pass(plate: Any, tracks: list[Track], cuts: Iterable[int], occlus
         codes: dict[int, Optional[str]] = {f: None for f in frames}
         covered: dict[int, float] = {f: 0.0 for f in frames}
         starts = np.flatnonzero(segment_starts(pos, cut_pos, max_gap=0))
+        moved: dict[int, np.ndarray] = {}
         if occlusion:
             for a, b in zip(starts, list(starts[1:]) + [len(frames)]):
                 piece = frames[a:b]
-                piece_crops = np.stack([crops.pop((ti, f)).astype(np.float32) for f in piece])
-                masks = oc.detect_occlusion(piece_crops, **_hulls(t, piece, frame_origin))
+                padded = np.stack([crops.pop((ti, f)).astype(np.float32) for f in piece])
+                local = [np.asarray(t.entries[f].landmarks, np.float64) - frame_origin[f] for f in piece]
+                local, masks, fixed = registration.register_piece(padded, _PAD, local, oc.detect_for_landmarks)
+                for i in fixed:
+                    moved[piece[i]] = local[i] + frame_origin[piece[i]]
                 for f, m in zip(piece, masks):
                     small = oc.downsample_mask(m)
                     if small.any():
@@ -123,10 +137,12 @@ def appearance_pass(plate: Any, tracks: list[Track], cuts: Iterable[int], occlus
                 std = smooth_estimates(np.maximum(table[:, :3], 1e-8), pos, cut_pos, 0, valid, log=True)
                 rest = smooth_estimates(table[:, 3:], pos, cut_pos, 0, valid)
                 smoothed = {f: np.round(np.concatenate([std[i], rest[i]]), 7) for i, f in enumerate(frames)}
-        entries = {f: dataclasses.replace(e, occlusion=codes.get(f), grain=smoothed.get(f))
+        entries = {f: dataclasses.replace(_moved(e, moved[f], decimals) if f in moved else e,
+                                          occlusion=codes.get(f), grain=smoothed.get(f))
                    for f, e in t.entries.items()}
         n_occluded = sum(c is not None for c in codes.values())
         if n_occluded:
-            log.info("track %d: something in front of the face in %d of %d frames", t.id, n_occluded, len(frames))
+            log.info("track %d: something in front of the face in %d of %d frames (landmarks re-registered in %d)",
+                     t.id, n_occluded, len(frames), len(moved))
         out.append(Track(t.id, t.embedding, entries))
     return out

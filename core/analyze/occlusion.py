@@ -56,13 +56,16 @@ def aligned_transform(points: np.ndarray, size: int = ALIGNED_SIZE) -> np.ndarra
     return align.estimate_similarity(p, template(size))
 
 
-def aligned_face(image: np.ndarray, points: np.ndarray, size: int = ALIGNED_SIZE) -> np.ndarray:
-    """(size, size, 3) float32: the face of ``image`` ((h, w, 3) linear float) warped to the aligned square."""
+def aligned_face(image: np.ndarray, points: np.ndarray, size: int = ALIGNED_SIZE, pad: int = 0) -> np.ndarray:
+    """(size + 2 pad, size + 2 pad, 3) float32: the face of ``image`` ((h, w, 3) linear float) warped to
+    the aligned square, with ``pad`` px more on every side (aligned point q sits at q + pad)."""
     m = aligned_transform(points, size)
+    m[:, 2] += pad
+    out = size + 2 * pad
     image = np.asarray(image)
     scale = align.scale_of(m)
     if scale < 0.5:   # a big face into a small square: cut it out and pre-shrink it so it does not alias
-        corners = align.transform_points(np.array([[-1, -1], [size, -1], [-1, size], [size, size]], np.float64),
+        corners = align.transform_points(np.array([[-1, -1], [out, -1], [-1, out], [out, out]], np.float64),
                                          align.invert(m))
         x0, y0 = np.maximum(np.floor(corners.min(axis=0)).astype(int) - 2, 0)
         x1, y1 = np.minimum(np.ceil(corners.max(axis=0)).astype(int) + 2, [image.shape[1], image.shape[0]])
@@ -73,9 +76,9 @@ def aligned_face(image: np.ndarray, points: np.ndarray, size: int = ALIGNED_SIZE
                                interpolation=cv2.INTER_AREA)
             fx, fy = (x1 - x0) / small.shape[1], (y1 - y0) / small.shape[0]
             small_to_image = np.array([[fx, 0.0, x0 + 0.5 * fx - 0.5], [0.0, fy, y0 + 0.5 * fy - 0.5]])
-            return align.warp(small, align.compose(m, small_to_image), size)
+            return align.warp(small, align.compose(m, small_to_image), out)
     img = np.nan_to_num(np.asarray(image, np.float32), nan=0.0, posinf=0.0, neginf=0.0)
-    return align.warp(img, m, size)
+    return align.warp(img, m, out)
 
 
 def face_region(size: int = ALIGNED_SIZE) -> np.ndarray:
@@ -210,6 +213,15 @@ def detect_occlusion(crops: np.ndarray, region: Optional[np.ndarray] = None, hig
             if voted[t].any():
                 voted[t] |= (cv2.dilate(voted[t].astype(np.uint8), disk) > 0) & ~look[t]
     return voted
+
+
+def detect_for_landmarks(crops: np.ndarray, landmarks: Sequence[np.ndarray]) -> np.ndarray:
+    """``detect_occlusion`` for a piece of a track cut with these (68, 2) (or (5, 2)) image landmarks:
+    each frame looked at inside its own render matte's hull and reach."""
+    if any(np.asarray(lm).shape != (68, 2) for lm in landmarks):
+        return detect_occlusion(crops)
+    found = [matte_hull(lm, crops.shape[1]) for lm in landmarks]
+    return detect_occlusion(crops, hulls=np.stack([h for h, _ in found]), reach=max(r for _, r in found))
 
 
 # ------------------------------------------------------------------------------------ storage

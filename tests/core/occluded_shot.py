@@ -36,6 +36,7 @@ def _occluder_texture(h: int, w: int, kind: str, rng) -> np.ndarray:
 
 
 def make_shot(face: str = "centre", kind: str = "cup", seed: int = 0, eye_px: float = 110.0) -> Shot:
+    """kind: the object's texture ("cup", "skin") or "none" (a clear shot, same motion and noise)."""
     rng = np.random.default_rng(seed)
     photo = t1_linear()
     base = T1_POINTS[face]
@@ -52,7 +53,7 @@ def make_shot(face: str = "centre", kind: str = "cup", seed: int = 0, eye_px: fl
         img = np.maximum(img, 0.0) * (1.0 + 0.08 * np.sin(2.3 * t))          # exposure drift
         pts = base @ m[:, :2].T + m[:, 2]
         occ = np.zeros((SIZE, SIZE), bool)
-        if t in OCCLUDED:
+        if t in OCCLUDED and kind != "none":
             mouth = pts[3:].mean(axis=0)
             w, h = int(1.3 * eye_px), int(0.55 * eye_px)
             x0 = int(mouth[0] - 1.1 * w + (t - OCCLUDED.start) * 0.2 * w)
