@@ -17,8 +17,9 @@ import cv2
 import numpy as np
 
 from faceplate.core.analyze import occlusion as oc
+from faceplate.core.analyze import tone as tn
 from faceplate.core.analyze.temporal import segment_starts, smooth_estimates
-from faceplate.core.io.track_file import encode_mask
+from faceplate.core.io.track_file import decode_mask, encode_mask
 from faceplate.core.render.grain import GrainModel, measure_grain, pack_grain
 from faceplate.core.types import Track
 
@@ -64,11 +65,31 @@ def _grain_values(model: GrainModel) -> Optional[np.ndarray]:
     return pack_grain(model) if model.samples > 0 else None
 
 
+def _tones(track: Track, frames: list[int], pos: list[int], cut_pos: list[int],
+           faces: dict[tuple[int, int], np.ndarray], ti: int, codes: dict[int, Optional[str]]) -> dict[int, np.ndarray]:
+    """The plate's skin tone (``analyze/tone``) per entry of one track, smoothed over its pieces;
+    frames where something covers more than a twentieth of the skin are not trusted."""
+    measured, trusted = [], []
+    for f in frames:
+        face = faces.pop((ti, f)).astype(np.float32)
+        covered = None
+        if codes.get(f):
+            small = decode_mask(codes[f])
+            covered = cv2.resize(small.astype(np.uint8), face.shape[1::-1], interpolation=cv2.INTER_NEAREST) > 0
+        lm = np.asarray(track.entries[f].landmarks, np.float64)
+        whole = tn.skin_region(face, lm)
+        measured.append(tn.measure(face, lm, covered))
+        trusted.append(covered is None or (covered & whole).sum() <= 0.05 * max(whole.sum(), 1))
+    values = tn.track_tones(measured, pos, cut_pos, np.array(trusted))
+    return {f: v for f, v in zip(frames, values) if v is not None}
+
+
 def appearance_pass(plate: Any, tracks: list[Track], cuts: Iterable[int], occlusion: bool = True,
-                    grain: bool = True) -> list[Track]:
-    """Tracks with ``occlusion`` (encoded aligned mask, only where something covers the face) and
-    ``grain`` (smoothed plate grain around the face) set on every entry. ``plate``: the PlateSequence
-    analysed (read once more). Deterministic."""
+                    grain: bool = True, tone: bool = True) -> list[Track]:
+    """Tracks with ``occlusion`` (encoded aligned mask, only where something covers the face),
+    ``grain`` (smoothed plate grain around the face) and ``tone`` (smoothed plate skin tone,
+    ``analyze/tone``) set on every entry. ``plate``: the PlateSequence analysed (read once more).
+    Deterministic."""
     if not tracks or not (occlusion or grain):
         return tracks
     # pieces and smoothing run on positions in the plate's frame list (a plate may step by 2)
@@ -79,6 +100,7 @@ def appearance_pass(plate: Any, tracks: list[Track], cuts: Iterable[int], occlus
         for f in t.entries:
             at.setdefault(int(f), []).append((ti, f))
     crops: dict[tuple[int, int], np.ndarray] = {}
+    faces: dict[tuple[int, int], np.ndarray] = {}   # the same aligned crops, for the tone (not copies)
     grains: dict[tuple[int, int], Optional[np.ndarray]] = {}
     frame_origin: dict[int, np.ndarray] = {}
     for pf in (plate.iter_rgb() if hasattr(plate, "iter_rgb") else plate):
@@ -90,8 +112,10 @@ def appearance_pass(plate: Any, tracks: list[Track], cuts: Iterable[int], occlus
         frame_origin[int(pf.frame)] = origin
         for ti, f in todo:
             points = np.asarray(tracks[ti].entries[f].landmarks, np.float64) - origin
-            if occlusion:
-                crops[(ti, f)] = oc.aligned_face(lin, points).astype(np.float16)
+            if occlusion or tone:
+                face = oc.aligned_face(lin, points).astype(np.float16)
+                crops.update({(ti, f): face} if occlusion else {})
+                faces.update({(ti, f): face} if tone else {})
             if grain:
                 region_crop, region = _grain_region(lin, points)
                 grains[(ti, f)] = _grain_values(measure_grain(region_crop, region)) if region.any() else None
@@ -123,7 +147,8 @@ def appearance_pass(plate: Any, tracks: list[Track], cuts: Iterable[int], occlus
                 std = smooth_estimates(np.maximum(table[:, :3], 1e-8), pos, cut_pos, 0, valid, log=True)
                 rest = smooth_estimates(table[:, 3:], pos, cut_pos, 0, valid)
                 smoothed = {f: np.round(np.concatenate([std[i], rest[i]]), 7) for i, f in enumerate(frames)}
-        entries = {f: dataclasses.replace(e, occlusion=codes.get(f), grain=smoothed.get(f))
+        tones = _tones(t, frames, pos, cut_pos, faces, ti, codes) if tone else {}
+        entries = {f: dataclasses.replace(e, occlusion=codes.get(f), grain=smoothed.get(f), tone=tones.get(f))
                    for f, e in t.entries.items()}
         n_occluded = sum(c is not None for c in codes.values())
         if n_occluded:
