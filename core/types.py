@@ -103,13 +103,14 @@ class FaceEntry:
     source_frame: Optional[int] = None   # engine v2: library frame chosen in analyze (core/face/selection)
     occlusion: Optional[str] = None      # analyze/occlusion: "<N>:<base64>" mask in the aligned square, None = clear
     grain: Optional[np.ndarray] = None   # (9,) plate grain around the face, smoothed (render/grain.pack_grain)
+    tone: Optional[np.ndarray] = None    # (68,) plate skin tone around the face, smoothed (analyze/tone.pack)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, FaceEntry):
             return NotImplemented
         return (self.frame == other.frame and self.source == other.source and self.score == other.score
                 and self.source_frame == other.source_frame and self.occlusion == other.occlusion
-                and _same_optional(self.grain, other.grain)
+                and _same_optional(self.grain, other.grain) and _same_optional(self.tone, other.tone)
                 and all(np.array_equal(getattr(self, n), getattr(other, n)) for n in _ARRAY_FIELDS))
 
 

@@ -18,10 +18,11 @@ import numpy as np
 
 from faceplate.core.analyze import occlusion as oc
 from faceplate.core.analyze import registration
+from faceplate.core.analyze import tone as tn
 from faceplate.core.geometry import align
 from faceplate.core.geometry.align import points5_from_landmarks68
 from faceplate.core.analyze.temporal import segment_starts, smooth_estimates
-from faceplate.core.io.track_file import encode_mask
+from faceplate.core.io.track_file import decode_mask, encode_mask
 from faceplate.core.render.grain import GrainModel, measure_grain, pack_grain
 from faceplate.core.types import Track
 
@@ -73,12 +74,34 @@ def _grain_values(model: GrainModel) -> Optional[np.ndarray]:
     return pack_grain(model) if model.samples > 0 else None
 
 
+def _tones(track: Track, frames: list[int], pos: list[int], cut_pos: list[int],
+           faces: dict[tuple[int, int], np.ndarray], ti: int, codes: dict[int, Optional[str]],
+           moved: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
+    """The plate's skin tone (``analyze/tone``) per entry of one track, smoothed over its pieces;
+    frames where something covers more than a twentieth of the skin are not trusted. ``faces``: the
+    aligned crops cut with the entries' final landmarks (``moved`` where re-registered)."""
+    measured, trusted = [], []
+    for f in frames:
+        face = faces.pop((ti, f)).astype(np.float32)
+        covered = None
+        if codes.get(f):
+            small = decode_mask(codes[f])
+            covered = cv2.resize(small.astype(np.uint8), face.shape[1::-1], interpolation=cv2.INTER_NEAREST) > 0
+        lm = moved[f] if f in moved else np.asarray(track.entries[f].landmarks, np.float64)
+        whole = tn.skin_region(face, lm)
+        measured.append(tn.measure(face, lm, covered))
+        trusted.append(covered is None or (covered & whole).sum() <= 0.05 * max(whole.sum(), 1))
+    values = tn.track_tones(measured, pos, cut_pos, np.array(trusted))
+    return {f: v for f, v in zip(frames, values) if v is not None}
+
+
 def appearance_pass(plate: Any, tracks: list[Track], cuts: Iterable[int], occlusion: bool = True,
-                    grain: bool = True, decimals: int = 3) -> list[Track]:
-    """Tracks with ``occlusion`` (encoded aligned mask, only where something covers the face) and
-    ``grain`` (smoothed plate grain around the face) set on every entry; where something covers a
-    face, its landmarks re-registered from the visible pixels (analyze/registration). ``plate``: the
-    PlateSequence analysed (read once more). Deterministic."""
+                    grain: bool = True, tone: bool = True, decimals: int = 3) -> list[Track]:
+    """Tracks with ``occlusion`` (encoded aligned mask, only where something covers the face),
+    ``grain`` (smoothed plate grain around the face) and ``tone`` (smoothed plate skin tone,
+    ``analyze/tone``) set on every entry; where something covers a face, its landmarks re-registered
+    from the visible pixels (``analyze/registration``). ``plate``: the PlateSequence analysed (read
+    once more). Deterministic."""
     if not tracks or not (occlusion or grain):
         return tracks
     # pieces and smoothing run on positions in the plate's frame list (a plate may step by 2)
@@ -89,6 +112,7 @@ def appearance_pass(plate: Any, tracks: list[Track], cuts: Iterable[int], occlus
         for f in t.entries:
             at.setdefault(int(f), []).append((ti, f))
     crops: dict[tuple[int, int], np.ndarray] = {}
+    faces: dict[tuple[int, int], np.ndarray] = {}   # final aligned crops (after registration), for the tone
     grains: dict[tuple[int, int], Optional[np.ndarray]] = {}
     frame_origin: dict[int, np.ndarray] = {}
     for pf in (plate.iter_rgb() if hasattr(plate, "iter_rgb") else plate):
@@ -100,7 +124,7 @@ def appearance_pass(plate: Any, tracks: list[Track], cuts: Iterable[int], occlus
         frame_origin[int(pf.frame)] = origin
         for ti, f in todo:
             points = np.asarray(tracks[ti].entries[f].landmarks, np.float64) - origin
-            if occlusion:
+            if occlusion or tone:
                 crops[(ti, f)] = oc.aligned_face(lin, points, pad=_PAD).astype(np.float16)
             if grain:
                 region_crop, region = _grain_region(lin, points)
@@ -114,19 +138,25 @@ def appearance_pass(plate: Any, tracks: list[Track], cuts: Iterable[int], occlus
         covered: dict[int, float] = {f: 0.0 for f in frames}
         starts = np.flatnonzero(segment_starts(pos, cut_pos, max_gap=0))
         moved: dict[int, np.ndarray] = {}
-        if occlusion:
-            for a, b in zip(starts, list(starts[1:]) + [len(frames)]):
-                piece = frames[a:b]
-                padded = np.stack([crops.pop((ti, f)).astype(np.float32) for f in piece])
-                local = [np.asarray(t.entries[f].landmarks, np.float64) - frame_origin[f] for f in piece]
-                local, masks, fixed = registration.register_piece(padded, _PAD, local, oc.detect_for_landmarks)
-                for i in fixed:
-                    moved[piece[i]] = local[i] + frame_origin[piece[i]]
-                for f, m in zip(piece, masks):
-                    small = oc.downsample_mask(m)
-                    if small.any():
-                        codes[f] = encode_mask(small)
-                        covered[f] = float(small.mean())
+        for a, b in zip(starts, list(starts[1:]) + [len(frames)]):
+            piece = frames[a:b]
+            if not (occlusion or tone):
+                break
+            padded = np.stack([crops.pop((ti, f)).astype(np.float32) for f in piece])
+            if not occlusion:
+                final = padded[:, _PAD:-_PAD, _PAD:-_PAD]
+                faces.update({(ti, f): c for f, c in zip(piece, final)} if tone else {})
+                continue
+            local = [np.asarray(t.entries[f].landmarks, np.float64) - frame_origin[f] for f in piece]
+            local, masks, fixed, final = registration.register_piece(padded, _PAD, local, oc.detect_for_landmarks)
+            faces.update({(ti, f): c for f, c in zip(piece, final)} if tone else {})
+            for i in fixed:
+                moved[piece[i]] = local[i] + frame_origin[piece[i]]
+            for f, m in zip(piece, masks):
+                small = oc.downsample_mask(m)
+                if small.any():
+                    codes[f] = encode_mask(small)
+                    covered[f] = float(small.mean())
         smoothed: dict[int, np.ndarray] = {}
         if grain:
             values = [grains.get((ti, f)) for f in frames]
@@ -137,8 +167,9 @@ def appearance_pass(plate: Any, tracks: list[Track], cuts: Iterable[int], occlus
                 std = smooth_estimates(np.maximum(table[:, :3], 1e-8), pos, cut_pos, 0, valid, log=True)
                 rest = smooth_estimates(table[:, 3:], pos, cut_pos, 0, valid)
                 smoothed = {f: np.round(np.concatenate([std[i], rest[i]]), 7) for i, f in enumerate(frames)}
+        tones = _tones(t, frames, pos, cut_pos, faces, ti, codes, moved) if tone else {}
         entries = {f: dataclasses.replace(_moved(e, moved[f], decimals) if f in moved else e,
-                                          occlusion=codes.get(f), grain=smoothed.get(f))
+                                          occlusion=codes.get(f), grain=smoothed.get(f), tone=tones.get(f))
                    for f, e in t.entries.items()}
         n_occluded = sum(c is not None for c in codes.values())
         if n_occluded:

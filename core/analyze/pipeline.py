@@ -239,7 +239,7 @@ def analyze(plate: Any, settings: AnalyzeSettings, detector: Any, landmarker: An
     if settings.occlusion or settings.grain:  # a second streaming pass: occlusion and grain per entry
         from faceplate.core.analyze.appearance import appearance_pass
         tracks = appearance_pass(plate, tracks, tracker.cuts, settings.occlusion, settings.grain,
-                                 settings.decimals)
+                                 decimals=settings.decimals)
     if settings.source_library is not None:  # engine v2: library frame per entry, whole-shot path
         from faceplate.core.face.selection import assign_source_frames
         settings_dict["source"] = assign_source_frames(tracks, settings.source_library)

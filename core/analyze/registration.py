@@ -159,14 +159,14 @@ def _tracked_shape(shape: np.ndarray, sim: np.ndarray, flow: np.ndarray, hidden:
 
 def register_piece(padded: np.ndarray, pad: int, landmarks: Sequence[np.ndarray],
                    detect: Callable[[np.ndarray, list[np.ndarray]], np.ndarray], rounds: int = 3) \
-        -> tuple[list[np.ndarray], np.ndarray, list[int]]:
+        -> tuple[list[np.ndarray], np.ndarray, list[int], np.ndarray]:
     """Landmarks and occlusion masks of ONE piece of a track, covered frames re-registered.
 
     padded: (T, S + 2 pad, S + 2 pad, 3) float32 crops cut by ``occlusion.aligned_face(..., pad=pad)``
     with ``landmarks`` ((68, 2) each, the image coordinates the crops were cut in); detect(crops,
     landmarks) → (T, S, S) bool masks for (T, S, S, 3) aligned crops. Each round registers the covered
     frames, re-cuts their crops from the padded ones and detects again (better masks, better anchors).
-    Returns (landmarks, masks, positions corrected).
+    Returns (landmarks, masks, positions corrected, (T, S, S, 3) crops cut with the landmarks returned).
     """
     size = padded.shape[1] - 2 * pad
     lms = [np.asarray(lm, np.float64) for lm in landmarks]
@@ -175,7 +175,7 @@ def register_piece(padded: np.ndarray, pad: int, landmarks: Sequence[np.ndarray]
     masks = detect(crops, lms)
     fixed: set[int] = set()
     if len(lms) < 3 or any(lm.shape != (68, 2) for lm in lms):
-        return lms, masks, []
+        return lms, masks, [], crops
     # where the face is in most frames (the matte hulls' majority): more face to vote than the oval
     region = np.mean([oc.matte_hull(lm, size)[0] for lm in lms], axis=0) >= 0.5
     unpad = np.array([[1.0, 0.0, -pad], [0.0, 1.0, -pad]])
@@ -192,4 +192,4 @@ def register_piece(padded: np.ndarray, pad: int, landmarks: Sequence[np.ndarray]
             crops[t] = align.warp(np.asarray(padded[t], np.float32), padded_to_new, size)
             fixed.add(t)
         masks = detect(crops, lms)
-    return lms, masks, sorted(fixed)
+    return lms, masks, sorted(fixed), crops

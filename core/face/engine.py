@@ -82,6 +82,7 @@ class FaceEngine:
         self.linear_images = dict(linear_images or {})
         self.triangles = warp3d.triangles(warp3d.mesh_points(warp3d.MEAN_SHAPE_3D[:, :2]))
         self._cache: "OrderedDict[int, _Prepared]" = OrderedDict()
+        self._tones: dict[int, Any] = {}   # library frame -> its skin tone (analyze/tone), measured once
 
     @classmethod
     def from_source_face(cls, source: Any, settings: Optional[EngineSettings] = None) -> "FaceEngine":
@@ -125,6 +126,17 @@ class FaceEngine:
             self._cache.popitem(last=False)
         return prepared
 
+    def _source_tone(self, k: int, src: _Prepared) -> Any:
+        """The library frame's skin tone, measured like the plate's (``analyze/tone``) in its aligned
+        square, on its own visible skin: once per frame, whatever the plate does."""
+        if k not in self._tones:
+            from faceplate.core.analyze import occlusion, tone
+            lm = src.mesh[:68]   # mesh_points starts with the 68 landmarks
+            face = occlusion.aligned_face(src.image, lm)
+            skin = occlusion.aligned_face(src.skin, lm)
+            self._tones[k] = tone.measure(face, lm, covered=skin < 0.5)
+        return self._tones[k]
+
     def choose(self, landmarks68: np.ndarray, source_frame: Optional[int]) -> int:
         if source_frame is not None and 0 <= int(source_frame) < len(self.library.frames):
             return int(source_frame)
@@ -134,8 +146,14 @@ class FaceEngine:
 
     def swap(self, crop_linear: np.ndarray, landmarks68: np.ndarray, points5: np.ndarray, colour: Any = None,
              latent: Any = None, face_matte: Optional[np.ndarray] = None, colour_match_on: bool = True,
-             source_frame: Optional[int] = None) -> Any:
+             source_frame: Optional[int] = None, tone: Optional[np.ndarray] = None,
+             tone_frame: Optional[np.ndarray] = None) -> Any:
+        """``tone``: the track entry's plate skin tone (analyze/tone, smoothed over the shot), used
+        for the colour gains and relighting instead of this frame's pixels; ``tone_frame`` (2, 3)
+        maps ``crop_linear``'s pixels into the aligned square it was measured in (default: from
+        ``landmarks68``)."""
         from faceplate.core.types import SwapResult as Result
+        from faceplate.core.render.colour_match import match_tone, relight_tone
         from faceplate.core.render.engines.classical import colour_match, relight
 
         s = self.settings
@@ -176,7 +194,15 @@ class FaceEngine:
         where = (skin_src > 0.5) & (skin_tgt > 0.5) & (features < 0.05)
         if face_matte is not None:
             where &= face_matte > 0.5
-        if colour_match_on:
+        src_tone = self._source_tone(k, src) if colour_match_on and tone is not None else None
+        if src_tone is not None:   # both sides' statistics fixed per entry / library frame: no breathing
+            from faceplate.core.analyze.occlusion import aligned_transform
+            from faceplate.core.analyze.tone import unpack
+            plate_tone = unpack(tone)
+            to_aligned = aligned_transform(lm_t) if tone_frame is None else tone_frame
+            warped, gamma = match_tone(warped, src_tone, plate_tone)
+            warped = relight_tone(warped, src_tone, plate_tone, gamma, to_aligned)
+        elif colour_match_on:
             warped = colour_match(warped, crop, where)
             warped = relight(warped, crop, where, size)
         warped = _match_shading_near(warped, plate, features, where, size)

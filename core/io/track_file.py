@@ -26,6 +26,8 @@ MAX_SIZE = 1 << 17         # plate width/height (131072 px): far beyond any film
 POINT_REACH = 2.0
 
 GRAIN_VALUES = 9     # std (3), size (3), channel correlations rg, rb, gb
+TONE_GRID = 8        # cells a side of the plate's shading field (analyze/tone)
+TONE_VALUES = 4 + TONE_GRID * TONE_GRID   # mean linear RGB (3), log-luma spread, field
 
 
 # ------------------------------------------------------------------------------------ occlusion masks
@@ -78,6 +80,8 @@ def _entry_to_dict(e: FaceEntry) -> dict[str, Any]:
         out["occlusion"] = str(e.occlusion)
     if e.grain is not None:
         out["grain"] = [_num(v) for v in np.asarray(e.grain).reshape(-1)]
+    if e.tone is not None:
+        out["tone"] = [_num(v) for v in np.asarray(e.tone).reshape(-1)]
     return out
 
 
@@ -275,8 +279,18 @@ def _entry(v: Any, frame: int, where: str, reach: tuple[float, float, float, flo
         if len(values) != GRAIN_VALUES:
             raise _Bad(f"{where}.grain", f"expected {GRAIN_VALUES} numbers, got {len(values)}")
         grain = np.array([_as_number(x, f"{where}.grain[{i}]") for i, x in enumerate(values)])
+    tone = None
+    if v.get("tone") is not None:  # the plate's skin tone around the face, smoothed (analyze/tone)
+        values = _as_list(v["tone"], f"{where}.tone")
+        if len(values) != TONE_VALUES:
+            raise _Bad(f"{where}.tone", f"expected {TONE_VALUES} numbers (mean RGB, spread, {TONE_GRID}x{TONE_GRID} "
+                                        f"shading field), got {len(values)}")
+        tone = np.array([_as_number(x, f"{where}.tone[{i}]") for i, x in enumerate(values)])
+        if not (np.all(tone[:4] > 0) and np.all(np.abs(tone[4:]) < 50)):
+            raise _Bad(f"{where}.tone", "expected a positive mean colour and spread and a log shading field "
+                                        "(|value| < 50)")
     return FaceEntry(frame=frame, source=source, score=score, source_frame=source_frame, occlusion=occlusion,
-                     grain=grain, **parsed)
+                     grain=grain, tone=tone, **parsed)
 
 
 def _validate(data: Any, name: str) -> TrackFile:

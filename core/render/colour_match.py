@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+from faceplate.core.analyze.tone import Tone, grid_to_aligned
 from faceplate.core.colour import LUMA_709
+from faceplate.core.geometry import align
 
 
 def colour_match(swap: np.ndarray, reference: np.ndarray, where: np.ndarray,
@@ -25,8 +27,34 @@ def colour_match(swap: np.ndarray, reference: np.ndarray, where: np.ndarray,
     luma = LUMA_709
     sd_s, sd_r = float(np.log(s @ luma + eps).std()), float(np.log(r @ luma + eps).std())
     gamma = float(np.clip(sd_r / max(sd_s, 1e-6), 1.0 / max_gain, max_gain))
+    return _gained(swap, mu_s, mu_r, gamma)
+
+
+def _gained(swap: np.ndarray, mu_s: np.ndarray, mu_r: np.ndarray, gamma: float) -> np.ndarray:
     ratio = np.maximum(swap.astype(np.float64), 0.0) / mu_s + 1e-12
     return (mu_r * ratio ** gamma).astype(np.float32)
+
+
+def match_tone(swap: np.ndarray, source: Tone, plate: Tone, max_gain: float = 2.0) -> tuple[np.ndarray, float]:
+    """``colour_match`` with both sides' statistics given (``analyze/tone``: the source frame's skin,
+    the plate's smoothed over the shot) instead of measured on this frame's region: (swap, gamma)."""
+    gamma = float(np.clip(plate.spread / max(source.spread, 1e-6), 1.0 / max_gain, max_gain))
+    return _gained(swap, np.asarray(source.mean, np.float64), np.asarray(plate.mean, np.float64), gamma), gamma
+
+
+def relight_tone(swap: np.ndarray, source: Tone, plate: Tone, gamma: float, to_aligned: np.ndarray,
+                 max_gain: float = 2.0) -> np.ndarray:
+    """``relight`` from the two shading fields: the swap (already ``match_tone``d with ``gamma``, which
+    raised the source's shading to that power) gets the plate's. The fields lie in the aligned square,
+    placed on ``swap`` by ``to_aligned`` ((2, 3) swap pixels -> aligned, from the plate face's points;
+    the source was warped onto them). Overall level is ``match_tone``'s: the fields are relative."""
+    h, w = swap.shape[:2]
+    log_gain = (np.asarray(plate.field, np.float64) - gamma * np.asarray(source.field, np.float64)).astype(np.float32)
+    grid_to_crop = align.compose(align.invert(to_aligned), grid_to_aligned())
+    field = cv2.warpAffine(log_gain, grid_to_crop, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    bound = float(np.log(max_gain))
+    gain = np.exp(np.clip(field, -bound, bound))
+    return (swap * gain[..., None]).astype(np.float32)
 
 
 def relight(swap: np.ndarray, reference: np.ndarray, where: np.ndarray, size: float,

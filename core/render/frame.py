@@ -117,6 +117,11 @@ class FrameRenderer:
         # engine v2: the library frame analyze chose for this entry
         v2 = getattr(self.engine, "uses_source_frame", False)
         chosen = {"source_frame": getattr(entry, "source_frame", None)} if v2 else {}
+        stored_tone = getattr(entry, "tone", None)
+        if v2 and stored_tone is not None:   # the plate's tone smoothed in analyze, in its aligned square
+            to_aligned = align.compose(aligned_transform(lm - np.array([x0, y0], np.float64)),
+                                       align.invert(roi_to_work))
+            chosen.update(tone=stored_tone, tone_frame=to_aligned)
         result = self.engine.swap(work, lm_w, p5_w, colour=self.colour, latent=self.latent,
                                   face_matte=face_matte, colour_match_on=s.colour_match, **chosen)
         matte = face_matte * result.coverage

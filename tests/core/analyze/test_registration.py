@@ -54,7 +54,7 @@ def test_landmarks_dragged_by_an_occluder_are_put_back_on_the_face():
     truth = [_landmarks68(p) for p in shot.true_points]
     before_masks = oc.detect_for_landmarks(
         np.stack([oc.aligned_face(f, lm) for f, lm in zip(shot.frames, bad)]), bad)
-    fixed_lms, masks, fixed = _register(shot, bad)
+    fixed_lms, masks, fixed, _ = _register(shot, bad)
     assert set(fixed) == set(OCCLUDED)
     for t in range(len(bad)):
         if t not in OCCLUDED:   # clear frames keep the landmarker's points exactly
@@ -72,7 +72,7 @@ def test_a_clear_shot_is_left_alone_and_registration_is_deterministic():
     shot = make_shot("centre", "none")
     rng = np.random.default_rng(5)
     lms = [_landmarks68(p) + rng.normal(0.0, 0.5, (68, 2)) for p in shot.true_points]
-    out, masks, fixed = _register(shot, lms)
+    out, masks, fixed, _ = _register(shot, lms)
     assert fixed == [] and all(np.array_equal(a, b) for a, b in zip(out, lms))
     covered = make_shot("front", "skin")
     bad = _drifted(covered, 110.0, np.random.default_rng(7))

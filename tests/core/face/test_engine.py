@@ -140,3 +140,32 @@ def test_a_grinning_source_mouth_never_stands_in_for_a_neutral_one(package_faces
             grin += 1
             assert mouth > 0.5
     assert neutral >= 1 and grin >= 1
+
+
+@pytest.mark.assets
+def test_stored_plate_tone_keeps_the_colour_still_when_the_matte_changes(asset, kit):
+    """A static face, two frames: in the second something covers the lower image-left face (the matte
+    has a hole). Measured on each frame's region, the colour gains jump where both frames show skin;
+    with the plate's tone stored per entry (analyze/tone) the face there does not change."""
+    from faceplate.core.analyze import occlusion, tone
+    from faceplate.core.face.engine import engine_for
+    det, lmk, _, colour = kit
+    engine = engine_for(_source(asset, kit))
+    plate = face_photo(asset, "media/face_recognition/biden.jpg")
+    lm, p5 = find_face(plate, det, lmk)
+    crop = colour.to_linear(plate.astype(np.float32) / 255.0)
+    stored = tone.pack(tone.measure(occlusion.aligned_face(crop, lm), lm))
+    clear = np.ones(crop.shape[:2], np.float32)
+    covered = clear.copy()
+    covered[int(lm[30, 1]):, :int(lm[:, 0].mean())] = 0.0
+
+    def change(stored_tone):
+        a = engine.swap(crop, lm, p5, colour, face_matte=clear, tone=stored_tone)
+        b = engine.swap(crop, lm, p5, colour, face_matte=covered, tone=stored_tone)
+        both = (a.coverage > 0.5) & (b.coverage > 0.5) & (covered > 0)
+        assert both.sum() > 5000
+        ratio = np.log(np.maximum(crop + a.delta, 1e-4) / np.maximum(crop + b.delta, 1e-4))[both]
+        return np.abs(ratio.mean(axis=0)).max()
+
+    assert change(None) > 0.03          # the gains breathe with the region
+    assert change(stored) < 0.002       # the stored tone holds them

@@ -307,3 +307,44 @@ def test_malformed_grain_is_refused_with_one_line(tmp_path):
     data = json.loads(path.read_text())
     data["tracks"][0]["frames"]["1002"]["grain"].pop()
     _expect(tmp_path, data, "tracks[0].frames.1002.grain: expected 9 numbers, got 8")
+
+
+def _with_tone() -> TrackFile:
+    """The test track file with a plate skin tone (analyze/tone: 68 numbers) on track 0's entries."""
+    import dataclasses
+
+    from faceplate.core.io.track_file import TONE_VALUES
+
+    tf = _track_file()
+    t = tf.tracks[0]
+    for f, e in list(t.entries.items()):
+        tone = np.concatenate([[0.31, 0.2, 0.12, 0.45], np.linspace(-0.3, 0.2, TONE_VALUES - 4)]) * (1 + f % 3 / 10)
+        t.entries[f] = dataclasses.replace(e, tone=tone)
+    return tf
+
+
+def test_tone_round_trips_and_old_files_without_it_load(tmp_path):
+    tf = _with_tone()
+    path = tmp_path / "tone.track.json"
+    save_track_file(tf, path)
+    back = load_track_file(path)
+    assert back == tf and back != _track_file()   # the field takes part in equality
+    assert all("tone" not in e for e in json.loads(path.read_text())["tracks"][1]["frames"].values())
+    old = tmp_path / "old.track.json"
+    save_track_file(_track_file(), old)
+    assert all(e.tone is None for t in load_track_file(old).tracks for e in t.entries.values())
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda v: v[:-1], "tracks[0].frames.1002.tone: expected 68 numbers (mean RGB, spread, 8x8 shading field), got 67"),
+    (lambda v: [-0.1] + v[1:], "tracks[0].frames.1002.tone: expected a positive mean colour and spread"),
+    (lambda v: v[:5] + ["dark"] + v[6:], "tracks[0].frames.1002.tone[5]: expected a number, got a string"),
+    (lambda v: 0.3, "tracks[0].frames.1002.tone: expected a list"),
+])
+def test_malformed_tone_is_refused_with_one_line(tmp_path, change, message):
+    path = tmp_path / "valid.json"
+    save_track_file(_with_tone(), path)
+    data = json.loads(path.read_text())
+    entry = data["tracks"][0]["frames"]["1002"]
+    entry["tone"] = change(entry["tone"])
+    _expect(tmp_path, data, message)
