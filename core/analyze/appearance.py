@@ -18,6 +18,7 @@ import numpy as np
 
 from faceplate.core.analyze import occlusion as oc
 from faceplate.core.analyze import registration
+from faceplate.core.analyze.temporal_grain import temporal_std
 from faceplate.core.analyze import tone as tn
 from faceplate.core.geometry import align
 from faceplate.core.geometry.align import points5_from_landmarks68
@@ -34,8 +35,9 @@ _MAX_GRAIN_PX = 160_000   # a huge face: grain is measured on a centred window o
 _PAD = 16
 
 
-def _grain_region(lin: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(crop of the plate around the face (h, w, 3) float32, face oval in it (h, w) bool)."""
+def _grain_region(lin: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(crop of the plate around the face (h, w, 3) float32, face oval in it (h, w) bool, the crop's
+    top-left corner (x, y) in ``lin``'s pixels)."""
     h, w = lin.shape[:2]
     to_aligned = oc.aligned_transform(points)
     inv = cv2.invertAffineTransform(to_aligned)
@@ -49,13 +51,13 @@ def _grain_region(lin: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.n
         cx, cy, hw, hh = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) * k / 2, (y1 - y0) * k / 2
         x0, x1, y0, y1 = int(cx - hw), int(cx + hw), int(cy - hh), int(cy + hh)
     if x1 - x0 < 16 or y1 - y0 < 16:
-        return np.zeros((0, 0, 3), np.float32), np.zeros((0, 0), bool)
+        return np.zeros((0, 0, 3), np.float32), np.zeros((0, 0), bool), np.zeros(2)
     crop = np.nan_to_num(np.asarray(lin[y0:y1, x0:x1], np.float32), nan=0.0, posinf=0.0, neginf=0.0)
     shift = np.array([[1.0, 0.0, x0], [0.0, 1.0, y0]])
     to_crop_aligned = to_aligned @ np.vstack([shift, [0.0, 0.0, 1.0]])
     region = cv2.warpAffine(oc.face_region().astype(np.uint8), cv2.invertAffineTransform(to_crop_aligned),
                             (x1 - x0, y1 - y0), flags=cv2.INTER_NEAREST) > 0
-    return crop, region
+    return crop, region, np.array([x0, y0], np.float64)
 
 
 def _moved(entry: Any, landmarks: np.ndarray, decimals: int) -> Any:
@@ -72,6 +74,20 @@ def _moved(entry: Any, landmarks: np.ndarray, decimals: int) -> Any:
 
 def _grain_values(model: GrainModel) -> Optional[np.ndarray]:
     return pack_grain(model) if model.samples > 0 else None
+
+
+def _moving_std(moving: dict[tuple[int, int], np.ndarray], ti: int, frames: list[int], pos: list[int],
+               cut_pos: list[int], covered: dict[int, float], spatial: np.ndarray) -> np.ndarray:
+    """(T, 3) the grain that changes from frame to frame (``analyze/temporal_grain``), smoothed over
+    the track's pieces; ``spatial`` where it could not be measured (a first frame, an occluder
+    passing). Only ever lowers the one-frame estimate: what does not change is the face's texture."""
+    values = [moving.get((ti, f)) for f in frames]
+    ok = np.array([v is not None and covered[f] < 0.02 and covered.get(g, 0.0) < 0.02
+                   for v, f, g in zip(values, frames, [None] + frames[:-1])])
+    if ok.sum() < 3:
+        return spatial
+    table = np.stack([v if v is not None else spatial[i] for i, v in enumerate(values)])
+    return smooth_estimates(np.maximum(table, 1e-8), pos, cut_pos, 0, ok, log=True)
 
 
 def _tones(track: Track, frames: list[int], pos: list[int], cut_pos: list[int],
@@ -114,6 +130,9 @@ def appearance_pass(plate: Any, tracks: list[Track], cuts: Iterable[int], occlus
     crops: dict[tuple[int, int], np.ndarray] = {}
     faces: dict[tuple[int, int], np.ndarray] = {}   # final aligned crops (after registration), for the tone
     grains: dict[tuple[int, int], Optional[np.ndarray]] = {}
+    moving: dict[tuple[int, int], np.ndarray] = {}   # grain that changes since the previous frame (3,)
+    last: dict[int, tuple[int, np.ndarray, np.ndarray]] = {}   # per track: (position, crop, points in it)
+    cut_set = set(cut_pos)
     frame_origin: dict[int, np.ndarray] = {}
     for pf in (plate.iter_rgb() if hasattr(plate, "iter_rgb") else plate):
         todo = at.get(int(pf.frame), [])
@@ -127,8 +146,18 @@ def appearance_pass(plate: Any, tracks: list[Track], cuts: Iterable[int], occlus
             if occlusion or tone:
                 crops[(ti, f)] = oc.aligned_face(lin, points, pad=_PAD).astype(np.float16)
             if grain:
-                region_crop, region = _grain_region(lin, points)
-                grains[(ti, f)] = _grain_values(measure_grain(region_crop, region)) if region.any() else None
+                region_crop, region, corner = _grain_region(lin, points)
+                model = measure_grain(region_crop, region) if region.any() else None
+                grains[(ti, f)] = _grain_values(model) if model is not None else None
+                here = index[int(f)]
+                before = last.pop(ti, None)
+                if model is not None and model.samples:
+                    if before is not None and before[0] == here - 1 and here not in cut_set:
+                        found = temporal_std(before[1], before[2], region_crop, points - corner, region,
+                                             float(np.mean(model.size)))
+                        if found is not None:
+                            moving[(ti, f)] = found
+                    last[ti] = (here, region_crop, points - corner)
         del lin
     out = []
     for ti, t in enumerate(tracks):
@@ -165,6 +194,7 @@ def appearance_pass(plate: Any, tracks: list[Track], cuts: Iterable[int], occlus
                 filler = next(v for v, ok in zip(values, valid) if ok)
                 table = np.stack([v if v is not None else filler for v in values])
                 std = smooth_estimates(np.maximum(table[:, :3], 1e-8), pos, cut_pos, 0, valid, log=True)
+                std = np.minimum(std, _moving_std(moving, ti, frames, pos, cut_pos, covered, std))
                 rest = smooth_estimates(table[:, 3:], pos, cut_pos, 0, valid)
                 smoothed = {f: np.round(np.concatenate([std[i], rest[i]]), 7) for i, f in enumerate(frames)}
         tones = _tones(t, frames, pos, cut_pos, faces, ti, codes, moved) if tone else {}
