@@ -1,7 +1,7 @@
 """The plate's skin tone around a tracked face (analyze side), measured per entry and smoothed over the shot.
 
 Engine v2 matches the swapped face to the plate by colour gains (the mean skin colour and the spread
-of log luminance) and a low-frequency shading field. Measured on frame f alone, over a region that
+of log luminance around the broad shading) and a low-frequency shading field. Measured on frame f alone, over a region that
 changes from frame to frame (an occluder entering, the source frame switching, the head turning),
 those numbers breathe and jump. Here they are measured once per entry, in the fixed aligned square
 of ``analyze/occlusion`` (``ALIGNED_SIZE``² px from the face's 5 points), over the face's own skin:
@@ -13,7 +13,7 @@ entry in the track file (``FaceEntry.tone``, ``TONE_VALUES`` numbers). The sourc
 the same way on a library frame (``measure``), so both sides see the same anatomy at the same
 resolution.
 
-Values (``pack`` / ``unpack``): mean linear RGB (3), standard deviation of log luminance (1), and
+Values (``pack`` / ``unpack``): mean linear RGB (3), standard deviation of log luminance around the field (1), and
 the shading field: log of the skin's luminance low-passed at ``FIELD_SIGMA`` (normalised
 convolution inside the region) relative to the luminance of the mean colour, sampled on a
 ``GRID``² grid of aligned pixels (``grid_to_aligned``); cells away from the skin are filled from a
@@ -110,7 +110,6 @@ def measure(aligned: np.ndarray, landmarks68: np.ndarray, covered: Optional[np.n
     px = img[region].astype(np.float64)
     mean = px.mean(axis=0) + eps
     luma = LUMA_709
-    spread = float(np.log(px @ luma + eps).std())
     # the shading field: luminance low-passed inside the region, a wider blur where the region is thin
     y = (img @ luma.astype(np.float32)) * region
     w = region.astype(np.float32)
@@ -118,6 +117,9 @@ def measure(aligned: np.ndarray, landmarks68: np.ndarray, covered: Optional[np.n
     wide_w = cv2.GaussianBlur(w, (0, 0), 3.0 * FIELD_SIGMA)
     fine = cv2.GaussianBlur(y, (0, 0), FIELD_SIGMA) / np.maximum(fine_w, 1e-6)
     wide = cv2.GaussianBlur(y, (0, 0), 3.0 * FIELD_SIGMA) / np.maximum(wide_w, 1e-6)
+    # the spread of the skin's detail around its broad shading: the shading is the field's (relight),
+    # so a hard key light on the plate does not raise the contrast of the source's pores and features
+    spread = float((np.log(px @ luma + eps) - np.log(np.maximum(fine[region], 0.0) + eps)).std())
     g = grid_to_aligned()
     idx = np.arange(GRID)
     xs = np.clip(np.round(g[0, 0] * idx + g[0, 2]).astype(int), 0, ALIGNED_SIZE - 1)

@@ -189,8 +189,8 @@ class FaceEngine:
         plate = self._plate_moved(crop, lm_t, lm_goal)
         share = float(np.clip(s.source_features, 0.0, 1.0))
         matches = feature_matches(self.library.frames[k].expression, measure(lm_t, crop)) * share
-        features = np.max(np.stack([m * (1.0 - a) for m, a in zip(regions.feature_masks(lm_goal, (h, w)),
-                                                                  matches)]), axis=0)
+        feature_regions = regions.feature_masks(lm_goal, (h, w))
+        features = np.max(np.stack([m * (1.0 - a) for m, a in zip(feature_regions, matches)]), axis=0)
         where = (skin_src > 0.5) & (skin_tgt > 0.5) & (features < 0.05)
         if face_matte is not None:
             where &= face_matte > 0.5
@@ -200,8 +200,10 @@ class FaceEngine:
             from faceplate.core.analyze.tone import unpack
             plate_tone = unpack(tone)
             to_aligned = aligned_transform(lm_t) if tone_frame is None else tone_frame
-            warped, gamma = match_tone(warped, src_tone, plate_tone)
-            warped = relight_tone(warped, src_tone, plate_tone, gamma, to_aligned)
+            warped, _ = match_tone(warped, src_tone, plate_tone)
+            # the source's skin less all its features, as the plate's tone was measured (fixed per frame)
+            bare = skin_src * (np.max(np.stack(feature_regions), axis=0) < 0.05)
+            warped = relight_tone(warped, bare, plate_tone, to_aligned, size)
         elif colour_match_on:
             warped = colour_match(warped, crop, where)
             warped = relight(warped, crop, where, size)

@@ -42,18 +42,27 @@ def match_tone(swap: np.ndarray, source: Tone, plate: Tone, max_gain: float = 2.
     return _gained(swap, np.asarray(source.mean, np.float64), np.asarray(plate.mean, np.float64), gamma), gamma
 
 
-def relight_tone(swap: np.ndarray, source: Tone, plate: Tone, gamma: float, to_aligned: np.ndarray,
+def relight_tone(swap: np.ndarray, skin: np.ndarray, plate: Tone, to_aligned: np.ndarray, size: float,
                  max_gain: float = 2.0) -> np.ndarray:
-    """``relight`` from the two shading fields: the swap (already ``match_tone``d with ``gamma``, which
-    raised the source's shading to that power) gets the plate's. The fields lie in the aligned square,
-    placed on ``swap`` by ``to_aligned`` ((2, 3) swap pixels -> aligned, from the plate face's points;
-    the source was warped onto them). Overall level is ``match_tone``'s: the fields are relative."""
+    """``relight`` toward the plate's stored shading field (``analyze/tone``, smoothed over the shot)
+    instead of this frame's pixels. The swap's own broad shading is low-passed as ``relight`` does,
+    over ``skin`` ((h, w), the source's own skin as warped: fixed per library frame, not the plate's
+    matte of the frame), so the source side is measured where it lies on the face whatever the pose;
+    the plate's field lies in the aligned square, placed on ``swap`` by ``to_aligned`` ((2, 3) swap
+    pixels -> aligned). ``size``: face size in swap px (the low-pass is 0.12 of it, as ``relight``)."""
+    sel = (np.asarray(skin) > 0.5).astype(np.float32)
+    if sel.sum() < 64:
+        return swap
     h, w = swap.shape[:2]
-    log_gain = (np.asarray(plate.field, np.float64) - gamma * np.asarray(source.field, np.float64)).astype(np.float32)
+    luma = LUMA_709.astype(np.float32)
+    sigma = max(0.12 * size, 1.0)
+    weight = cv2.GaussianBlur(sel, (0, 0), sigma) + 1e-6
+    lo_swap = cv2.GaussianBlur((np.maximum(swap, 0.0) @ luma) * sel, (0, 0), sigma) / weight
     grid_to_crop = align.compose(align.invert(to_aligned), grid_to_aligned())
-    field = cv2.warpAffine(log_gain, grid_to_crop, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    bound = float(np.log(max_gain))
-    gain = np.exp(np.clip(field, -bound, bound))
+    field = cv2.warpAffine(np.asarray(plate.field, np.float32), grid_to_crop, (w, h), flags=cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_REPLICATE)
+    lo_plate = float(np.asarray(plate.mean, np.float64) @ LUMA_709) * np.exp(field)
+    gain = np.clip((lo_plate + 1e-4) / (lo_swap + 1e-4), 1.0 / max_gain, max_gain)
     return (swap * gain[..., None]).astype(np.float32)
 
 
