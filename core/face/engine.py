@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from faceplate.core.errors import FaceplateError
-from faceplate.core.face import likeness, regions, selection, warp3d
+from faceplate.core.face import delight, likeness, regions, selection, warp3d
 from faceplate.core.face.expression import measure
 
 ENGINE_NAME = "classical"          # the classical family; ENGINE_VERSION tells v2 apart in provenance
@@ -118,6 +118,8 @@ class FaceEngine:
         off = np.array([x0, y0], np.float64)
         skin = regions.fade_at_cut(regions.visible_skin(image, lm - off, self.settings.source_forehead),
                                    lm - off, self.settings.source_forehead)
+        # the still's own speculars and mid-frequency shading out: the plate's light must own the face
+        image = delight.delight(image, skin, lm - off)
         pose = warp3d.estimate_pose(lm)
         prepared = _Prepared(image, skin, mesh - off, pose[1], likeness.proportions(lm, pose), size)
         self._cache[k] = prepared
