@@ -20,11 +20,13 @@ import cv2
 import numpy as np
 
 from faceplate.core.errors import FaceplateError
-from faceplate.core.face import likeness, regions, selection, warp3d
+from faceplate.core.face import delight, likeness, regions, selection, warp3d
 from faceplate.core.face.expression import measure
 
 ENGINE_NAME = "classical"          # the classical family; ENGINE_VERSION tells v2 apart in provenance
-ENGINE_VERSION = "classical/2"
+# goes into every output's provenance: raised whenever v2's pixels change, so --resume re-renders
+# frames an older engine wrote (3: the source still's speculars out, its outline trimmed)
+ENGINE_VERSION = "classical/3"
 
 
 # How far apart the source's and the actor's eye state (relative difference of the two eyes' mean
@@ -119,6 +121,10 @@ class FaceEngine:
         off = np.array([x0, y0], np.float64)
         skin = regions.fade_at_cut(regions.visible_skin(image, lm - off, self.settings.source_forehead),
                                    lm - off, self.settings.source_forehead)
+        # the still's backdrop and hair inside the landmark hull along its outline are not its skin
+        skin = regions.trim_silhouette(skin, image, lm - off, self.settings.source_forehead)
+        # the still's own speculars out: the plate's light must own the face
+        image = delight.delight(image, skin, lm - off)
         pose = warp3d.estimate_pose(lm)
         prepared = _Prepared(image, skin, mesh - off, pose[1], likeness.proportions(lm, pose), size)
         self._cache[k] = prepared

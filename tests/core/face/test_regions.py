@@ -74,3 +74,42 @@ def test_a_real_fringe_ends_the_skin_softly_and_the_hull_edge_stays(package_face
     assert step(faded) < 0.5 * step(skin) and step(faded) < 4.0 / (0.1 * size)
     low = regions._poly_mask(regions.hull_points(lm, -0.15), skin.shape) > 0  # the face under the brows
     assert np.abs(faded - skin)[low].mean() < 0.05
+
+
+def test_backdrop_inside_the_hull_is_trimmed_and_skin_and_jaw_shadow_stay(package_faces):
+    """A still whose jaw landmarks sit past its outline (a turned head): the hull takes in a sliver
+    of blue backdrop beside the cheek. Trimmed, that sliver is not skin; the face inside, and a
+    shadow along the jaw (darker, same chroma), stay skin."""
+    import cv2
+
+    from tests.core.plates import load_actor
+
+    actor = load_actor(package_faces.astronaut)
+    img, lm = _linear(actor.image), np.asarray(actor.points68, np.float64)
+    size = regions.face_size(lm)
+    shape = img.shape[:2]
+    outline = regions._poly_mask(regions.hull_points(lm, 0.45), shape) > 0
+    # the backdrop: saturated blue everywhere outside the true outline
+    img = np.where(outline[..., None], img, np.array([0.05, 0.12, 0.6], np.float32)).astype(np.float32)
+    # a shadow along the image-left jaw: 1.5 stops darker, skin's own chroma
+    yy, xx = np.mgrid[:shape[0], :shape[1]].astype(np.float32)
+    d = np.min([np.hypot(xx - p[0], yy - p[1]) for p in lm[2:7]], axis=0)
+    shadow = outline & (d < 0.05 * size)
+    img[shadow] *= 2.0 ** -1.5
+    # the jaw landmarks pushed outward by 0.04 face sizes: the hull now reaches over the backdrop
+    moved = lm.copy()
+    centre = lm[:17].mean(axis=0)
+    out = lm[:17] - centre
+    moved[:17] = lm[:17] + out / np.linalg.norm(out, axis=1, keepdims=True) * 0.04 * size
+    skin = regions.visible_skin(img, moved, 0.45)
+    trimmed = regions.trim_silhouette(skin, img, moved, 0.45)
+    sliver = (regions._poly_mask(regions.hull_points(moved, 0.45), shape) > 0) & ~outline
+    below = regions._poly_mask(regions.hull_points(moved, -0.15), shape) > 0  # under the brows
+    sliver &= below
+    inner = cv2.erode(outline.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=int(0.08 * size)) > 0
+    print(f"backdrop sliver {sliver.sum()} px: skin {skin[sliver].mean():.2f} -> {trimmed[sliver].mean():.2f}; "
+          f"jaw shadow {skin[shadow & below].mean():.2f} -> {trimmed[shadow & below].mean():.2f}")
+    assert sliver.sum() > 200 and skin[sliver].mean() > 0.5       # the hull took the backdrop in
+    assert trimmed[sliver].mean() < 0.1                           # trimmed, it is not skin
+    assert trimmed[shadow & below].mean() > 0.8 * skin[shadow & below].mean()
+    assert np.array_equal(trimmed[inner & below], skin[inner & below])  # the face inside: untouched
