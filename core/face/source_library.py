@@ -189,7 +189,6 @@ def from_image(rgb01: np.ndarray, landmarks68: np.ndarray, path: str = "", sha25
 # ------------------------------------------------------------------------------ file
 
 def to_dict(lib: SourceLibrary) -> dict:
-    r = lambda a: [round(float(v), 3) for v in np.asarray(a).reshape(-1)]  # noqa: E731
     return {
         "format": FORMAT, "sha256": lib.sha256, "models": lib.models, "media": lib.media,
         "frames": [{"media": f.media, "frame": f.frame, "landmarks": np.round(f.landmarks, 3).tolist(),
