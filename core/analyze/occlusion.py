@@ -35,6 +35,7 @@ STORE_SIZE = 64             # px, resolution of the stored per-frame mask
 # sizes of feather (the default 0.08 feather reaches about 0.09 past the hull).
 MATTE_LIFT = 0.5
 MATTE_REACH = 0.1
+HEAVY = 0.2                 # fraction of the region covered in a frame above which its gain is found robustly
 _ZOOM = 0.7                 # the ArcFace template shrunk so forehead and chin fit in the square
 # ArcFace 5-point template in unit coordinates of the square (0..1 between its outer pixel edges).
 _TEMPLATE_UNIT = ((align.ARCFACE_112 - 56.0) * _ZOOM + 56.0) / 112.0
@@ -123,28 +124,47 @@ def _face_median(values: np.ndarray, face: np.ndarray) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------ detection
 
-def _gain_normalised_log(crops: np.ndarray, region: np.ndarray, face: np.ndarray) \
-        -> tuple[np.ndarray, np.ndarray]:
-    """(log crops with each frame's per-channel gain removed (T, S, S, 3), per-pixel median (S, S, 3))."""
+def _cluster_centre(r: np.ndarray) -> np.ndarray:
+    """(3,) the centre of the main cluster of residuals (N, 3): the median, re-taken a few times over
+    the values within three robust spreads of it. A plain median is pulled far off by an occluder
+    brighter (or darker) than the face over a third of it, and then the whole face reads as changed."""
+    centre = np.median(r, axis=0)
+    for _ in range(3):
+        spread = 1.4826 * np.median(np.abs(r - centre), axis=0)
+        near = np.abs(r - centre) <= 3.0 * np.maximum(spread, 1e-3)
+        centre = np.array([np.median(r[near[:, c], c]) if near[:, c].any() else centre[c] for c in range(3)])
+    return centre
+
+
+def _gain_normalised_log(crops: np.ndarray, region: np.ndarray, face: np.ndarray,
+                         covered: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
+    """(log crops with each frame's per-channel gain removed (T, S, S, 3), per-pixel median (S, S, 3)).
+    covered: (T,) bool, frames where a first look found much of the face covered: their gain is the
+    centre of their residuals' main cluster, not the plain median."""
     logs = np.log(np.maximum(crops, 0.0) + 1e-3)
     offset = np.zeros((logs.shape[0], 1, 1, 3), np.float32)
-    for _ in range(2):   # median face, then each frame's gain against it (robust to the occluder)
+    for _ in range(2):   # median face, then each frame's gain against it
         median = _face_median(logs - offset, face)
-        offset = np.median((logs - median)[:, region], axis=1)[:, None, None, :]
+        residual = (logs - median)[:, region]
+        offset = np.median(residual, axis=1)[:, None, None, :]
+        for t in np.flatnonzero(covered) if covered is not None else ():
+            offset[t, 0, 0] = _cluster_centre(residual[t])
     normalised = logs - offset
     return normalised, _face_median(normalised, face)
 
 
-def deviation(crops: np.ndarray, region: np.ndarray, face: Optional[np.ndarray] = None) -> np.ndarray:
+def deviation(crops: np.ndarray, region: np.ndarray, face: Optional[np.ndarray] = None,
+              covered: Optional[np.ndarray] = None) -> np.ndarray:
     """(T, S, S) float32: each frame's distance from the track's expected face in robust-spread units.
 
     crops: (T, S, S, 3) float32 linear aligned faces of one shot segment; region: (S, S) bool, where
     gain is measured; face: (T, S, S) bool, where each frame's face is (default ``region`` in all):
-    the expected appearance and spread of a pixel come from the frames where it is face.
+    the expected appearance and spread of a pixel come from the frames where it is face; covered: (T,)
+    bool, frames much of whose face is covered (their gain is found robustly, ``_cluster_centre``).
     """
     crops = np.asarray(crops, np.float32)
     face = np.broadcast_to(region, crops.shape[:3]) if face is None else np.asarray(face, bool)
-    normalised, median = _gain_normalised_log(crops, region, face)
+    normalised, median = _gain_normalised_log(crops, region, face, covered)
     residual = normalised - median
     # a light blur: occluders are coherent, noise and grain are not
     residual = np.stack([cv2.GaussianBlur(r, (0, 0), 1.0) for r in residual])
@@ -154,6 +174,34 @@ def deviation(crops: np.ndarray, region: np.ndarray, face: Optional[np.ndarray] 
     spread = np.maximum(spread, max(floor, 1e-3))
     distance = np.sqrt((residual ** 2).mean(axis=3))
     return (distance / spread[None]).astype(np.float32)
+
+
+def _blobs(z: np.ndarray, look: np.ndarray, region: np.ndarray, high: float, low: float,
+           min_area: float) -> np.ndarray:
+    """(T, S, S) bool: coherent blobs of deviation ``z`` (T, S, S): seeds above ``high`` inside
+    ``region``, grown through ``low`` in (frame, y, x), cleaned by morphology and a minimum size."""
+    candidate = (z > low) & look
+    labels, count = ndimage.label(candidate, structure=np.ones((3, 3, 3), bool))
+    if count == 0:
+        return np.zeros_like(candidate)
+    seeded = np.zeros(count + 1, bool)
+    # seeds only where the pixel is face in most frames: at the outline (hair, background showing
+    # through) a change is weaker evidence; an occluder seeded inside grows out to it
+    seeded[np.unique(labels[(z > high) & look & region[None]])] = True
+    seeded[0] = False
+    masks = seeded[labels]
+    min_px = max(int(min_area * region.sum()), 4)
+    opening, closing = np.ones((3, 3), bool), np.ones((5, 5), bool)
+    for t in range(z.shape[0]):
+        m = ndimage.binary_opening(masks[t], opening)
+        m = ndimage.binary_closing(m, closing, border_value=0) & look[t]
+        m = ndimage.binary_fill_holes(m)
+        lab, n = ndimage.label(m)
+        if n:
+            sizes = ndimage.sum(m, lab, index=np.arange(1, n + 1))
+            m = np.isin(lab, np.flatnonzero(sizes >= min_px) + 1)
+        masks[t] = m
+    return masks
 
 
 def detect_occlusion(crops: np.ndarray, region: Optional[np.ndarray] = None, high: float = 6.0, low: float = 3.0,
@@ -180,27 +228,12 @@ def detect_occlusion(crops: np.ndarray, region: Optional[np.ndarray] = None, hig
     if t_count < 3 or not region.any():
         return np.zeros((t_count, size, size), bool)
     z = deviation(crops, region, look)
-    candidate = (z > low) & look
-    labels, count = ndimage.label(candidate, structure=np.ones((3, 3, 3), bool))
-    if count == 0:
-        return np.zeros_like(candidate)
-    seeded = np.zeros(count + 1, bool)
-    # seeds only where the pixel is face in most frames: at the outline (hair, background showing
-    # through) a change is weaker evidence; an occluder seeded inside grows out to it
-    seeded[np.unique(labels[(z > high) & look & region[None]])] = True
-    seeded[0] = False
-    masks = seeded[labels]
-    min_px = max(int(min_area * region.sum()), 4)
-    opening, closing = np.ones((3, 3), bool), np.ones((5, 5), bool)
-    for t in range(t_count):
-        m = ndimage.binary_opening(masks[t], opening)
-        m = ndimage.binary_closing(m, closing, border_value=0) & look[t]
-        m = ndimage.binary_fill_holes(m)
-        lab, n = ndimage.label(m)
-        if n:
-            sizes = ndimage.sum(m, lab, index=np.arange(1, n + 1))
-            m = np.isin(lab, np.flatnonzero(sizes >= min_px) + 1)
-        masks[t] = m
+    masks = _blobs(z, look, region, high, low, min_area)
+    # where much of the face is covered, the plain median gain is pulled toward the occluder and the
+    # whole face can read as changed: look again with those frames' gain found robustly
+    heavy = np.array([(m & region).sum() > HEAVY * region.sum() for m in masks])
+    if heavy.any():
+        masks = _blobs(deviation(crops, region, look, heavy), look, region, high, low, min_area)
     # a pixel set in both neighbours is set here too (no one-frame hole); nothing is voted away: an
     # occluder that moves fast (or a plate sampled every few frames) is in a new place in every frame,
     # and painting the face over it is worse than keeping a few extra plate pixels

@@ -24,19 +24,24 @@ class Shot:
 
 
 def _occluder_texture(h: int, w: int, kind: str, rng) -> np.ndarray:
-    """(h, w, 3) linear: 'cup' (painted stripes and print), 'skin' (a skin-toned textured hand-like object)."""
+    """(h, w, 3) linear: 'cup' (painted stripes and print), 'skin' (a skin-toned textured hand-like object),
+    'card' (a bright, nearly plain card: far brighter than any face)."""
     ys, xs = np.mgrid[0:h, 0:w]
     if kind == "cup":
         stripes = (np.sin(xs / 3.0) > 0)[..., None]
         tex = np.where(stripes, [0.6, 0.62, 0.65], [0.05, 0.12, 0.4]).astype(np.float32)
+    elif kind == "card":
+        tex = np.full((h, w, 3), [0.85, 0.82, 0.75], np.float32)
     else:
         folds = 0.85 + 0.15 * np.sin(ys / 2.5 + xs / 9.0)[..., None]
         tex = (np.array([0.55, 0.3, 0.2], np.float32) * folds).astype(np.float32)
     return (tex * (1.0 + 0.05 * rng.standard_normal((h, w, 1)))).astype(np.float32)
 
 
-def make_shot(face: str = "centre", kind: str = "cup", seed: int = 0, eye_px: float = 110.0) -> Shot:
-    """kind: the object's texture ("cup", "skin") or "none" (a clear shot, same motion and noise)."""
+def make_shot(face: str = "centre", kind: str = "cup", seed: int = 0, eye_px: float = 110.0,
+              object_scale: float = 1.0) -> Shot:
+    """kind: the object's texture ("cup", "skin", "card") or "none" (a clear shot, same motion and noise);
+    object_scale: the object's size (1: a mug across the mouth, 2: most of the lower face)."""
     rng = np.random.default_rng(seed)
     photo = t1_linear()
     base = T1_POINTS[face]
@@ -55,7 +60,7 @@ def make_shot(face: str = "centre", kind: str = "cup", seed: int = 0, eye_px: fl
         occ = np.zeros((SIZE, SIZE), bool)
         if t in OCCLUDED and kind != "none":
             mouth = pts[3:].mean(axis=0)
-            w, h = int(1.3 * eye_px), int(0.55 * eye_px)
+            w, h = int(1.3 * eye_px * object_scale), int(0.55 * eye_px * object_scale)
             x0 = int(mouth[0] - 1.1 * w + (t - OCCLUDED.start) * 0.2 * w)
             y0 = int(mouth[1] - 0.45 * h)
             xa, ya, xb, yb = max(x0, 0), max(y0, 0), min(x0 + w, SIZE), min(y0 + h, SIZE)

@@ -49,6 +49,20 @@ def test_occluder_crossing_the_mouth_is_found_and_clean_frames_stay_clean(face, 
     assert total > 0 and found >= 0.9 * total, found / total
 
 
+def test_an_object_over_much_of_the_face_does_not_flag_all_of_it():
+    """A bright card over nearly half the face pulls a plain median gain toward it, and then the
+    whole face reads as changed: the frames much of whose face is covered get a robust gain."""
+    shot = make_shot("centre", "card", object_scale=2.2)
+    worst = 0.0
+    for t, (flagged, region) in enumerate(_image_masks(shot)):
+        if t in OCCLUDED:
+            truth = shot.occluder[t] & region
+            assert (flagged & truth).sum() >= 0.9 * truth.sum()
+            near = cv2.dilate(shot.occluder[t].astype(np.uint8), np.ones((35, 35), np.uint8)) > 0
+            worst = max(worst, (flagged & region & ~near).sum() / region.sum())
+    assert worst <= 0.05, worst
+
+
 def test_detection_is_deterministic_and_needs_three_frames():
     shot = make_shot("centre", "cup")
     crops = np.stack([oc.aligned_face(f, p) for f, p in zip(shot.frames, shot.points)])
