@@ -104,6 +104,9 @@ class FaceEntry:
     occlusion: Optional[str] = None      # analyze/occlusion: "<N>:<base64>" mask in the aligned square, None = clear
     grain: Optional[np.ndarray] = None   # (9,) plate grain around the face, smoothed (render/grain.pack_grain)
     tone: Optional[np.ndarray] = None    # (68,) plate skin tone around the face, smoothed (analyze/tone.pack)
+    gaze: Optional[np.ndarray] = None    # (2,) iris offset / eye width (x, y) measured on the plate (face/expression)
+    features: Optional[np.ndarray] = None  # (3,) engine v2: how far the source's [left eye, right eye, mouth]
+    #                                        stand in for the actor's, chosen in analyze and smoothed (face/selection)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, FaceEntry):
@@ -111,6 +114,7 @@ class FaceEntry:
         return (self.frame == other.frame and self.source == other.source and self.score == other.score
                 and self.source_frame == other.source_frame and self.occlusion == other.occlusion
                 and _same_optional(self.grain, other.grain) and _same_optional(self.tone, other.tone)
+                and _same_optional(self.gaze, other.gaze) and _same_optional(self.features, other.features)
                 and all(np.array_equal(getattr(self, n), getattr(other, n)) for n in _ARRAY_FIELDS))
 
 

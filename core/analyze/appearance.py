@@ -19,6 +19,7 @@ import numpy as np
 from faceplate.core.analyze import occlusion as oc
 from faceplate.core.analyze import registration
 from faceplate.core.analyze.temporal_grain import temporal_std
+from faceplate.core.face.expression import gaze
 from faceplate.core.analyze import tone as tn
 from faceplate.core.geometry import align
 from faceplate.core.geometry.align import points5_from_landmarks68
@@ -130,6 +131,7 @@ def appearance_pass(plate: Any, tracks: list[Track], cuts: Iterable[int], occlus
     crops: dict[tuple[int, int], np.ndarray] = {}
     faces: dict[tuple[int, int], np.ndarray] = {}   # final aligned crops (after registration), for the tone
     grains: dict[tuple[int, int], Optional[np.ndarray]] = {}
+    gazes: dict[tuple[int, int], np.ndarray] = {}    # iris offset per entry (face/expression.gaze)
     moving: dict[tuple[int, int], np.ndarray] = {}   # grain that changes since the previous frame (3,)
     last: dict[int, tuple[int, np.ndarray, np.ndarray]] = {}   # per track: (position, crop, points in it)
     cut_set = set(cut_pos)
@@ -143,6 +145,8 @@ def appearance_pass(plate: Any, tracks: list[Track], cuts: Iterable[int], occlus
         frame_origin[int(pf.frame)] = origin
         for ti, f in todo:
             points = np.asarray(tracks[ti].entries[f].landmarks, np.float64) - origin
+            if points.shape == (68, 2):
+                gazes[(ti, f)] = np.round(np.clip(gaze(lin, points), -1.0, 1.0), 4)
             if occlusion or tone:
                 crops[(ti, f)] = oc.aligned_face(lin, points, pad=_PAD).astype(np.float16)
             if grain:
@@ -199,7 +203,8 @@ def appearance_pass(plate: Any, tracks: list[Track], cuts: Iterable[int], occlus
                 smoothed = {f: np.round(np.concatenate([std[i], rest[i]]), 7) for i, f in enumerate(frames)}
         tones = _tones(t, frames, pos, cut_pos, faces, ti, codes, moved) if tone else {}
         entries = {f: dataclasses.replace(_moved(e, moved[f], decimals) if f in moved else e,
-                                          occlusion=codes.get(f), grain=smoothed.get(f), tone=tones.get(f))
+                                          occlusion=codes.get(f), grain=smoothed.get(f), tone=tones.get(f),
+                                          gaze=gazes.get((ti, f)))
                    for f, e in t.entries.items()}
         n_occluded = sum(c is not None for c in codes.values())
         if n_occluded:

@@ -242,7 +242,9 @@ def analyze(plate: Any, settings: AnalyzeSettings, detector: Any, landmarker: An
                                  decimals=settings.decimals)
     if settings.source_library is not None:  # engine v2: library frame per entry, whole-shot path
         from faceplate.core.face.selection import assign_source_frames
-        settings_dict["source"] = assign_source_frames(tracks, settings.source_library)
+        settings_dict["source"] = assign_source_frames(tracks, settings.source_library,
+                                                       positions={int(f): i for i, f in enumerate(frames)},
+                                                       cuts=tracker.cuts)
     if not tracks:
         log.warning("%s: no face found in frames %d-%d; writing an empty track file", info["pattern"],
                     frames[0], frames[-1])

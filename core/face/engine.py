@@ -29,16 +29,6 @@ ENGINE_NAME = "classical"          # the classical family; ENGINE_VERSION tells 
 ENGINE_VERSION = "classical/3"
 
 
-# How far apart the source's and the actor's eye state (relative difference of the two eyes' mean
-# openness; gaze in eye widths) and mouth state (relative difference of openness; smile, the corner
-# lift, in mouth widths) may be for the source's own eyes or mouth to stand in for the actor's: full
-# use within half a tolerance, none beyond one and a half. Openness is compared relatively (floor
-# 0.1): 68-point lids and lips are noisy and people's open eyes differ in shape, while a blink, a
-# squint or lips parting over the teeth change openness by a large fraction of itself. A closed grin
-# and a neutral mouth have the same openness: the smile tells them apart.
-EYE_TOLERANCE, MOUTH_TOLERANCE, SMILE_TOLERANCE, GAZE_TOLERANCE = 0.15, 0.3, 0.1, 0.1
-
-
 @dataclass
 class EngineSettings:
     likeness: float = 0.5          # 0 = the actor's proportions, 1 = the source's
@@ -153,11 +143,13 @@ class FaceEngine:
     def swap(self, crop_linear: np.ndarray, landmarks68: np.ndarray, points5: np.ndarray, colour: Any = None,
              latent: Any = None, face_matte: Optional[np.ndarray] = None, colour_match_on: bool = True,
              source_frame: Optional[int] = None, tone: Optional[np.ndarray] = None,
-             tone_frame: Optional[np.ndarray] = None) -> Any:
+             tone_frame: Optional[np.ndarray] = None, shares: Optional[np.ndarray] = None) -> Any:
         """``tone``: the track entry's plate skin tone (analyze/tone, smoothed over the shot), used
         for the colour gains and relighting instead of this frame's pixels; ``tone_frame`` (2, 3)
         maps ``crop_linear``'s pixels into the aligned square it was measured in (default: from
-        ``landmarks68``)."""
+        ``landmarks68``). ``shares``: the entry's (3,) shares of the source's eyes and mouth, chosen
+        and smoothed over the shot in analyze (``selection.feature_shares``); without them this
+        frame's states are compared."""
         from faceplate.core.types import SwapResult as Result
         from faceplate.core.render.colour_match import match_tone, relight_tone
         from faceplate.core.render.engines.classical import colour_match, relight
@@ -194,7 +186,9 @@ class FaceEngine:
         skin_tgt = regions.visible_skin(crop, lm_t, s.forehead)
         plate = self._plate_moved(crop, lm_t, lm_goal)
         share = float(np.clip(s.source_features, 0.0, 1.0))
-        matches = feature_matches(self.library.frames[k].expression, measure(lm_t, crop)) * share
+        if shares is None:
+            shares = selection.feature_matches(self.library.frames[k].expression, measure(lm_t, crop))
+        matches = np.clip(np.asarray(shares, np.float64).reshape(3), 0.0, 1.0) * share
         feature_regions = regions.feature_masks(lm_goal, (h, w))
         features = np.max(np.stack([m * (1.0 - a) for m, a in zip(feature_regions, matches)]), axis=0)
         where = (skin_src > 0.5) & (skin_tgt > 0.5) & (features < 0.05)
@@ -231,24 +225,6 @@ class FaceEngine:
                                           (h, w))
         moved = cv2.remap(crop, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         return np.where((wt > 0)[..., None], moved, crop)
-
-
-def feature_matches(source: Any, actor: Any) -> np.ndarray:
-    """(3,) how well the source frame's [image-left eye, image-right eye, mouth] stands in for the
-    actor's: 1 where openness (and gaze, when both were measured) agree, 0 where they differ (closed
-    or downcast eyes, a mouth open on one side only). Where 1, that feature is the source's own."""
-    def near(d: float) -> float:
-        return float(np.clip(1.5 - d, 0.0, 1.0))
-
-    gaze = 0.0
-    if (source.gaze_x or source.gaze_y) and (actor.gaze_x or actor.gaze_y):
-        gaze = float(np.hypot(source.gaze_x - actor.gaze_x, source.gaze_y - actor.gaze_y)) / GAZE_TOLERANCE
-    eye_s, eye_a = 0.5 * (source.eye_left + source.eye_right), 0.5 * (actor.eye_left + actor.eye_right)
-    eyes = near(max(abs(eye_s - eye_a) / max(eye_s, eye_a, 0.1) / EYE_TOLERANCE, gaze))
-    mouth = abs(source.mouth - actor.mouth) / max(source.mouth, actor.mouth, 0.1) / MOUTH_TOLERANCE
-    if np.isfinite(source.smile) and np.isfinite(actor.smile):  # NaN: an older source file has none
-        mouth = max(mouth, abs(source.smile - actor.smile) / SMILE_TOLERANCE)
-    return np.array([eyes, eyes, near(mouth)])
 
 
 def _match_shading_near(warped: np.ndarray, plate: np.ndarray, features: np.ndarray, where: np.ndarray,

@@ -20,6 +20,20 @@ from faceplate.core.face.expression import Expression, measure
 FEATURE_SCALES = np.array([15.0, 10.0, 10.0, 0.1, 0.1, 0.15, 0.1, 0.1])
 SMILE_SCALE = 0.1
 
+# How far apart the source's and the actor's eye state (relative difference of the two eyes' mean
+# openness; gaze in eye widths) and mouth state (relative difference of openness; smile, the corner
+# lift, in mouth widths) may be for the source's own eyes or mouth to stand in for the actor's: full
+# use within half a tolerance, none beyond one and a half. Openness is compared relatively (floor
+# 0.1): 68-point lids and lips are noisy and people's open eyes differ in shape, while a blink, a
+# squint or lips parting over the teeth change openness by a large fraction of itself. A closed grin
+# and a neutral mouth have the same openness: the smile tells them apart.
+EYE_TOLERANCE, MOUTH_TOLERANCE, SMILE_TOLERANCE, GAZE_TOLERANCE = 0.15, 0.3, 0.1, 0.1
+# A feature is the source's or the plate's, never a steady mix (two eyes half over each other are a
+# ghost): each frame's match is decided with hysteresis (on from SHARE_ON, off below SHARE_OFF), a
+# decision held for fewer than SHARE_MIN_RUN frames follows its neighbours, and the change fades
+# over about five frames (Gaussian of SHARE_SIGMA frames) instead of popping.
+SHARE_ON, SHARE_OFF, SHARE_MIN_RUN, SHARE_SIGMA = 0.6, 0.4, 6, 1.5
+
 
 @dataclass
 class SelectionSettings:
@@ -47,6 +61,24 @@ def unary_costs(targets: Sequence[Expression], library: Sequence[Expression], se
         cos = e @ mean / max(np.linalg.norm(mean), 1e-12) / np.maximum(np.linalg.norm(e, axis=1), 1e-12)
         cost = cost + settings.identity_penalty * (cos < settings.identity_floor)[None, :]
     return cost
+
+
+def feature_matches(source: Any, actor: Any) -> np.ndarray:
+    """(3,) how well the source frame's [image-left eye, image-right eye, mouth] stands in for the
+    actor's: 1 where openness (and gaze, when both were measured) agree, 0 where they differ (closed
+    or downcast eyes, a mouth open on one side only). Where 1, that feature is the source's own."""
+    def near(d: float) -> float:
+        return float(np.clip(1.5 - d, 0.0, 1.0))
+
+    gaze = 0.0
+    if (source.gaze_x or source.gaze_y) and (actor.gaze_x or actor.gaze_y):
+        gaze = float(np.hypot(source.gaze_x - actor.gaze_x, source.gaze_y - actor.gaze_y)) / GAZE_TOLERANCE
+    eye_s, eye_a = 0.5 * (source.eye_left + source.eye_right), 0.5 * (actor.eye_left + actor.eye_right)
+    eyes = near(max(abs(eye_s - eye_a) / max(eye_s, eye_a, 0.1) / EYE_TOLERANCE, gaze))
+    mouth = abs(source.mouth - actor.mouth) / max(source.mouth, actor.mouth, 0.1) / MOUTH_TOLERANCE
+    if np.isfinite(source.smile) and np.isfinite(actor.smile):  # NaN: an older source file has none
+        mouth = max(mouth, abs(source.smile - actor.smile) / SMILE_TOLERANCE)
+    return np.array([eyes, eyes, near(mouth)])
 
 
 def viterbi(cost: np.ndarray, switch_cost: float) -> list[int]:
@@ -90,14 +122,88 @@ def nearest(target: Expression, library: Any, settings: Optional[SelectionSettin
     return int(np.argmin(cost[0]))
 
 
-def assign_source_frames(tracks: Sequence[Any], library: Any, settings: Optional[SelectionSettings] = None) -> dict:
-    """Set ``entry.source_frame`` on every entry of ``tracks``; returns the record for the track file."""
+def _target(entry: Any) -> Expression:
+    """The actor's state in one track entry: from its landmarks, with the gaze analyze measured."""
+    e = measure(np.asarray(entry.landmarks, np.float64))
+    gaze = getattr(entry, "gaze", None)
+    if gaze is not None:
+        e.gaze_x, e.gaze_y = float(gaze[0]), float(gaze[1])
+    return e
+
+
+def _smooth_runs(values: np.ndarray, breaks: np.ndarray, sigma: float) -> np.ndarray:
+    """(T, K) ``values`` Gaussian-smoothed along T (``sigma`` rows), separately between breaks
+    (``breaks[t]``: row t starts a new run), edges reflected."""
+    out = np.asarray(values, np.float64).copy()
+    starts = list(np.flatnonzero(breaks)) + [len(out)]
+    radius = max(int(np.ceil(3 * sigma)), 1)
+    kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    kernel /= kernel.sum()
+    for a, b in zip(starts[:-1], starts[1:]):
+        run = out[a:b]
+        if len(run) < 2:
+            continue
+        padded = np.pad(run, ((radius, radius), (0, 0)), mode="reflect" if len(run) > radius else "edge")
+        out[a:b] = np.stack([np.convolve(padded[:, k], kernel, mode="valid") for k in range(run.shape[1])], axis=1)
+    return out
+
+
+def _decided(raw: np.ndarray, breaks: np.ndarray) -> np.ndarray:
+    """(T,) 0/1 per frame from (T,) matches in 0..1: hysteresis, then runs shorter than
+    ``SHARE_MIN_RUN`` frames take their neighbours' state (each run between breaks apart)."""
+    out = np.zeros(len(raw))
+    starts = list(np.flatnonzero(breaks)) + [len(raw)]
+    for a, b in zip(starts[:-1], starts[1:]):
+        state = raw[a] >= 0.5
+        for t in range(a, b):
+            state = raw[t] >= SHARE_OFF if state else raw[t] >= SHARE_ON
+            out[t] = float(state)
+        changed = True
+        while changed and b - a > SHARE_MIN_RUN:
+            changed = False
+            edges = [a] + [t for t in range(a + 1, b) if out[t] != out[t - 1]] + [b]
+            runs = [(edges[i + 1] - edges[i], edges[i], edges[i + 1]) for i in range(len(edges) - 1)]
+            short = [r for r in runs if r[0] < SHARE_MIN_RUN]
+            if len(runs) > 1 and short:
+                _, lo, hi = min(short)       # the shortest run first, so a flicker dissolves into its context
+                out[lo:hi] = 1.0 - out[lo]
+                changed = True
+    return out
+
+
+def feature_shares(entries: dict[int, Any], chosen: dict[int, int], library: Any,
+                   positions: Optional[dict[int, int]] = None, cuts: Sequence[int] = ()) -> dict[int, np.ndarray]:
+    """{frame: (3,) share of the chosen library frame's [image-left eye, image-right eye, mouth] that
+    stands in for the actor's} for one track: ``feature_matches`` per entry, decided over the shot
+    (hysteresis, no decision shorter than ``SHARE_MIN_RUN`` frames) and faded (``SHARE_SIGMA``
+    frames), restarting at cuts and gaps, so a feature is the source's or the plate's and changes by
+    a short dissolve, not on a single frame's noisy lid or lip landmarks. ``positions``:
+    each frame's index in the plate's frame list (default the frame numbers); ``cuts``: frame numbers
+    that start a shot."""
+    frames = sorted(chosen)
+    if not frames:
+        return {}
+    pos = [int(positions[f]) if positions is not None else int(f) for f in frames]
+    cut_set = {int(c) for c in cuts}
+    breaks = np.array([i == 0 or pos[i] - pos[i - 1] != 1 or frames[i] in cut_set for i in range(len(frames))])
+    raw = np.stack([feature_matches(library.frames[chosen[f]].expression, _target(entries[f])) for f in frames])
+    decided = np.stack([_decided(raw[:, k], breaks) for k in range(3)], axis=1)
+    smooth = np.clip(_smooth_runs(decided, breaks, SHARE_SIGMA), 0.0, 1.0)
+    return {f: np.round(smooth[i], 3) for i, f in enumerate(frames)}
+
+
+def assign_source_frames(tracks: Sequence[Any], library: Any, settings: Optional[SelectionSettings] = None,
+                         positions: Optional[dict[int, int]] = None, cuts: Sequence[int] = ()) -> dict:
+    """Set ``entry.source_frame`` and ``entry.features`` (``feature_shares``) on every entry of
+    ``tracks``; returns the record for the track file."""
     switches = 0
     for track in tracks:
         chosen = select_track(track.entries, library, settings)
+        shares = feature_shares(track.entries, chosen, library, positions, cuts)
         previous = None
         for f in sorted(chosen):
             track.entries[f].source_frame = chosen[f]
+            track.entries[f].features = shares[f]
             switches += previous is not None and previous != chosen[f]
             previous = chosen[f]
     return {"sha256": library.sha256, "frames": len(library.frames), "switches": int(switches)}

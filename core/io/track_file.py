@@ -82,6 +82,10 @@ def _entry_to_dict(e: FaceEntry) -> dict[str, Any]:
         out["grain"] = [_num(v) for v in np.asarray(e.grain).reshape(-1)]
     if e.tone is not None:
         out["tone"] = [_num(v) for v in np.asarray(e.tone).reshape(-1)]
+    if e.gaze is not None:
+        out["gaze"] = [_num(v) for v in np.asarray(e.gaze).reshape(2)]
+    if e.features is not None:
+        out["features"] = [_num(v) for v in np.asarray(e.features).reshape(3)]
     return out
 
 
@@ -289,8 +293,24 @@ def _entry(v: Any, frame: int, where: str, reach: tuple[float, float, float, flo
         if not (np.all(tone[:4] > 0) and np.all(np.abs(tone[4:]) < 50)):
             raise _Bad(f"{where}.tone", "expected a positive mean colour and spread and a log shading field "
                                         "(|value| < 50)")
+    gaze = None
+    if v.get("gaze") is not None:  # iris offset in eye widths, measured on the plate
+        values = _as_list(v["gaze"], f"{where}.gaze")
+        if len(values) != 2:
+            raise _Bad(f"{where}.gaze", f"expected 2 numbers (x, y in eye widths), got {len(values)}")
+        gaze = np.array([_as_number(x, f"{where}.gaze[{i}]") for i, x in enumerate(values)])
+        if not np.all(np.abs(gaze) <= 1.0):
+            raise _Bad(f"{where}.gaze", "expected offsets within one eye width (|value| <= 1)")
+    features = None
+    if v.get("features") is not None:  # engine v2: the source's eyes/mouth share, chosen in analyze
+        values = _as_list(v["features"], f"{where}.features")
+        if len(values) != 3:
+            raise _Bad(f"{where}.features", f"expected 3 numbers (left eye, right eye, mouth), got {len(values)}")
+        features = np.array([_as_number(x, f"{where}.features[{i}]") for i, x in enumerate(values)])
+        if not np.all((features >= 0.0) & (features <= 1.0)):
+            raise _Bad(f"{where}.features", "expected shares between 0 and 1")
     return FaceEntry(frame=frame, source=source, score=score, source_frame=source_frame, occlusion=occlusion,
-                     grain=grain, tone=tone, **parsed)
+                     grain=grain, tone=tone, gaze=gaze, features=features, **parsed)
 
 
 def _validate(data: Any, name: str) -> TrackFile:

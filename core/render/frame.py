@@ -117,6 +117,8 @@ class FrameRenderer:
         # engine v2: the library frame analyze chose for this entry
         v2 = getattr(self.engine, "uses_source_frame", False)
         chosen = {"source_frame": getattr(entry, "source_frame", None)} if v2 else {}
+        if v2 and getattr(entry, "features", None) is not None:   # eyes/mouth shares smoothed in analyze
+            chosen["shares"] = entry.features
         stored_tone = getattr(entry, "tone", None)
         if v2 and stored_tone is not None:   # the plate's tone smoothed in analyze, in its aligned square
             to_aligned = align.compose(aligned_transform(lm - np.array([x0, y0], np.float64)),

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from faceplate.core.face import expression, regions
-from faceplate.core.face.engine import EngineSettings, FaceEngine, feature_matches
+from faceplate.core.face.engine import EngineSettings, FaceEngine
+from faceplate.core.face.selection import feature_matches
 from tests.core.face.faces import add_fringe, close_eyes, face_photo, find_face
 
 @pytest.fixture(scope="module")
@@ -120,6 +121,16 @@ def test_source_eyes_only_where_their_state_matches_the_actors(asset, kit):
     # them they are the plate's own pixels (delta 0 there)
     assert eye_change(EngineSettings(likeness=0.0, source_features=1.0), rgb, lm, p5) > \
         5 * eye_change(EngineSettings(likeness=0.0, source_features=0.0), rgb, lm, p5)
+
+    # the shares analyze chose over the shot (a track entry's ``features``) win over this frame's match
+    def eye_change_with(shares):
+        crop = colour.to_linear(rgb.astype(np.float32) / 255.0)
+        result = FaceEngine.from_source_face(source, EngineSettings(likeness=0.0)).swap(
+            crop, lm, p5, colour=colour, shares=np.array(shares, np.float64))
+        y, x = np.round(lm[[37, 38, 40, 41, 43, 44, 46, 47]]).astype(int).T[::-1]
+        return np.abs(result.delta[y, x]).mean()
+
+    assert eye_change_with([1.0, 1.0, 1.0]) > 5 * eye_change_with([0.0, 0.0, 1.0])
 
 
 def test_a_grinning_source_mouth_never_stands_in_for_a_neutral_one(package_faces):

@@ -43,3 +43,32 @@ def test_eye_state_is_matched_and_outlier_identity_avoided():
                                  [f.embedding for f in lib.frames])
     assert selection.viterbi(cost, 2.0) == [2] * 5
     assert selection.nearest(_e(0, eye=0.31), lib) == 0
+
+
+class _Entry:
+    def __init__(self, lm, gaze=None):
+        self.landmarks, self.gaze = lm, gaze
+
+
+def test_feature_shares_are_decided_over_the_shot_and_fade_never_half_mixed():
+    """The source's eye stands in for the actor's or does not: a noisy match hovering near the middle,
+    one frame of a blink, give no steady half mix (a ghost of two eyes) and no one-frame pop; a real,
+    lasting change fades over a few frames, and restarts at a cut."""
+    from tests.core.face.faces import posed_mean
+    lm_open = posed_mean(0.0)
+    lm_closed = lm_open.copy()
+    for up, lo in ((37, 41), (38, 40), (43, 47), (44, 46)):
+        lm_closed[up] = 0.9 * lm_closed[lo] + 0.1 * lm_closed[up]
+    lib = _Lib([selection.measure(lm_open)])
+    # 30 frames open (one with a blink at 10), then 30 closed; a cut at frame 40
+    entries = {f: _Entry(lm_closed if f >= 30 or f == 10 else lm_open) for f in range(60)}
+    chosen = {f: 0 for f in entries}
+    shares = selection.feature_shares(entries, chosen, lib, cuts=[40])
+    eyes = np.array([shares[f][0] for f in range(60)])
+    assert np.all(eyes[:8] == 1.0) and eyes[10] > 0.95            # the one-frame blink is not followed
+    assert np.all(eyes[35:] < 0.005)                                # closed: the plate's eyes
+    fading = eyes[25:35]
+    assert np.all(np.diff(fading) <= 1e-9) and ((fading > 0.05) & (fading < 0.95)).sum() >= 3
+    mouth = np.array([shares[f][2] for f in range(60)])
+    assert np.all(mouth == 1.0)                                     # the mouth never changed
+    assert set(np.round(eyes, 3)) - {0.0, 1.0} <= set(np.round(fading, 3))   # mixes only while fading

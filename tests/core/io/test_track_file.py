@@ -1,6 +1,7 @@
 """Track file format (round trip, validation messages) and the multi-face tracker."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -259,7 +260,6 @@ def test_nan_field_is_named_as_not_finite(tmp_path):
 
 def _with_occlusion_and_grain() -> TrackFile:
     """The test track file with an occluded mask on one entry and a grain model on every entry."""
-    import dataclasses
 
     from faceplate.core.io.track_file import encode_mask
 
@@ -311,7 +311,6 @@ def test_malformed_grain_is_refused_with_one_line(tmp_path):
 
 def _with_tone() -> TrackFile:
     """The test track file with a plate skin tone (analyze/tone: 68 numbers) on track 0's entries."""
-    import dataclasses
 
     from faceplate.core.io.track_file import TONE_VALUES
 
@@ -348,3 +347,20 @@ def test_malformed_tone_is_refused_with_one_line(tmp_path, change, message):
     entry = data["tracks"][0]["frames"]["1002"]
     entry["tone"] = change(entry["tone"])
     _expect(tmp_path, data, message)
+
+
+def test_gaze_and_feature_shares_round_trip_and_are_checked(tmp_path):
+    tf = _track_file()
+    for t in tf.tracks:
+        for f, e in list(t.entries.items()):
+            t.entries[f] = dataclasses.replace(e, gaze=np.array([0.05, -0.1]), features=np.array([1.0, 1.0, 0.25]))
+    path = tmp_path / "shares.track.json"
+    save_track_file(tf, path)
+    back = load_track_file(path)
+    assert back == tf and back != _track_file()
+    data = json.loads(path.read_text())
+    data["tracks"][0]["frames"]["1002"]["features"] = [1.0, 1.5, 0.0]
+    _expect(tmp_path, data, "tracks[0].frames.1002.features: expected shares between 0 and 1")
+    data["tracks"][0]["frames"]["1002"]["features"] = [1.0, 1.0, 0.0]
+    data["tracks"][0]["frames"]["1002"]["gaze"] = [0.1]
+    _expect(tmp_path, data, "tracks[0].frames.1002.gaze: expected 2 numbers (x, y in eye widths), got 1")
