@@ -26,7 +26,7 @@ from faceplate.core.face.expression import measure
 ENGINE_NAME = "classical"          # the classical family; ENGINE_VERSION tells v2 apart in provenance
 # goes into every output's provenance: raised whenever v2's pixels change, so --resume re-renders
 # frames an older engine wrote (3: the source still's speculars out, its outline trimmed)
-ENGINE_VERSION = "classical/3"
+ENGINE_VERSION = "classical/4"
 
 
 @dataclass
