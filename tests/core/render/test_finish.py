@@ -72,19 +72,25 @@ def test_v2_grain_reads_as_the_plates(rendered):
         assert np.all(np.abs(have.std / want.std - 1.0) < 0.3), (have.std, want.std)
 
 
-def test_eyes_and_mouth_kept_from_the_plate_do_not_take_the_skins_shading(package_faces):
-    """The engine kept the plate's eyes and mouth interior; the finish fits the plate's shading onto the
-    swapped skin only: a skin 1.6x brighter than the plate must not darken (or brighten) the kept eyes."""
+def _astronaut(package_faces):
+    """The packaged astronaut photo as linear light, with its face's 68 landmarks and detection."""
     from faceplate.core.analyze.pyramid import detect_faces
-    from faceplate.core.face import regions
     from faceplate.core.models.zoo import load_detector, load_landmarker
-    from faceplate.core.render.finish import finish_delta
 
     rgb = cv2.cvtColor(cv2.imread(str(package_faces.astronaut)), cv2.COLOR_BGR2RGB)
     det = max(detect_faces(load_detector(), rgb, min_face=40), key=lambda d: d.width)
     lm = np.asarray(load_landmarker().landmarks(rgb, det), np.float64)
     x = rgb.astype(np.float32) / 255.0
-    crop = np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
+    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32), lm, det
+
+
+def test_eyes_and_mouth_kept_from_the_plate_do_not_take_the_skins_shading(package_faces):
+    """The engine kept the plate's eyes and mouth interior; the finish fits the plate's shading onto the
+    swapped skin only: a skin 1.6x brighter than the plate must not darken (or brighten) the kept eyes."""
+    from faceplate.core.face import regions
+    from faceplate.core.render.finish import finish_delta
+
+    crop, lm, det = _astronaut(package_faces)
     matte = regions.visible_skin(crop, lm, 0.3)
     kept = regions.feature_mask(lm, matte.shape)
     # the engine's result: a brighter skin, the plate's own pixels in the eye openings and the mouth
@@ -100,20 +106,13 @@ def test_eyes_and_mouth_kept_from_the_plate_do_not_take_the_skins_shading(packag
     assert change < 0.1
 
 
-@pytest.mark.assets
 def test_a_swap_relit_from_the_stored_tone_is_not_refitted_on_this_frame(package_faces):
     """With a track entry's tone the engine has already given the skin the plate's shading smoothed
     over the shot; the finish must not fit it again on this frame (that fit breathes with the matte)."""
-    from faceplate.core.analyze.pyramid import detect_faces
     from faceplate.core.face import regions
-    from faceplate.core.models.zoo import load_detector, load_landmarker
     from faceplate.core.render.finish import finish_delta
 
-    rgb = cv2.cvtColor(cv2.imread(str(package_faces.astronaut)), cv2.COLOR_BGR2RGB)
-    det = max(detect_faces(load_detector(), rgb, min_face=40), key=lambda d: d.width)
-    lm = np.asarray(load_landmarker().landmarks(rgb, det), np.float64)
-    x = rgb.astype(np.float32) / 255.0
-    crop = np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
+    crop, lm, det = _astronaut(package_faces)
     matte = regions.visible_skin(crop, lm, 0.3)
     skin = (matte > 0.9) & (regions.feature_mask(lm, matte.shape) < 0.01)
     delta = (0.6 * crop * (matte[..., None] > 0)).astype(np.float32)    # a skin 1.6x brighter
