@@ -22,19 +22,19 @@ from faceplate.core.render.grain import GrainModel, match_detail, measure_grain,
 
 
 def finish_delta(crop: np.ndarray, delta: np.ndarray, matte: np.ndarray, points5: np.ndarray,
-                 landmarks: np.ndarray, face_size: float, fit_shading: bool = True) -> np.ndarray:
+                 landmarks: np.ndarray, face_size: float) -> np.ndarray:
     """(h, w, 3) float32 change for ``plate + matte · change``: shading, detail and multi-band blending
     applied to the engine's ``delta`` on ``crop`` (linear, square pixels; ``points5`` and the 68
-    ``landmarks`` in its pixels). ``fit_shading`` False: the engine already gave the swap the plate's
-    shading smoothed over the shot (a track entry's tone), so it is not fitted again on this frame."""
+    ``landmarks`` in its pixels)."""
     inside = matte > 0
     if not inside.any():
         return delta
     engine_swap = np.where(inside[..., None], crop + delta, crop).astype(np.float32)
     skin = matte > 0.5
-    swap = engine_swap
-    if fit_shading:
-        swap, _ = blend.shading_from_plate(engine_swap, crop, skin, blend.face_frame(points5))
+    # with a track entry's tone the swap already has the plate's shading smoothed over the shot; this
+    # fit on the frame itself still matters: without it the forehead band drifted from the plate's
+    # (bench, photos · clip: 12.5 -> 13.3 code values) and frame-to-frame did not improve
+    swap, _ = blend.shading_from_plate(engine_swap, crop, skin, blend.face_frame(points5))
     # the eyes and mouth the engine kept from the plate are the plate's shading, colour and sharpness
     # already: the skin's shading gain would brighten a lens glare in an eye, or darken teeth
     keep = feature_mask(landmarks, swap.shape[:2])

@@ -129,8 +129,7 @@ class FrameRenderer:
         matte = face_matte * result.coverage
         delta = result.delta
         if v2:  # engine v2: plate shading, plate softness, multi-band blending (render/finish)
-            delta = finish_delta(work, delta, matte, p5_w, lm_w, size * sx,
-                                 fit_shading=not (s.colour_match and "tone" in chosen))
+            delta = finish_delta(work, delta, matte, p5_w, lm_w, size * sx)
         if sx != 1.0:
             delta = cv2.resize(delta, (w, h), interpolation=cv2.INTER_AREA)
             matte = cv2.resize(matte, (w, h), interpolation=cv2.INTER_AREA)

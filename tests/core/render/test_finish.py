@@ -104,21 +104,3 @@ def test_eyes_and_mouth_kept_from_the_plate_do_not_take_the_skins_shading(packag
     change = np.abs(out[cores]).mean() / crop[cores].mean()
     print(f"relative change inside the kept eye openings: {change:.3f}")
     assert change < 0.1
-
-
-def test_a_swap_relit_from_the_stored_tone_is_not_refitted_on_this_frame(package_faces):
-    """With a track entry's tone the engine has already given the skin the plate's shading smoothed
-    over the shot; the finish must not fit it again on this frame (that fit breathes with the matte)."""
-    from faceplate.core.face import regions
-    from faceplate.core.render.finish import finish_delta
-
-    crop, lm, det = _astronaut(package_faces)
-    matte = regions.visible_skin(crop, lm, 0.3)
-    skin = (matte > 0.9) & (regions.feature_mask(lm, matte.shape) < 0.01)
-    delta = (0.6 * crop * (matte[..., None] > 0)).astype(np.float32)    # a skin 1.6x brighter
-    p5, size = np.asarray(det.points5, np.float64), regions.face_size(lm)
-    fitted = finish_delta(crop, delta, matte, p5, lm, size)
-    trusted = finish_delta(crop, delta, matte, p5, lm, size, fit_shading=False)
-    gain = lambda d: float(np.median(((crop + d) / np.maximum(crop, 1e-4))[skin]))   # noqa: E731
-    print(f"skin gain over the plate: fitted {gain(fitted):.3f}, trusted {gain(trusted):.3f}")
-    assert gain(fitted) < 1.2 and gain(trusted) > 1.45
