@@ -1,11 +1,14 @@
-"""Analyze's second pass: what each tracked face looks like over the shot (occlusion, plate grain).
+"""Analyze's second pass: what each tracked face looks like over the shot (occlusion, grain, tone, gaze).
 
 Runs after tracking and smoothing, so every entry (interpolated ones too) has its final landmarks.
-The plate is streamed once more; per entry only a small aligned crop (``occlusion.ALIGNED_SIZE``²,
-half float, about 100 KB) and a few grain numbers are kept, so memory does not grow with the frame
-size. Then, per track and per piece of it between cuts and gaps, occlusion is detected over the
-whole piece (``analyze/occlusion``) and the grain estimates are smoothed over it
-(``analyze/temporal``), so render needs only frame f's entry: chunked renders stay byte-identical.
+The plate is streamed once more; per entry only a small aligned crop (``occlusion.ALIGNED_SIZE``² plus
+a margin for re-registration, half float, about 150 KB), a few grain numbers and the gaze are kept,
+and per track the previous frame's grain crop (the grain that changes between frames,
+``analyze/temporal_grain``), so memory does not grow with the frame size. Then, per track and per
+piece of it between cuts and gaps, occlusion is detected over the whole piece (``analyze/occlusion``;
+a partly covered face is re-registered from its visible pixels, ``analyze/registration``), and the
+grain and skin-tone estimates are smoothed over it (``analyze/temporal``, ``analyze/tone``), so render
+needs only frame f's entry: chunked renders stay byte-identical.
 """
 from __future__ import annotations
 
