@@ -13,6 +13,7 @@ import glob
 import hashlib
 import json
 import logging
+import math
 import os
 import re
 from collections import OrderedDict
@@ -252,7 +253,11 @@ def load_or_build(specs: Sequence[str], detector_fn: Callable[[], Any], landmark
     path = os.path.join(folder, key.hexdigest()[:32] + ".source.json")
     if os.path.isfile(path):
         try:
-            return load(path), path
+            cached = load(path)
+            # a cache written before the smile was measured would silently switch the mouth rule off
+            if all(math.isfinite(f.expression.smile) for f in cached.frames):
+                return cached, path
+            log.info("%s: cached before the smile was measured; analysing the source again", path)
         except FaceplateError as exc:
             log.warning("%s; analysing the source again", exc)
     lib = build_library(paths, detector_fn(), landmarker_fn(), recognizer_fn() if recognizer_fn else None,

@@ -57,6 +57,14 @@ def test_library_is_analysed_once_and_reused(media, tmp_path, monkeypatch):
     assert path2 == path and calls == ["detector"] and again.sha256 == lib.sha256
     img = again.image_rgb01(4)
     assert img.shape[2] == 3 and img.dtype == np.float32
+    # a cache from before the smile was measured is analysed again (the mouth rule needs it)
+    stale = json.loads(Path(path).read_text())
+    for frame in stale["frames"]:
+        frame["expression"].pop("smile", None)
+    Path(path).write_text(json.dumps(stale))
+    rebuilt, _ = source_library.load_or_build([clip, still], det, load_landmarker, folder=str(tmp_path),
+                                              video_step=1)
+    assert calls == ["detector", "detector"] and all(np.isfinite(f.expression.smile) for f in rebuilt.frames)
     Path(still).write_bytes(Path(still).read_bytes() + b"\0")   # the media changed since
     with pytest.raises(FaceplateError, match="changed"):
         source_library.load(path)
