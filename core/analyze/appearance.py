@@ -21,12 +21,12 @@ import numpy as np
 
 from faceplate.core.analyze import occlusion as oc
 from faceplate.core.analyze import registration
+from faceplate.core.analyze import tone as tn
+from faceplate.core.analyze.temporal import segment_starts, smooth_estimates
 from faceplate.core.analyze.temporal_grain import temporal_std
 from faceplate.core.face.expression import gaze
-from faceplate.core.analyze import tone as tn
 from faceplate.core.geometry import align
 from faceplate.core.geometry.align import points5_from_landmarks68
-from faceplate.core.analyze.temporal import segment_starts, smooth_estimates
 from faceplate.core.io.track_file import decode_mask, encode_mask
 from faceplate.core.render.grain import GrainModel, measure_grain, pack_grain
 from faceplate.core.types import Track
@@ -108,9 +108,12 @@ def _tones(track: Track, frames: list[int], pos: list[int], cut_pos: list[int],
             small = decode_mask(codes[f])
             covered = cv2.resize(small.astype(np.uint8), face.shape[1::-1], interpolation=cv2.INTER_NEAREST) > 0
         lm = moved[f] if f in moved else np.asarray(track.entries[f].landmarks, np.float64)
-        whole = tn.skin_region(face, lm)
         measured.append(tn.measure(face, lm, covered))
-        trusted.append(covered is None or (covered & whole).sum() <= 0.05 * max(whole.sum(), 1))
+        if covered is None:
+            trusted.append(True)
+        else:   # the whole skin is needed only to weigh what covers it
+            whole = tn.skin_region(face, lm)
+            trusted.append((covered & whole).sum() <= 0.05 * max(whole.sum(), 1))
     values = tn.track_tones(measured, pos, cut_pos, np.array(trusted))
     return {f: v for f, v in zip(frames, values) if v is not None}
 
@@ -174,18 +177,17 @@ def appearance_pass(plate: Any, tracks: list[Track], cuts: Iterable[int], occlus
         covered: dict[int, float] = {f: 0.0 for f in frames}
         starts = np.flatnonzero(segment_starts(pos, cut_pos, max_gap=0))
         moved: dict[int, np.ndarray] = {}
-        for a, b in zip(starts, list(starts[1:]) + [len(frames)]):
+        pieces = list(zip(starts, list(starts[1:]) + [len(frames)])) if occlusion or tone else []
+        for a, b in pieces:
             piece = frames[a:b]
-            if not (occlusion or tone):
-                break
             padded = np.stack([crops.pop((ti, f)).astype(np.float32) for f in piece])
-            if not occlusion:
-                final = padded[:, _PAD:-_PAD, _PAD:-_PAD]
-                faces.update({(ti, f): c for f, c in zip(piece, final)} if tone else {})
+            if not occlusion:   # tone alone: the crops as cut
+                faces.update(zip([(ti, f) for f in piece], padded[:, _PAD:-_PAD, _PAD:-_PAD]))
                 continue
             local = [np.asarray(t.entries[f].landmarks, np.float64) - frame_origin[f] for f in piece]
             local, masks, fixed, final = registration.register_piece(padded, _PAD, local, oc.detect_for_landmarks)
-            faces.update({(ti, f): c for f, c in zip(piece, final)} if tone else {})
+            if tone:
+                faces.update(zip([(ti, f) for f in piece], final))
             for i in fixed:
                 moved[piece[i]] = local[i] + frame_origin[piece[i]]
             for f, m in zip(piece, masks):

@@ -260,7 +260,8 @@ def smooth_face_points(z: np.ndarray, measured: np.ndarray, strength: float = 1.
         return smooth_series(z, measured, strength, fixed=fixed)
     pts = z.reshape(T, S // 2, 2)
     lm = pts[:, landmarks_from // 2:]
-    reference = lm[np.flatnonzero(have)[0]] - lm[np.flatnonzero(have)[0]].mean(axis=0)
+    first = lm[np.flatnonzero(have)[0]]
+    reference = first - first.mean(axis=0)
     if float(np.abs(reference).max()) < 1e-3:   # landmarks all on one point: no face frame to use
         return smooth_series(z, measured, strength, fixed=fixed)
     for _ in range(3):   # generalised Procrustes: the mean shape in a stable frame

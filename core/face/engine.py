@@ -201,7 +201,7 @@ class FaceEngine:
             from faceplate.core.analyze.tone import unpack
             plate_tone = unpack(tone)
             to_aligned = aligned_transform(lm_t) if tone_frame is None else tone_frame
-            warped, _ = match_tone(warped, src_tone, plate_tone)
+            warped = match_tone(warped, src_tone, plate_tone)
             # the source's skin less all its features, as the plate's tone was measured (fixed per frame)
             bare = skin_src * (np.max(np.stack(feature_regions), axis=0) < 0.05)
             warped = relight_tone(warped, bare, plate_tone, to_aligned, size)

@@ -8,11 +8,13 @@ or wrong face — is penalised; no recognizer score ever judges the output pixel
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from faceplate.core.analyze.temporal import segment_starts
 from faceplate.core.face.expression import Expression, measure
 
 # Distance units: 15° of yaw, 10° of pitch/roll, 0.1 of eye openness, 0.15 of mouth openness,
@@ -98,16 +100,23 @@ def viterbi(cost: np.ndarray, switch_cost: float) -> list[int]:
     return path[::-1]
 
 
-def select_track(entries: dict[int, Any], library: Any, settings: Optional[SelectionSettings] = None) -> dict[int, int]:
-    """{frame: library frame index} for one track's entries (smoothed landmarks), whole-shot path."""
+def _targets(entries: dict[int, Any]) -> dict[int, Expression]:
+    """{frame: the actor's state} from each entry's (smoothed) landmarks."""
+    return {f: measure(np.asarray(e.landmarks, np.float64)) for f, e in entries.items()}
+
+
+def select_track(entries: dict[int, Any], library: Any, settings: Optional[SelectionSettings] = None,
+                 targets: Optional[dict[int, Expression]] = None) -> dict[int, int]:
+    """{frame: library frame index} for one track's entries (smoothed landmarks), whole-shot path.
+    ``targets``: the entries' states (``_targets``) when the caller has them already."""
     settings = settings or SelectionSettings()
     frames = sorted(entries)
     if not frames:
         return {}
     if len(library.frames) == 1:
         return {f: 0 for f in frames}
-    targets = [measure(np.asarray(entries[f].landmarks, np.float64)) for f in frames]
-    cost = unary_costs(targets, [lf.expression for lf in library.frames], settings,
+    targets = targets if targets is not None else _targets(entries)
+    cost = unary_costs([targets[f] for f in frames], [lf.expression for lf in library.frames], settings,
                        [lf.embedding for lf in library.frames])
     return dict(zip(frames, viterbi(cost, settings.switch_cost)))
 
@@ -122,13 +131,12 @@ def nearest(target: Expression, library: Any, settings: Optional[SelectionSettin
     return int(np.argmin(cost[0]))
 
 
-def _target(entry: Any) -> Expression:
-    """The actor's state in one track entry: from its landmarks, with the gaze analyze measured."""
-    e = measure(np.asarray(entry.landmarks, np.float64))
+def _with_gaze(state: Expression, entry: Any) -> Expression:
+    """The actor's state with the gaze analyze measured on the plate for this entry (when it did)."""
     gaze = getattr(entry, "gaze", None)
-    if gaze is not None:
-        e.gaze_x, e.gaze_y = float(gaze[0]), float(gaze[1])
-    return e
+    if gaze is None:
+        return state
+    return dataclasses.replace(state, gaze_x=float(gaze[0]), gaze_y=float(gaze[1]))
 
 
 def _smooth_runs(values: np.ndarray, breaks: np.ndarray, sigma: float) -> np.ndarray:
@@ -172,21 +180,26 @@ def _decided(raw: np.ndarray, breaks: np.ndarray) -> np.ndarray:
 
 
 def feature_shares(entries: dict[int, Any], chosen: dict[int, int], library: Any,
-                   positions: Optional[dict[int, int]] = None, cuts: Sequence[int] = ()) -> dict[int, np.ndarray]:
+                   positions: Optional[dict[int, int]] = None, cuts: Sequence[int] = (),
+                   targets: Optional[dict[int, Expression]] = None) -> dict[int, np.ndarray]:
     """{frame: (3,) share of the chosen library frame's [image-left eye, image-right eye, mouth] that
     stands in for the actor's} for one track: ``feature_matches`` per entry, decided over the shot
     (hysteresis, no decision shorter than ``SHARE_MIN_RUN`` frames) and faded (``SHARE_SIGMA``
     frames), restarting at cuts and gaps, so a feature is the source's or the plate's and changes by
     a short dissolve, not on a single frame's noisy lid or lip landmarks. ``positions``:
     each frame's index in the plate's frame list (default the frame numbers); ``cuts``: frame numbers
-    that start a shot."""
+    that start a shot; ``targets``: the entries' states (``_targets``) when the caller has them."""
     frames = sorted(chosen)
     if not frames:
         return {}
-    pos = [int(positions[f]) if positions is not None else int(f) for f in frames]
-    cut_set = {int(c) for c in cuts}
-    breaks = np.array([i == 0 or pos[i] - pos[i - 1] != 1 or frames[i] in cut_set for i in range(len(frames))])
-    raw = np.stack([feature_matches(library.frames[chosen[f]].expression, _target(entries[f])) for f in frames])
+    targets = targets if targets is not None else _targets(entries)
+    def at(f: int) -> int:
+        return int(positions[f]) if positions is not None else int(f)
+
+    breaks = segment_starts([at(f) for f in frames], [at(c) for c in cuts if positions is None or c in positions],
+                            max_gap=0)
+    raw = np.stack([feature_matches(library.frames[chosen[f]].expression, _with_gaze(targets[f], entries[f]))
+                    for f in frames])
     decided = np.stack([_decided(raw[:, k], breaks) for k in range(3)], axis=1)
     smooth = np.clip(_smooth_runs(decided, breaks, SHARE_SIGMA), 0.0, 1.0)
     return {f: np.round(smooth[i], 3) for i, f in enumerate(frames)}
@@ -198,8 +211,9 @@ def assign_source_frames(tracks: Sequence[Any], library: Any, settings: Optional
     ``tracks``; returns the record for the track file."""
     switches = 0
     for track in tracks:
-        chosen = select_track(track.entries, library, settings)
-        shares = feature_shares(track.entries, chosen, library, positions, cuts)
+        targets = _targets(track.entries)   # measured once: the path and the shares read the same states
+        chosen = select_track(track.entries, library, settings, targets)
+        shares = feature_shares(track.entries, chosen, library, positions, cuts, targets)
         previous = None
         for f in sorted(chosen):
             track.entries[f].source_frame = chosen[f]

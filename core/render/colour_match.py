@@ -35,11 +35,11 @@ def _gained(swap: np.ndarray, mu_s: np.ndarray, mu_r: np.ndarray, gamma: float) 
     return (mu_r * ratio ** gamma).astype(np.float32)
 
 
-def match_tone(swap: np.ndarray, source: Tone, plate: Tone, max_gain: float = 2.0) -> tuple[np.ndarray, float]:
+def match_tone(swap: np.ndarray, source: Tone, plate: Tone, max_gain: float = 2.0) -> np.ndarray:
     """``colour_match`` with both sides' statistics given (``analyze/tone``: the source frame's skin,
-    the plate's smoothed over the shot) instead of measured on this frame's region: (swap, gamma)."""
+    the plate's smoothed over the shot) instead of measured on this frame's region."""
     gamma = float(np.clip(plate.spread / max(source.spread, 1e-6), 1.0 / max_gain, max_gain))
-    return _gained(swap, np.asarray(source.mean, np.float64), np.asarray(plate.mean, np.float64), gamma), gamma
+    return _gained(swap, np.asarray(source.mean, np.float64), np.asarray(plate.mean, np.float64), gamma)
 
 
 def relight_tone(swap: np.ndarray, skin: np.ndarray, plate: Tone, to_aligned: np.ndarray, size: float,

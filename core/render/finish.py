@@ -33,7 +33,7 @@ def finish_delta(crop: np.ndarray, delta: np.ndarray, matte: np.ndarray, points5
     skin = matte > 0.5
     # with a track entry's tone the swap already has the plate's shading smoothed over the shot; this
     # fit on the frame itself still matters: without it the forehead band drifted from the plate's
-    # (bench, photos · clip: 12.5 -> 13.3 code values) and frame-to-frame did not improve
+    # (bench, photos · clip: 12.6 -> 13.3 code values) and frame-to-frame did not improve
     swap, _ = blend.shading_from_plate(engine_swap, crop, skin, blend.face_frame(points5))
     # the eyes and mouth the engine kept from the plate are the plate's shading, colour and sharpness
     # already: the skin's shading gain would brighten a lens glare in an eye, or darken teeth
