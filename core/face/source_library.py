@@ -264,4 +264,6 @@ def load_or_build(specs: Sequence[str], detector_fn: Callable[[], Any], landmark
                         video_step=video_step)
     save(lib, path)
     log.info("source library: %d frame(s) from %d file(s) written to %s", len(lib.frames), len(paths), path)
-    return lib, path
+    # the library as the file holds it (its numbers rounded): the first analyze must choose exactly
+    # what every later one, reading the cache, chooses
+    return load(path, check_media=False), path
