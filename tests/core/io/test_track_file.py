@@ -258,34 +258,46 @@ def test_nan_field_is_named_as_not_finite(tmp_path):
     _expect(tmp_path, data, "tracks[0].frames.1003.box[0]: expected a finite number, got nan")
 
 
+def _with_fields(fields, tracks=(0,)) -> TrackFile:
+    """The test track file with ``fields(frame)`` (a dict of FaceEntry fields) set on every entry of
+    the ``tracks`` (indices)."""
+    tf = _track_file()
+    for i in tracks:
+        t = tf.tracks[i]
+        for f, e in list(t.entries.items()):
+            t.entries[f] = dataclasses.replace(e, **fields(f))
+    return tf
+
+
+def _round_trip(tf: TrackFile, path) -> tuple[TrackFile, dict]:
+    """(the track file saved to ``path`` and loaded back, the JSON written)."""
+    save_track_file(tf, path)
+    return load_track_file(path), json.loads(path.read_text())
+
+
 def _with_occlusion_and_grain() -> TrackFile:
     """The test track file with an occluded mask on one entry and a grain model on every entry."""
 
     from faceplate.core.io.track_file import encode_mask
 
-    tf = _track_file()
     mask = np.zeros((64, 64), bool)
     mask[30:50, 10:40] = True
-    t = tf.tracks[0]
-    for f, e in list(t.entries.items()):
-        grain = np.array([0.01, 0.012, 0.015, 0.7, 0.8, 0.9, 0.5, 0.3, 0.4]) * (1 + f % 3 / 10)
-        t.entries[f] = dataclasses.replace(e, grain=grain, occlusion=encode_mask(mask) if f == 1003 else None)
-    return tf
+    grain = np.array([0.01, 0.012, 0.015, 0.7, 0.8, 0.9, 0.5, 0.3, 0.4])
+    return _with_fields(lambda f: {"grain": grain * (1 + f % 3 / 10),
+                                   "occlusion": encode_mask(mask) if f == 1003 else None})
 
 
 def test_occlusion_and_grain_round_trip_and_are_written_only_when_set(tmp_path):
     from faceplate.core.io.track_file import decode_mask
 
     tf = _with_occlusion_and_grain()
-    path = tmp_path / "occ.track.json"
-    save_track_file(tf, path)
-    back = load_track_file(path)
+    back, data = _round_trip(tf, tmp_path / "occ.track.json")
     assert back == tf
     assert back != _track_file()              # the fields take part in equality
     assert decode_mask(back.tracks[0].entries[1003].occlusion)[30:50, 10:40].all()
-    frames = json.loads(path.read_text())["tracks"][0]["frames"]
+    frames = data["tracks"][0]["frames"]
     assert [f for f, e in frames.items() if "occlusion" in e] == ["1003"]
-    assert all("grain" not in e for e in json.loads(path.read_text())["tracks"][1]["frames"].values())
+    assert all("grain" not in e for e in data["tracks"][1]["frames"].values())
 
 
 @pytest.mark.parametrize("value, message", [
@@ -314,21 +326,15 @@ def _with_tone() -> TrackFile:
 
     from faceplate.core.io.track_file import TONE_VALUES
 
-    tf = _track_file()
-    t = tf.tracks[0]
-    for f, e in list(t.entries.items()):
-        tone = np.concatenate([[0.31, 0.2, 0.12, 0.45], np.linspace(-0.3, 0.2, TONE_VALUES - 4)]) * (1 + f % 3 / 10)
-        t.entries[f] = dataclasses.replace(e, tone=tone)
-    return tf
+    tone = np.concatenate([[0.31, 0.2, 0.12, 0.45], np.linspace(-0.3, 0.2, TONE_VALUES - 4)])
+    return _with_fields(lambda f: {"tone": tone * (1 + f % 3 / 10)})
 
 
 def test_tone_round_trips_and_old_files_without_it_load(tmp_path):
     tf = _with_tone()
-    path = tmp_path / "tone.track.json"
-    save_track_file(tf, path)
-    back = load_track_file(path)
+    back, data = _round_trip(tf, tmp_path / "tone.track.json")
     assert back == tf and back != _track_file()   # the field takes part in equality
-    assert all("tone" not in e for e in json.loads(path.read_text())["tracks"][1]["frames"].values())
+    assert all("tone" not in e for e in data["tracks"][1]["frames"].values())
     old = tmp_path / "old.track.json"
     save_track_file(_track_file(), old)
     assert all(e.tone is None for t in load_track_file(old).tracks for e in t.entries.values())
@@ -350,15 +356,10 @@ def test_malformed_tone_is_refused_with_one_line(tmp_path, change, message):
 
 
 def test_gaze_and_feature_shares_round_trip_and_are_checked(tmp_path):
-    tf = _track_file()
-    for t in tf.tracks:
-        for f, e in list(t.entries.items()):
-            t.entries[f] = dataclasses.replace(e, gaze=np.array([0.05, -0.1]), features=np.array([1.0, 1.0, 0.25]))
-    path = tmp_path / "shares.track.json"
-    save_track_file(tf, path)
-    back = load_track_file(path)
+    tf = _with_fields(lambda f: {"gaze": np.array([0.05, -0.1]), "features": np.array([1.0, 1.0, 0.25])},
+                      tracks=range(len(_track_file().tracks)))
+    back, data = _round_trip(tf, tmp_path / "shares.track.json")
     assert back == tf and back != _track_file()
-    data = json.loads(path.read_text())
     data["tracks"][0]["frames"]["1002"]["features"] = [1.0, 1.5, 0.0]
     _expect(tmp_path, data, "tracks[0].frames.1002.features: expected shares between 0 and 1")
     data["tracks"][0]["frames"]["1002"]["features"] = [1.0, 1.0, 0.0]
