@@ -26,8 +26,9 @@ from faceplate.core.face.expression import measure
 ENGINE_NAME = "classical"          # the classical family; ENGINE_VERSION tells v2 apart in provenance
 # goes into every output's provenance: raised whenever v2's pixels change, so --resume re-renders
 # frames an older engine wrote (3: the source still's speculars out, its outline trimmed; 4: colour and
-# relight from the tone analyze smoothed, eyes/mouth shares decided in analyze)
-ENGINE_VERSION = "classical/4"
+# relight from the tone analyze smoothed, eyes/mouth shares decided in analyze; 5: an object held to
+# the source's chin is not pasted as skin)
+ENGINE_VERSION = "classical/5"
 
 
 @dataclass

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 _EPS = 1e-4
+_DARK = float(np.log(10.0))   # log luminance below the skin's median that no lit skin reaches
 # Cheek and nose-bridge sample polygons (iBUG-68 indices): skin on almost every face.
 _CHEEK_LEFT = [1, 2, 3, 4, 48, 31, 39, 40, 41, 36]
 _CHEEK_RIGHT = [15, 14, 13, 12, 54, 35, 42, 47, 46, 45]
@@ -121,24 +122,52 @@ def fade_at_cut(skin: np.ndarray, landmarks68: np.ndarray, lift: float, width: f
 
 def trim_silhouette(skin: np.ndarray, image_linear: np.ndarray, landmarks68: np.ndarray, lift: float,
                     width: float = 0.06, threshold: float = 3.0) -> np.ndarray:
-    """``skin`` with the backdrop and hair that the landmark hull takes in along the face's outline
-    cut out: pixels within ``width`` face sizes inside the hull edge whose chroma is not skin's and
-    that reach the outside through such pixels (a blue backdrop or white hair beside a cheek). On a
-    turned or tilted still the jaw landmarks sit past the silhouette; warped onto the actor, that
-    sliver is a pale or coloured arc down the cheek. Chroma only: the jaw's own shadow is skin."""
+    """``skin`` with what the landmark hull takes in that is not this face, reached from outside it,
+    cut out: pixels whose chroma is not skin's and that reach the outside through such pixels, within
+    ``width`` face sizes of the hull edge (a blue backdrop or white hair beside a cheek: on a turned
+    or tilted still the jaw landmarks sit past the silhouette, and warped onto the actor that sliver
+    is a pale or coloured arc down the cheek) and at any depth below the mouth corners (a microphone,
+    a cup or a glass held up to the chin enters from below; lips are left alone). Chroma only: the
+    jaw's own shadow is skin."""
     lm = np.asarray(landmarks68, np.float64).reshape(68, 2)
     size = face_size(lm)
-    hull = _poly_mask(hull_points(lm, lift), skin.shape[:2])
+    shape = skin.shape[:2]
+    hull = _poly_mask(hull_points(lm, lift), shape)
     model = skin_model(image_linear, lm)
     d = (_features(image_linear)[..., :2] - model.centre[:2]) / model.spread[:2]
     foreign = np.hypot(d[..., 0], d[..., 1]) >= threshold
     rim = cv2.distanceTransform(hull, cv2.DIST_L2, 5) < width * size
-    _, labels = cv2.connectedComponents(((foreign & rim) | (hull == 0)).astype(np.uint8), connectivity=8)
+    chin = _below_mouth(lm, shape)
+    # a black object's chroma is noise: under the mouth, ten times darker than the skin is foreign too
+    chin_foreign = foreign | (_features(image_linear)[..., 2] < model.centre[2] - _DARK)
+    reach = (foreign & rim) | (chin_foreign & chin)
+    _, labels = cv2.connectedComponents((reach | (hull == 0)).astype(np.uint8), connectivity=8)
     cut = np.isin(labels, np.unique(labels[hull == 0])) & (hull > 0)
     if not cut.any():
         return skin
+    k = max(int(round(0.02 * size)), 1)   # one object, not speckles: its specular glints and seams too
+    cut = cv2.morphologyEx(cut.astype(np.uint8), cv2.MORPH_CLOSE,
+                           cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1))) & hull > 0
     soft = np.clip(cv2.GaussianBlur(cut.astype(np.float32), (0, 0), max(0.01 * size, 0.5)) * 2.0, 0.0, 1.0)
+    # deep in the chin the source's skin fades out toward the object (as fade_at_cut does at a fringe):
+    # the actor's chin showing through a hard-edged hole would be a seam riding the jaw
+    deep = cut & (cv2.distanceTransform(hull, cv2.DIST_L2, 5) >= width * size)
+    if deep.any():
+        t = np.clip(cv2.distanceTransform((~deep).astype(np.uint8), cv2.DIST_L2, 5) / (0.05 * size), 0.0, 1.0)
+        soft = np.maximum(soft, 1.0 - t * t * (3.0 - 2.0 * t))
     return (skin * (1.0 - soft)).astype(np.float32)
+
+
+def _below_mouth(landmarks68: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(h, w) bool: the chin side of the line through the mouth corners, less the lips."""
+    lm = np.asarray(landmarks68, np.float64).reshape(68, 2)
+    a, b = lm[48], lm[54]
+    normal = np.array([a[1] - b[1], b[0] - a[0]])
+    if np.dot(lm[8] - a, normal) < 0:
+        normal = -normal
+    ys, xs = np.mgrid[0:shape[0], 0:shape[1]]
+    below = (xs - a[0]) * normal[0] + (ys - a[1]) * normal[1] > 0
+    return below & (_poly_mask(lm[48:60], shape, convex=False) == 0)
 
 
 def _grown(points: np.ndarray, amount: float) -> np.ndarray:

@@ -113,3 +113,36 @@ def test_backdrop_inside_the_hull_is_trimmed_and_skin_and_jaw_shadow_stay(packag
     assert trimmed[sliver].mean() < 0.1                           # trimmed, it is not skin
     assert trimmed[shadow & below].mean() > 0.8 * skin[shadow & below].mean()
     assert np.array_equal(trimmed[inner & below], skin[inner & below])  # the face inside: untouched
+
+
+def test_an_object_held_up_to_the_chin_is_cut_out_and_lips_and_cheeks_stay(package_faces):
+    """A source still with a microphone held to the chin (a black handle and a grey grille entering
+    the landmark hull from below): the hull's skin there is the microphone, which warped onto the
+    actor would be a grey and black blob riding the jaw. Trimmed, it is not skin; the lips, and the face
+    from the nose up, are trimmed as without it."""
+    from tests.core.plates import load_actor
+
+    actor = load_actor(package_faces.astronaut)
+    img, lm = _linear(actor.image), np.asarray(actor.points68, np.float64)
+    size = regions.face_size(lm)
+    shape = img.shape[:2]
+    yy, xx = np.mgrid[:shape[0], :shape[1]].astype(np.float32)
+    # the microphone: a bar from below the chin up to just under the lower lip, beside its middle
+    x_mid = 0.5 * (lm[57, 0] + lm[48, 0])
+    top = lm[57, 1] + 0.04 * size
+    handle = (np.abs(xx - x_mid) < 0.06 * size) & (yy > top + 0.08 * size)
+    grille = np.hypot(xx - x_mid, yy - (top + 0.08 * size)) < 0.08 * size
+    clean = regions.trim_silhouette(regions.visible_skin(img, lm, 0.45), img, lm, 0.45)
+    img = img.copy()
+    img[handle] = 0.004                                   # black, ten times darker than any lit skin
+    img[grille & ~handle] = np.array([0.35, 0.35, 0.36], np.float32)   # grey metal
+    mic = (handle | grille) & (regions._poly_mask(regions.hull_points(lm, 0.45), shape) > 0)
+    skin = regions.visible_skin(img, lm, 0.45)
+    trimmed = regions.trim_silhouette(skin, img, lm, 0.45)
+    lips = regions._poly_mask(lm[48:60], shape, convex=False) > 0
+    above = regions._poly_mask(np.vstack([lm[0:3], lm[31:36], lm[14:17], lm[17:27]]), shape) > 0   # nose up
+    print(f"microphone {mic.sum()} px: skin {skin[mic].mean():.2f} -> {trimmed[mic].mean():.2f}")
+    assert mic.sum() > 150 and skin[mic].mean() > 0.8      # the hull took the microphone in as skin
+    assert trimmed[mic].mean() < 0.1                        # trimmed, it is not skin
+    assert trimmed[lips].mean() > 0.95 * skin[lips].mean()  # the lips stay the source's
+    assert np.array_equal(trimmed[above], clean[above])     # above the mouth: as without the object
