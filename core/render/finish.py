@@ -22,10 +22,12 @@ from faceplate.core.render.grain import GrainModel, match_detail, measure_grain,
 
 
 def finish_delta(crop: np.ndarray, delta: np.ndarray, matte: np.ndarray, points5: np.ndarray,
-                 landmarks: np.ndarray, face_size: float) -> np.ndarray:
+                 landmarks: np.ndarray, face_size: float, grain: Optional[GrainModel] = None) -> np.ndarray:
     """(h, w, 3) float32 change for ``plate + matte · change``: shading, detail and multi-band blending
     applied to the engine's ``delta`` on ``crop`` (linear, square pixels; ``points5`` and the 68
-    ``landmarks`` in its pixels)."""
+    ``landmarks`` in its pixels). ``grain``: the plate's grain model, when grain is put back after
+    this: the swap is softened to the plate's detail without its grain (the grain added afterwards
+    would otherwise come on top of detail already as fine as the plate's detail plus grain)."""
     inside = matte > 0
     if not inside.any():
         return delta
@@ -47,7 +49,7 @@ def finish_delta(crop: np.ndarray, delta: np.ndarray, matte: np.ndarray, points5
     swap = outside_kept(bound_chroma(swap, crop, skin & (keep < 0.05)), swap)
     # the blur reads pixels outside the matte: the plate there, so the swap's edge is not darkened
     swap = np.where(inside[..., None], swap, crop).astype(np.float32)
-    soft, sigma = match_detail(swap, crop, skin)
+    soft, sigma = match_detail(swap, crop, skin, plate_grain=grain)
     if sigma > 0:
         swap = outside_kept(soft, swap)
     # coarsest band 1/16 face: broad tone fades over ~1/8 face, so it does not reach into the kept eyes

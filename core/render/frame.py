@@ -128,13 +128,19 @@ class FrameRenderer:
                                   face_matte=face_matte, colour_match_on=s.colour_match, **chosen)
         matte = face_matte * result.coverage
         delta = result.delta
+        model = None
         if v2:  # engine v2: plate shading, plate softness, multi-band blending (render/finish)
-            delta = finish_delta(work, delta, matte, p5_w, lm_w, size * sx)
+            # the softness target leaves out the plate's grain where grain is put back (unsqueezed
+            # only: the grain model is in stored pixels)
+            if s.regrain and sx == 1.0:
+                model = plate_grain(getattr(entry, "grain", None), crop, matte > 0.5)
+            delta = finish_delta(work, delta, matte, p5_w, lm_w, size * sx, model)
         if sx != 1.0:
             delta = cv2.resize(delta, (w, h), interpolation=cv2.INTER_AREA)
             matte = cv2.resize(matte, (w, h), interpolation=cv2.INTER_AREA)
         if s.regrain and v2:  # the plate's grain model (size, channel correlation, amplitude)
-            model = plate_grain(getattr(entry, "grain", None), crop, matte > 0.5)
+            if model is None:
+                model = plate_grain(getattr(entry, "grain", None), crop, matte > 0.5)
             delta = delta + grain_delta(crop, delta, matte, model, int(frame.frame or 0), track_id)
         elif s.regrain:
             # measured and drawn in stored pixels: grain drawn desqueezed was halved by the squeeze
