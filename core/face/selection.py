@@ -32,7 +32,8 @@ SMILE_SCALE = 0.1
 EYE_TOLERANCE, MOUTH_TOLERANCE, SMILE_TOLERANCE, GAZE_TOLERANCE = 0.15, 0.3, 0.1, 0.1
 # A feature is the source's or the plate's, never a steady mix (two eyes half over each other are a
 # ghost): each frame's match is decided with hysteresis (on from SHARE_ON, off below SHARE_OFF), a
-# decision held for fewer than SHARE_MIN_RUN frames follows its neighbours, and the change fades
+# decision held for fewer than SHARE_MIN_RUN frames between two others follows its neighbours (at a
+# piece's ends, one of a single frame), and the change fades
 # over about five frames (Gaussian of SHARE_SIGMA frames) instead of popping.
 SHARE_ON, SHARE_OFF, SHARE_MIN_RUN, SHARE_SIGMA = 0.6, 0.4, 6, 1.5
 
@@ -158,7 +159,8 @@ def _smooth_runs(values: np.ndarray, breaks: np.ndarray, sigma: float) -> np.nda
 
 def _decided(raw: np.ndarray, breaks: np.ndarray) -> np.ndarray:
     """(T,) 0/1 per frame from (T,) matches in 0..1: hysteresis, then runs shorter than
-    ``SHARE_MIN_RUN`` frames take their neighbours' state (each run between breaks apart)."""
+    ``SHARE_MIN_RUN`` frames between two others take their neighbours' state (each run between
+    breaks apart; the first and last run of a piece stand from two frames on)."""
     out = np.zeros(len(raw))
     starts = list(np.flatnonzero(breaks)) + [len(raw)]
     for a, b in zip(starts[:-1], starts[1:]):
@@ -171,7 +173,10 @@ def _decided(raw: np.ndarray, breaks: np.ndarray) -> np.ndarray:
             changed = False
             edges = [a] + [t for t in range(a + 1, b) if out[t] != out[t - 1]] + [b]
             runs = [(edges[i + 1] - edges[i], edges[i], edges[i + 1]) for i in range(len(edges) - 1)]
-            short = [r for r in runs if r[0] < SHARE_MIN_RUN]
+            # a run that ends the piece (or starts it) is one change, not a flicker: eyes that close
+            # over the last frames of a shot stay closed (one frame alone is as likely a noisy lid)
+            short = [r for i, r in enumerate(runs)
+                     if r[0] < (SHARE_MIN_RUN if 0 < i < len(runs) - 1 else 2)]
             if len(runs) > 1 and short:
                 _, lo, hi = min(short)       # the shortest run first, so a flicker dissolves into its context
                 out[lo:hi] = 1.0 - out[lo]

@@ -72,3 +72,23 @@ def test_feature_shares_are_decided_over_the_shot_and_fade_never_half_mixed():
     mouth = np.array([shares[f][2] for f in range(60)])
     assert np.all(mouth == 1.0)                                     # the mouth never changed
     assert set(np.round(eyes, 3)) - {0.0, 1.0} <= set(np.round(fading, 3))   # mixes only while fading
+
+
+def test_eyes_that_close_over_the_last_frames_of_a_shot_stay_closed():
+    """The actor closes his eyes (or looks down) over the last three frames of the shot: that is one
+    change, not a flicker, so the plate's eyes take over there. A single odd frame at the end is
+    still taken for a noisy lid."""
+    from tests.core.face.faces import posed_mean
+    lm_open = posed_mean(0.0)
+    lm_closed = lm_open.copy()
+    for up, lo in ((37, 41), (38, 40), (43, 47), (44, 46)):
+        lm_closed[up] = 0.9 * lm_closed[lo] + 0.1 * lm_closed[up]
+    lib = _Lib([selection.measure(lm_open)])
+    for closing, want_closed in ((3, True), (1, False)):
+        entries = {f: _Entry(lm_closed if f >= 30 - closing else lm_open) for f in range(30)}
+        shares = selection.feature_shares(entries, {f: 0 for f in entries}, lib)
+        eyes = np.array([shares[f][0] for f in range(30)])
+        if want_closed:
+            assert eyes[-1] < 0.15 and eyes[:20].min() == 1.0      # the last frames fade to the plate's eyes
+        else:
+            assert eyes.min() > 0.95                                # one frame: the source's eyes stay
