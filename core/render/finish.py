@@ -49,7 +49,9 @@ def finish_delta(crop: np.ndarray, delta: np.ndarray, matte: np.ndarray, points5
     swap = outside_kept(bound_chroma(swap, crop, skin & (keep < 0.05)), swap)
     # the blur reads pixels outside the matte: the plate there, so the swap's edge is not darkened
     swap = np.where(inside[..., None], swap, crop).astype(np.float32)
-    soft, sigma = match_detail(swap, crop, skin, plate_grain=grain)
+    # sharpness compared on the source's skin only: the kept eyes, brows' edges and mouth are the
+    # plate's own detail, and as the most detailed pixels they would make the swap read as soft as it
+    soft, sigma = match_detail(swap, crop, skin & (keep < 0.05), plate_grain=grain)
     if sigma > 0:
         swap = outside_kept(soft, swap)
     # coarsest band 1/16 face: broad tone fades over ~1/8 face, so it does not reach into the kept eyes
