@@ -68,7 +68,7 @@ def remove_speculars(image: np.ndarray, skin: np.ndarray, landmarks68: np.ndarra
     whitened = np.clip((sat_base - sat) / np.maximum(sat_base, 0.05) / WHITENING, 0.0, 1.0)
     mask = _smoothstep(peak, *PEAK_STOPS) * whitened * weight
     # a soft mask a little wider than the peak: its halo (a specular's shoulder) goes with it
-    mask = np.maximum(mask, cv2.GaussianBlur(mask, (0, 0), max(0.008 * size, 0.7))) * weight
+    mask = np.maximum(mask, np.clip(2.0 * cv2.GaussianBlur(mask, (0, 0), max(0.02 * size, 1.5)), 0.0, 1.0)) * weight
     if float(mask.max()) < 1e-3:
         return image
     base_rgb = np.stack([_normalised_blur(image[..., c], calm, sigma) for c in range(3)], axis=-1)
