@@ -124,16 +124,30 @@ def _face_median(values: np.ndarray, face: np.ndarray) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------ detection
 
-def _cluster_centre(r: np.ndarray) -> np.ndarray:
+def _cluster_centre(r: np.ndarray, start: Optional[np.ndarray] = None,
+                    window: Optional[np.ndarray] = None) -> np.ndarray:
     """(3,) the centre of the main cluster of residuals (N, 3): the median, re-taken a few times over
     the values within three robust spreads of it. A plain median is pulled far off by an occluder
-    brighter (or darker) than the face over a third of it, and then the whole face reads as changed."""
-    centre = np.median(r, axis=0)
-    for _ in range(3):
-        spread = 1.4826 * np.median(np.abs(r - centre), axis=0)
+    brighter (or darker) than the face over a third of it, and then the whole face reads as changed.
+    ``start``/``window`` (3,): begin at this centre and keep to a fixed window of three such spreads
+    (the face's cluster near where its gain is expected, even where the occluder is the larger one)."""
+    centre = np.median(r, axis=0) if start is None else np.asarray(start, np.float64).reshape(3)
+    for _ in range(3 if window is None else 5):
+        spread = 1.4826 * np.median(np.abs(r - centre), axis=0) if window is None else window
         near = np.abs(r - centre) <= 3.0 * np.maximum(spread, 1e-3)
         centre = np.array([np.median(r[near[:, c], c]) if near[:, c].any() else centre[c] for c in range(3)])
     return centre
+
+
+def _expected_gains(offset: np.ndarray, covered: np.ndarray) -> Optional[np.ndarray]:
+    """(T, 3) each frame's gain as its clear neighbours in time give it (linear between the nearest
+    clear frames before and after, held past the ends); None when no frame is clear. Light changes
+    slowly: a frame mostly covered by an object takes its gain from the frames around it."""
+    clear = np.flatnonzero(~covered)
+    if clear.size == 0:
+        return None
+    t = np.arange(len(covered))
+    return np.stack([np.interp(t, clear, offset[clear, c]) for c in range(offset.shape[1])], axis=1)
 
 
 def _gain_normalised_log(crops: np.ndarray, region: np.ndarray, face: np.ndarray,
@@ -147,8 +161,16 @@ def _gain_normalised_log(crops: np.ndarray, region: np.ndarray, face: np.ndarray
         median = _face_median(logs - offset, face)
         residual = (logs - median)[:, region]
         offset = np.median(residual, axis=1)[:, None, None, :]
-        for t in np.flatnonzero(covered) if covered is not None else ():
-            offset[t, 0, 0] = _cluster_centre(residual[t])
+        if covered is None or not covered.any():
+            continue
+        expected = _expected_gains(offset[:, 0, 0], covered)
+        if expected is not None:   # the face's spread of residuals, from the clear frames
+            window = 1.4826 * np.median(np.abs(residual[~covered] - offset[~covered, 0]), axis=(0, 1))
+        for t in np.flatnonzero(covered):
+            # from the gain the clear frames around it expect: the face's own cluster, even when the
+            # object covers more of it than the face shows (the main cluster is then the object's)
+            offset[t, 0, 0] = (_cluster_centre(residual[t]) if expected is None
+                               else _cluster_centre(residual[t], expected[t], window))
     normalised = logs - offset
     return normalised, _face_median(normalised, face)
 
