@@ -151,10 +151,13 @@ def trim_silhouette(skin: np.ndarray, image_linear: np.ndarray, landmarks68: np.
     soft = np.clip(cv2.GaussianBlur(cut.astype(np.float32), (0, 0), max(0.01 * size, 0.5)) * 2.0, 0.0, 1.0)
     # deep in the chin the source's skin fades out toward the object (as fade_at_cut does at a fringe):
     # the actor's chin showing through a hard-edged hole would be a seam riding the jaw
+    # (not into the lips: the lip line is an edge of the face's own, and a lower lip half the
+    # actor's changes the mouth's shape)
     deep = cut & (cv2.distanceTransform(hull, cv2.DIST_L2, 5) >= width * size)
     if deep.any():
         t = np.clip(cv2.distanceTransform((~deep).astype(np.uint8), cv2.DIST_L2, 5) / (0.05 * size), 0.0, 1.0)
-        soft = np.maximum(soft, 1.0 - t * t * (3.0 - 2.0 * t))
+        lips = _poly_mask(lm[48:60], shape, convex=False) > 0
+        soft = np.maximum(soft, np.where(lips, 0.0, 1.0 - t * t * (3.0 - 2.0 * t)))
     return (skin * (1.0 - soft)).astype(np.float32)
 
 
