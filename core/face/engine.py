@@ -145,14 +145,28 @@ class FaceEngine:
     def swap(self, crop_linear: np.ndarray, landmarks68: np.ndarray, points5: np.ndarray, colour: Any = None,
              latent: Any = None, face_matte: Optional[np.ndarray] = None, colour_match_on: bool = True,
              source_frame: Optional[int] = None, tone: Optional[np.ndarray] = None,
-             tone_frame: Optional[np.ndarray] = None, shares: Optional[np.ndarray] = None) -> Any:
+             tone_frame: Optional[np.ndarray] = None, shares: Optional[np.ndarray] = None,
+             source_mix: Optional[tuple[int, float]] = None) -> Any:
         """``tone``: the track entry's plate skin tone (analyze/tone, smoothed over the shot), used
         for the colour gains and relighting instead of this frame's pixels; ``tone_frame`` (2, 3)
         maps ``crop_linear``'s pixels into the aligned square it was measured in (default: from
         ``landmarks68``). ``shares``: the entry's (3,) shares of the source's eyes and mouth, chosen
         and smoothed over the shot in analyze (``selection.feature_shares``); without them this
-        frame's states are compared."""
+        frame's states are compared. ``source_mix``: (library frame, weight) dissolved over
+        ``source_frame``'s swap around a switch of library frame (``selection.switch_dissolves``)."""
         from faceplate.core.types import SwapResult as Result
+
+        args = dict(colour=colour, latent=latent, face_matte=face_matte, colour_match_on=colour_match_on,
+                    tone=tone, tone_frame=tone_frame, shares=shares)
+        weight = 0.0 if source_mix is None else float(np.clip(source_mix[1], 0.0, 1.0))
+        if weight > 0.0 and 0 <= int(source_mix[0]) < len(self.library.frames):
+            # a dissolve of the two whole swaps, matte-weighted (premultiplied), in linear light
+            a = self.swap(crop_linear, landmarks68, points5, source_frame=source_frame, **args)
+            b = self.swap(crop_linear, landmarks68, points5, source_frame=int(source_mix[0]), **args)
+            coverage = (1.0 - weight) * a.coverage + weight * b.coverage
+            mixed = ((1.0 - weight) * a.coverage[..., None] * a.delta + weight * b.coverage[..., None] * b.delta)
+            delta = np.where((coverage > 0)[..., None], mixed / np.maximum(coverage, 1e-6)[..., None], 0.0)
+            return Result(delta.astype(np.float32), coverage.astype(np.float32))
         from faceplate.core.render.colour_match import match_tone, relight_tone
         from faceplate.core.render.engines.classical import colour_match, relight
 

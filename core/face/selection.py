@@ -36,6 +36,8 @@ EYE_TOLERANCE, MOUTH_TOLERANCE, SMILE_TOLERANCE, GAZE_TOLERANCE = 0.15, 0.3, 0.1
 # piece's ends, one of a single frame), and the change fades
 # over about five frames (Gaussian of SHARE_SIGMA frames) instead of popping.
 SHARE_ON, SHARE_OFF, SHARE_MIN_RUN, SHARE_SIGMA = 0.6, 0.4, 6, 1.5
+# A switch of library frame dissolves over SWITCH_HALF frames either side of it (a pop is flicker).
+SWITCH_HALF = 2
 
 
 @dataclass
@@ -184,6 +186,44 @@ def _decided(raw: np.ndarray, breaks: np.ndarray) -> np.ndarray:
     return out
 
 
+def _breaks(frames: list[int], positions: Optional[dict[int, int]], cuts: Sequence[int]) -> np.ndarray:
+    """(T,) bool: frame t of the sorted ``frames`` starts a piece (a cut, or a gap in the plate's frames)."""
+    def at(f: int) -> int:
+        return int(positions[f]) if positions is not None else int(f)
+
+    return segment_starts([at(f) for f in frames], [at(c) for c in cuts if positions is None or c in positions],
+                          max_gap=0)
+
+
+def switch_dissolves(chosen: dict[int, int], positions: Optional[dict[int, int]] = None,
+                     cuts: Sequence[int] = (), half: int = SWITCH_HALF) -> dict[int, tuple[int, float]]:
+    """{frame: (the other library frame, its weight)} around each switch of ``chosen`` (the path of
+    one track): ``half`` frames on either side of a switch dissolve from the old library frame to the
+    new one in equal steps (two each side: the new one at 1/8, 3/8, then the old one at 3/8, 1/8), so
+    a switch is a short dissolve, not a pop. Never across a cut or a gap; where two switches are
+    closer than that, each frame takes the nearer one's."""
+    frames = sorted(chosen)
+    breaks = _breaks(frames, positions, cuts)
+    piece = np.cumsum(breaks)
+    out: dict[int, tuple[int, float]] = {}
+    nearest: dict[int, int] = {}
+    for i in range(1, len(frames)):
+        old, new = chosen[frames[i - 1]], chosen[frames[i]]
+        if old == new or breaks[i]:
+            continue
+        for o in range(-half, half):
+            j = i + o
+            if not 0 <= j < len(frames) or piece[j] != piece[i]:
+                continue
+            main, other = (old, new) if o < 0 else (new, old)
+            if chosen[frames[j]] != main or nearest.get(j, half + 1) <= abs(o + 0.5):
+                continue
+            w = (o + half + 0.5) / (2 * half)
+            out[frames[j]] = (int(other), round(w if o < 0 else 1.0 - w, 4))
+            nearest[j] = abs(o + 0.5)
+    return out
+
+
 def feature_shares(entries: dict[int, Any], chosen: dict[int, int], library: Any,
                    positions: Optional[dict[int, int]] = None, cuts: Sequence[int] = (),
                    targets: Optional[dict[int, Expression]] = None) -> dict[int, np.ndarray]:
@@ -198,11 +238,7 @@ def feature_shares(entries: dict[int, Any], chosen: dict[int, int], library: Any
     if not frames:
         return {}
     targets = targets if targets is not None else _targets(entries)
-    def at(f: int) -> int:
-        return int(positions[f]) if positions is not None else int(f)
-
-    breaks = segment_starts([at(f) for f in frames], [at(c) for c in cuts if positions is None or c in positions],
-                            max_gap=0)
+    breaks = _breaks(frames, positions, cuts)
     raw = np.stack([feature_matches(library.frames[chosen[f]].expression, _with_gaze(targets[f], entries[f]))
                     for f in frames])
     decided = np.stack([_decided(raw[:, k], breaks) for k in range(3)], axis=1)
@@ -212,17 +248,19 @@ def feature_shares(entries: dict[int, Any], chosen: dict[int, int], library: Any
 
 def assign_source_frames(tracks: Sequence[Any], library: Any, settings: Optional[SelectionSettings] = None,
                          positions: Optional[dict[int, int]] = None, cuts: Sequence[int] = ()) -> dict:
-    """Set ``entry.source_frame`` and ``entry.features`` (``feature_shares``) on every entry of
-    ``tracks``; returns the record for the track file."""
+    """Set ``entry.source_frame``, ``entry.features`` (``feature_shares``) and ``entry.source_mix``
+    (``switch_dissolves``) on every entry of ``tracks``; returns the record for the track file."""
     switches = 0
     for track in tracks:
         targets = _targets(track.entries)   # measured once: the path and the shares read the same states
         chosen = select_track(track.entries, library, settings, targets)
         shares = feature_shares(track.entries, chosen, library, positions, cuts, targets)
+        mixes = switch_dissolves(chosen, positions, cuts)
         previous = None
         for f in sorted(chosen):
             track.entries[f].source_frame = chosen[f]
             track.entries[f].features = shares[f]
+            track.entries[f].source_mix = mixes.get(f)
             switches += previous is not None and previous != chosen[f]
             previous = chosen[f]
     return {"sha256": library.sha256, "frames": len(library.frames), "switches": int(switches)}

@@ -86,6 +86,8 @@ def _entry_to_dict(e: FaceEntry) -> dict[str, Any]:
         out["gaze"] = [_num(v) for v in np.asarray(e.gaze).reshape(2)]
     if e.features is not None:
         out["features"] = [_num(v) for v in np.asarray(e.features).reshape(3)]
+    if e.source_mix is not None:
+        out["source_mix"] = [int(e.source_mix[0]), _num(e.source_mix[1])]
     return out
 
 
@@ -309,8 +311,16 @@ def _entry(v: Any, frame: int, where: str, reach: tuple[float, float, float, flo
         features = np.array([_as_number(x, f"{where}.features[{i}]") for i, x in enumerate(values)])
         if not np.all((features >= 0.0) & (features <= 1.0)):
             raise _Bad(f"{where}.features", "expected shares between 0 and 1")
+    source_mix = None
+    if v.get("source_mix") is not None:  # engine v2: a second library frame dissolved in around a switch
+        values = _as_list(v["source_mix"], f"{where}.source_mix")
+        if len(values) != 2:
+            raise _Bad(f"{where}.source_mix", f"expected [library frame, weight], got {len(values)} values")
+        source_mix = (_as_int(values[0], f"{where}.source_mix[0]"), _as_number(values[1], f"{where}.source_mix[1]"))
+        if source_mix[0] < 0 or not 0.0 <= source_mix[1] <= 1.0:
+            raise _Bad(f"{where}.source_mix", "expected a library frame index >= 0 and a weight between 0 and 1")
     return FaceEntry(frame=frame, source=source, score=score, source_frame=source_frame, occlusion=occlusion,
-                     grain=grain, tone=tone, gaze=gaze, features=features, **parsed)
+                     grain=grain, tone=tone, gaze=gaze, features=features, source_mix=source_mix, **parsed)
 
 
 def _validate(data: Any, name: str) -> TrackFile:

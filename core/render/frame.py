@@ -119,6 +119,8 @@ class FrameRenderer:
         chosen = {"source_frame": getattr(entry, "source_frame", None)} if v2 else {}
         if v2 and getattr(entry, "features", None) is not None:   # eyes/mouth shares smoothed in analyze
             chosen["shares"] = entry.features
+        if v2 and getattr(entry, "source_mix", None) is not None:  # dissolving from/to another library frame
+            chosen["source_mix"] = entry.source_mix
         stored_tone = getattr(entry, "tone", None)
         if v2 and stored_tone is not None:   # the plate's tone smoothed in analyze, in its aligned square
             to_aligned = align.compose(aligned_transform(lm - np.array([x0, y0], np.float64)),

@@ -180,3 +180,29 @@ def test_stored_plate_tone_keeps_the_colour_still_when_the_matte_changes(asset, 
 
     assert change(None) > 0.03          # the gains breathe with the region
     assert change(stored) < 0.002       # the stored tone holds them
+
+
+def test_a_dissolve_between_two_library_frames_is_the_matte_weighted_mix_of_their_swaps(package_faces):
+    """Around a switch of library frame analyze stores (other frame, weight): the swap is the two
+    swaps mixed by that weight, premultiplied by their coverage (a dissolve, not a pop); weight 0 is
+    the chosen frame's swap exactly."""
+    from faceplate.core.face.expression import measure
+    from faceplate.core.face.source_library import LibraryFrame, SourceLibrary
+    from tests.core.face.test_expression import _package_faces
+
+    (a_lm, a_img), group = _package_faces(package_faces)
+    srgb = lambda x: np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)  # noqa: E731
+    (lm0, img0), (lm1, img1) = group[0], group[-1]
+    lib = SourceLibrary([{"path": "", "sha256": "", "kind": "still"}] * 2,
+                        [LibraryFrame(0, None, lm0, measure(lm0)), LibraryFrame(1, None, lm1, measure(lm1))])
+    engine = FaceEngine(lib, linear_images={0: srgb(img0), 1: srgb(img1)})
+    crop, p5 = srgb(a_img), np.zeros((5, 2))
+    a = engine.swap(crop, a_lm, p5, source_frame=0)
+    b = engine.swap(crop, a_lm, p5, source_frame=1)
+    assert np.abs(a.coverage[..., None] * a.delta - b.coverage[..., None] * b.delta).mean() > 1e-3  # two faces
+    same = engine.swap(crop, a_lm, p5, source_frame=0, source_mix=(1, 0.0))
+    assert np.array_equal(same.delta, a.delta) and np.array_equal(same.coverage, a.coverage)
+    mid = engine.swap(crop, a_lm, p5, source_frame=0, source_mix=(1, 0.375))
+    want = 0.625 * a.coverage[..., None] * a.delta + 0.375 * b.coverage[..., None] * b.delta
+    assert np.allclose(mid.coverage, 0.625 * a.coverage + 0.375 * b.coverage, atol=1e-6)
+    assert np.allclose(mid.coverage[..., None] * mid.delta, want, atol=1e-5)

@@ -92,3 +92,20 @@ def test_eyes_that_close_over_the_last_frames_of_a_shot_stay_closed():
             assert eyes[-1] < 0.15 and eyes[:20].min() == 1.0      # the last frames fade to the plate's eyes
         else:
             assert eyes.min() > 0.95                                # one frame: the source's eyes stay
+
+
+def test_a_switch_of_library_frame_dissolves_over_four_frames_and_never_across_a_cut():
+    """Frames 0-9 use library frame 0, 10-19 frame 3: frames 8-11 dissolve from one to the other in
+    equal steps (each frame's main frame is the one the path chose), and nothing else mixes. At a
+    cut the switch is a cut too: nothing dissolves across it."""
+    chosen = {f: 0 if f < 10 else 3 for f in range(20)}
+    mixes = selection.switch_dissolves(chosen)
+    assert mixes == {8: (3, 0.125), 9: (3, 0.375), 10: (0, 0.375), 11: (0, 0.125)}
+    weight_of_3 = [mixes[f][1] if f in mixes and mixes[f][0] == 3 else 1.0 - mixes[f][1] if f in mixes
+                   else float(chosen[f] == 3) for f in range(20)]
+    steps = np.diff(weight_of_3)
+    assert np.all(steps >= 0) and steps.max() <= 0.25 + 1e-9          # no pop: at most a quarter a frame
+    assert selection.switch_dissolves(chosen, cuts=[10]) == {}
+    # two switches two frames apart: each frame dissolves toward its nearer switch
+    close = {f: 0 if f < 10 else 3 if f < 12 else 5 for f in range(20)}
+    assert selection.switch_dissolves(close)[11] == (5, 0.375)

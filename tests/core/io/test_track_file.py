@@ -365,3 +365,15 @@ def test_gaze_and_feature_shares_round_trip_and_are_checked(tmp_path):
     data["tracks"][0]["frames"]["1002"]["features"] = [1.0, 1.0, 0.0]
     data["tracks"][0]["frames"]["1002"]["gaze"] = [0.1]
     _expect(tmp_path, data, "tracks[0].frames.1002.gaze: expected 2 numbers (x, y in eye widths), got 1")
+
+
+def test_a_dissolving_library_frame_round_trips_and_is_checked(tmp_path):
+    tf = _with_fields(lambda f: {"source_frame": 2, "source_mix": (5, 0.375)})
+    back, data = _round_trip(tf, tmp_path / "mix.track.json")
+    assert back == tf and back != _track_file()
+    assert data["tracks"][0]["frames"]["1002"]["source_mix"] == [5, 0.375]
+    data["tracks"][0]["frames"]["1002"]["source_mix"] = [5, 1.5]
+    _expect(tmp_path, data, "tracks[0].frames.1002.source_mix: expected a library frame index >= 0 and a weight "
+                            "between 0 and 1")
+    data["tracks"][0]["frames"]["1002"]["source_mix"] = [5]
+    _expect(tmp_path, data, "tracks[0].frames.1002.source_mix: expected [library frame, weight], got 1 values")
