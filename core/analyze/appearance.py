@@ -23,7 +23,7 @@ from faceplate.core.analyze import occlusion as oc
 from faceplate.core.analyze import registration
 from faceplate.core.analyze import tone as tn
 from faceplate.core.analyze.temporal import segment_starts, smooth_estimates
-from faceplate.core.analyze.temporal_grain import temporal_std
+from faceplate.core.analyze.temporal_grain import temporal_grain
 from faceplate.core.face.expression import gaze
 from faceplate.core.geometry import align
 from faceplate.core.geometry.align import points5_from_landmarks68
@@ -80,18 +80,23 @@ def _grain_values(model: GrainModel) -> Optional[np.ndarray]:
     return pack_grain(model) if model.samples > 0 else None
 
 
-def _moving_std(moving: dict[tuple[int, int], np.ndarray], ti: int, frames: list[int], pos: list[int],
-               cut_pos: list[int], covered: dict[int, float], spatial: np.ndarray) -> np.ndarray:
-    """(T, 3) the grain that changes from frame to frame (``analyze/temporal_grain``), smoothed over
-    the track's pieces; ``spatial`` where it could not be measured (a first frame, an occluder
-    passing). Only ever lowers the one-frame estimate: what does not change is the face's texture."""
+def _moving_grain(moving: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]], ti: int, frames: list[int],
+                  pos: list[int], cut_pos: list[int], covered: dict[int, float], spatial_std: np.ndarray,
+                  spatial_size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """((T, 3) std, (T, 3) size) of the grain that changes from frame to frame
+    (``analyze/temporal_grain``), smoothed over the track's pieces; the one-frame ``spatial_*`` where
+    it could not be measured (a first frame, an occluder passing). The std only ever lowers the
+    one-frame estimate (what does not change is the face's texture); the size is the changing
+    grain's (the one-frame residual's correlation reads the face's texture too)."""
     values = [moving.get((ti, f)) for f in frames]
     ok = np.array([v is not None and covered[f] < 0.02 and covered.get(g, 0.0) < 0.02
                    for v, f, g in zip(values, frames, [None] + frames[:-1])])
     if ok.sum() < 3:
-        return spatial
-    table = np.stack([v if v is not None else spatial[i] for i, v in enumerate(values)])
-    return smooth_estimates(np.maximum(table, 1e-8), pos, cut_pos, 0, ok, log=True)
+        return spatial_std, spatial_size
+    std = np.stack([v[0] if v is not None else spatial_std[i] for i, v in enumerate(values)])
+    size = np.stack([v[1] if v is not None else spatial_size[i] for i, v in enumerate(values)])
+    return (np.minimum(smooth_estimates(np.maximum(std, 1e-8), pos, cut_pos, 0, ok, log=True), spatial_std),
+            smooth_estimates(size, pos, cut_pos, 0, ok))
 
 
 def _tones(track: Track, frames: list[int], pos: list[int], cut_pos: list[int],
@@ -163,8 +168,7 @@ def appearance_pass(plate: Any, tracks: list[Track], cuts: Iterable[int], occlus
                 before = last.pop(ti, None)
                 if model is not None and model.samples:
                     if before is not None and before[0] == here - 1 and here not in cut_set:
-                        found = temporal_std(before[1], before[2], region_crop, points - corner, region,
-                                             float(np.mean(model.size)))
+                        found = temporal_grain(before[1], before[2], region_crop, points - corner, region)
                         if found is not None:
                             moving[(ti, f)] = found
                     last[ti] = (here, region_crop, points - corner)
@@ -203,8 +207,8 @@ def appearance_pass(plate: Any, tracks: list[Track], cuts: Iterable[int], occlus
                 filler = next(v for v, ok in zip(values, valid) if ok)
                 table = np.stack([v if v is not None else filler for v in values])
                 std = smooth_estimates(np.maximum(table[:, :3], 1e-8), pos, cut_pos, 0, valid, log=True)
-                std = np.minimum(std, _moving_std(moving, ti, frames, pos, cut_pos, covered, std))
-                rest = smooth_estimates(table[:, 3:], pos, cut_pos, 0, valid)
+                rest = smooth_estimates(table[:, 3:], pos, cut_pos, 0, valid)   # size (3), channel correlations
+                std, rest[:, :3] = _moving_grain(moving, ti, frames, pos, cut_pos, covered, std, rest[:, :3])
                 smoothed = {f: np.round(np.concatenate([std[i], rest[i]]), 7) for i, f in enumerate(frames)}
         tones = _tones(t, frames, pos, cut_pos, faces, ti, codes, moved) if tone else {}
         entries = {f: dataclasses.replace(_moved(e, moved[f], decimals) if f in moved else e,

@@ -170,6 +170,18 @@ def flat_pixels(rgb: np.ndarray, where: Optional[np.ndarray] = None, fraction: f
     return _ranked_pixels(np.nan_to_num(np.asarray(rgb, np.float32)), where, fraction, flattest=True)
 
 
+def size_from_residual(res: np.ndarray, flat: np.ndarray) -> np.ndarray:
+    """(3,) grain size in px per channel from a high-pass residual (h, w, 3; ``x - blur(x,
+    HIGHPASS_SIGMA)``) at the ``flat`` (h, w) pixels: the residual's robust neighbour correlation
+    (horizontal and vertical), inverted through the size table."""
+    pair_h = flat[:, :-1] & flat[:, 1:]
+    pair_v = flat[:-1, :] & flat[1:, :]
+    rho_h = _robust_corr(res[:, :-1][pair_h], res[:, 1:][pair_h])
+    rho_v = _robust_corr(res[:-1, :][pair_v], res[1:, :][pair_v])
+    sizes, table_rho, _, _ = _size_table(HIGHPASS_SIGMA)
+    return np.interp(0.5 * (rho_h + rho_v), table_rho, sizes)
+
+
 def measure_grain(rgb: np.ndarray, where: Optional[np.ndarray] = None, flat_fraction: float = 0.5) -> GrainModel:
     """The grain of ``rgb`` (h, w, 3 float32 linear) inside ``where`` (h, w), as a GrainModel.
 
@@ -183,13 +195,8 @@ def measure_grain(rgb: np.ndarray, where: Optional[np.ndarray] = None, flat_frac
         return GrainModel.none()
     sel = res[flat]
     var_res = _robust_var(sel)
-    pair_h = flat[:, :-1] & flat[:, 1:]
-    pair_v = flat[:-1, :] & flat[1:, :]
-    rho_h = _robust_corr(res[:, :-1][pair_h], res[:, 1:][pair_h])
-    rho_v = _robust_corr(res[:-1, :][pair_v], res[1:, :][pair_v])
-    rho_res = 0.5 * (rho_h + rho_v)
-    sizes, table_rho, table_var, table_own = _size_table(HIGHPASS_SIGMA)
-    size = np.interp(rho_res, table_rho, sizes)
+    size = size_from_residual(res, flat)
+    sizes, _, table_var, table_own = _size_table(HIGHPASS_SIGMA)
     keep = np.interp(size, sizes, table_var)          # fraction of the grain's variance the high-pass keeps
     std = np.sqrt(var_res / np.maximum(keep, 1e-6))
     own = np.interp(size, sizes, table_own)
