@@ -29,7 +29,7 @@ _MIN_PIXELS = 256
 
 
 def _highpass(x: np.ndarray) -> np.ndarray:
-    return (x - gr._blur(x, gr.HIGHPASS_SIGMA)).astype(np.float64)
+    return (x - gr.blur(x, gr.HIGHPASS_SIGMA)).astype(np.float64)
 
 
 def temporal_grain(previous: np.ndarray, previous_points: np.ndarray, current: np.ndarray,
@@ -51,11 +51,11 @@ def temporal_grain(previous: np.ndarray, previous_points: np.ndarray, current: n
         return None
     change = _highpass(current) - _highpass(warped)
     size = gr.size_from_residual(change, flat)
-    difference = gr._robust_var(change[flat])
+    difference = gr.robust_var(change[flat])
     # the previous frame's grain, resampled by the warp, keeps only part of its high-pass variance
-    field = gr._blur(np.random.default_rng(0).standard_normal((h, w)).astype(np.float32), float(np.mean(size)))
+    field = gr.blur(np.random.default_rng(0).standard_normal((h, w)).astype(np.float32), float(np.mean(size)))
     moved = cv2.warpAffine(field, m, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
     kept_by_warp = float(np.var(_highpass(moved)[flat]) / max(np.var(_highpass(field)[flat]), 1e-12))
-    sizes, _, table_var, _ = gr._size_table(gr.HIGHPASS_SIGMA)
+    sizes, _, table_var, _ = gr.size_table(gr.HIGHPASS_SIGMA)
     kept_by_highpass = np.maximum(np.interp(size, sizes, table_var), 1e-6)
     return np.sqrt(difference / (1.0 + kept_by_warp) / kept_by_highpass), size

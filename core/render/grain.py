@@ -72,7 +72,7 @@ def _gauss1d(sigma: float) -> np.ndarray:
     return cv2.getGaussianKernel(_ksize(sigma), sigma, cv2.CV_64F).ravel()
 
 
-def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
+def blur(x: np.ndarray, sigma: float) -> np.ndarray:
     """Gaussian blur with exactly the taps ``_gauss1d`` describes (reflected borders)."""
     if sigma < 0.05:
         return x.copy()
@@ -114,7 +114,7 @@ def _band_response(grain_size: float, lo: float, hi: float) -> tuple[float, floa
 
 
 @lru_cache(maxsize=8)
-def _size_table(highpass: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def size_table(highpass: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Grain sizes and, for each, the high-pass residual's correlation and variance fraction and the
     grain's own correlation. Residual correlation rises monotonically with size over this range."""
     sizes = np.round(np.arange(0.0, MAX_GRAIN_SIZE + 1e-9, 0.02), 4)
@@ -128,14 +128,15 @@ def _size_table(highpass: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
 
 # ------------------------------------------------------------------------------------ measure
 
-def _robust_var(x: np.ndarray) -> np.ndarray:
+def robust_var(x: np.ndarray) -> np.ndarray:
+    """Per-column robust variance of (N, C) samples: (1.4826 · MAD)², blind to edges and glints."""
     med = np.median(x, axis=0)
     return (1.4826 * np.median(np.abs(x - med), axis=0)) ** 2
 
 
 def _robust_corr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Gnanadesikan-Kettenring correlation from robust variances of a+b and a-b (per column)."""
-    vp, vm = _robust_var(a + b), _robust_var(a - b)
+    vp, vm = robust_var(a + b), robust_var(a - b)
     return np.where(vp + vm > 0, (vp - vm) / np.maximum(vp + vm, 1e-30), 0.0)
 
 
@@ -146,9 +147,9 @@ def _structure(x: np.ndarray) -> np.ndarray:
     energy of the image blurred by SELECT_SIGMA (summed over channels): grain has been averaged away
     there, so choosing pixels by it does not prefer pixels whose grain happens to be weak.
     """
-    smooth = _blur(x, SELECT_SIGMA)
-    curve = smooth - _blur(smooth, HIGHPASS_SIGMA)
-    return _blur((curve * curve).sum(axis=2), SELECT_SIGMA)
+    smooth = blur(x, SELECT_SIGMA)
+    curve = smooth - blur(smooth, HIGHPASS_SIGMA)
+    return blur((curve * curve).sum(axis=2), SELECT_SIGMA)
 
 
 def _ranked_pixels(x: np.ndarray, where: Optional[np.ndarray], fraction: float, flattest: bool) -> np.ndarray:
@@ -178,7 +179,7 @@ def size_from_residual(res: np.ndarray, flat: np.ndarray) -> np.ndarray:
     pair_v = flat[:-1, :] & flat[1:, :]
     rho_h = _robust_corr(res[:, :-1][pair_h], res[:, 1:][pair_h])
     rho_v = _robust_corr(res[:-1, :][pair_v], res[1:, :][pair_v])
-    sizes, table_rho, _, _ = _size_table(HIGHPASS_SIGMA)
+    sizes, table_rho, _, _ = size_table(HIGHPASS_SIGMA)
     return np.interp(0.5 * (rho_h + rho_v), table_rho, sizes)
 
 
@@ -188,15 +189,15 @@ def measure_grain(rgb: np.ndarray, where: Optional[np.ndarray] = None, flat_frac
     Returns ``GrainModel.none()`` when fewer than 256 usable pixels remain.
     """
     x = np.nan_to_num(np.asarray(rgb, np.float32), nan=0.0, posinf=0.0, neginf=0.0)
-    res = (x - _blur(x, HIGHPASS_SIGMA)).astype(np.float64)
+    res = (x - blur(x, HIGHPASS_SIGMA)).astype(np.float64)
     flat = flat_pixels(x, where, flat_fraction)
     n = int(flat.sum())
     if n < _MIN_SAMPLES:
         return GrainModel.none()
     sel = res[flat]
-    var_res = _robust_var(sel)
+    var_res = robust_var(sel)
     size = size_from_residual(res, flat)
-    sizes, _, table_var, table_own = _size_table(HIGHPASS_SIGMA)
+    sizes, _, table_var, table_own = size_table(HIGHPASS_SIGMA)
     keep = np.interp(size, sizes, table_var)          # fraction of the grain's variance the high-pass keeps
     std = np.sqrt(var_res / np.maximum(keep, 1e-6))
     own = np.interp(size, sizes, table_own)
@@ -228,7 +229,7 @@ def unpack_grain(values: np.ndarray) -> GrainModel:
     std, size = np.maximum(v[:3], 0.0), np.clip(v[3:6], 0.0, MAX_GRAIN_SIZE)
     r = np.clip(v[6:9], -1.0, 1.0)
     cc = np.array([[1.0, r[0], r[1]], [r[0], 1.0, r[2]], [r[1], r[2], 1.0]])
-    sizes, _, table_var, table_own = _size_table(HIGHPASS_SIGMA)
+    sizes, _, table_var, table_own = size_table(HIGHPASS_SIGMA)
     own = np.interp(size, sizes, table_own)
     highpass_std = std * np.sqrt(np.interp(size, sizes, table_var))
     return GrainModel(std=std, correlation=own, size=size, channel_correlation=_nearest_correlation(cc),
@@ -262,7 +263,7 @@ def synthesize_grain(model: GrainModel, shape: tuple[int, int], seed: int,
     out = np.empty((h, w, 3), np.float32)
     for c in range(3):
         s = float(model.size[c])
-        g = _blur(np.ascontiguousarray(white[..., c]), s)[pad:pad + h, pad:pad + w]
+        g = blur(np.ascontiguousarray(white[..., c]), s)[pad:pad + h, pad:pad + w]
         unit = np.sqrt(_white_gain(s))   # std of blurred unit white noise
         out[..., c] = g * (amp[c] / unit)
     return out
@@ -278,7 +279,7 @@ def regrain(swap: np.ndarray, plate_grain: GrainModel, where: np.ndarray, frame:
     when given (e.g. measured once on a still source), skips measuring the swap.
     """
     have = measure_grain(swap, where) if swap_grain is None else swap_grain
-    sizes, _, table_var, _ = _size_table(HIGHPASS_SIGMA)
+    sizes, _, table_var, _ = size_table(HIGHPASS_SIGMA)
     keep = np.maximum(np.interp(plate_grain.size, sizes, table_var), 1e-6)
     need = np.sqrt(np.maximum(plate_grain.std ** 2 - have.highpass_std ** 2 / keep, 0.0))
     return synthesize_grain(plate_grain, swap.shape[:2], grain_seed(frame, track_id), std=need)
@@ -304,7 +305,7 @@ def _luma_grain(model: Optional[GrainModel]) -> tuple[float, float]:
 
 
 def _band_energies(luma: np.ndarray, sel: np.ndarray) -> tuple[float, float]:
-    a, b, c = (_blur(luma, s) for s in _BANDS)
+    a, b, c = (blur(luma, s) for s in _BANDS)
     return float(np.mean((a - b)[sel] ** 2)), float(np.mean((b - c)[sel] ** 2))
 
 
@@ -353,7 +354,7 @@ def match_detail(swap: np.ndarray, plate: np.ndarray, where: np.ndarray,
         # blurring grain of size s by sigma gives grain of size hypot(s, sigma), with less variance
         size = float(np.hypot(gs, sigma))
         var = gv * _white_gain(size) / _white_gain(gs) if gv > 0 else 0.0
-        return _ratio(*_band_energies(_blur(luma, sigma), sel), var, size)
+        return _ratio(*_band_energies(blur(luma, sigma), sel), var, size)
 
     if ratio_after(0.0) <= target:
         return swap, 0.0
@@ -368,7 +369,7 @@ def match_detail(swap: np.ndarray, plate: np.ndarray, where: np.ndarray,
             else:
                 hi = mid
     sigma = round(0.5 * (lo + hi), 3)
-    return _blur(swap32, sigma), sigma
+    return blur(swap32, sigma), sigma
 
 
 # ------------------------------------------------------------------------------------ white-noise regrain
