@@ -21,6 +21,10 @@ NOSE = list(range(27, 36))
 MOUTH = list(range(48, 68))
 EYE_CORNERS = [36, 39, 42, 45]
 UPPER_MOUTH = [48, 54, 50, 51, 52]   # corners and upper lip: they stay put when the jaw drops
+# Past this turn (|yaw|, degrees) a 2-D face is frontalised too poorly to move its features: the likeness
+# fades from full strength at the first to none at the second (a 45° face's far eye and nose were pulled
+# across the face: the README sample's two turned faces read as masks).
+TRUSTED_YAW = (20.0, 40.0)
 NAMES = ("eye_spacing", "eye_width", "eye_y", "brow_height", "brow_width", "nose_length", "nose_width",
          "mouth_width", "mouth_y")
 
@@ -65,15 +69,18 @@ def _place(points: np.ndarray, centre: np.ndarray, scale_x: float, scale_y: floa
 
 def adjust(landmarks68: np.ndarray, source: dict[str, float], strength: float = 0.5,
            pose: Optional[tuple] = None) -> np.ndarray:
-    """The actor's landmarks with the inner face moved ``strength`` of the way to ``source``'s proportions.
+    """The actor's landmarks with the inner face moved ``strength`` of the way to ``source``'s proportions,
+    less on a turned face (``TRUSTED_YAW``).
 
     Returns new (68, 2) image points; jaw points 0..16 are returned unchanged.
     """
     lm = np.asarray(landmarks68, np.float64).reshape(68, 2)
-    k = float(np.clip(strength, 0.0, 1.0))
+    pose = pose if pose is not None else warp3d.estimate_pose(lm)
+    yaw = abs(float(warp3d.pose_angles(pose[1])[0]))
+    trust = np.clip((TRUSTED_YAW[1] - yaw) / (TRUSTED_YAW[1] - TRUSTED_YAW[0]), 0.0, 1.0)
+    k = float(np.clip(strength, 0.0, 1.0) * trust)
     if k == 0.0:
         return lm.copy()
-    pose = pose if pose is not None else warp3d.estimate_pose(lm)
     f = warp3d.frontalise(lm, pose)
     mine = proportions(lm, pose)
     want = {n: mine[n] + k * (source[n] - mine[n]) for n in NAMES}

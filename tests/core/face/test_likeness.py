@@ -44,3 +44,18 @@ def test_proportions_do_not_change_when_the_jaw_drops():
     talking[list(range(4, 13)) + list(range(55, 60)) + list(range(64, 68)), 1] += drop
     before, after = likeness.proportions(face), likeness.proportions(talking)
     assert all(abs(after[k] - before[k]) < 1e-3 for k in likeness.NAMES), (before, after)
+
+
+def test_a_turned_face_is_moved_less_and_a_profile_not_at_all():
+    """Frontalising a 2-D face with a generic 3-D one fails as the head turns: past 40° of yaw the
+    actor's features are left where they are, under 20° they move fully, in between partly."""
+    source = likeness.proportions(posed_mean(0))
+    source = {n: v * (1.15 if n in ("eye_spacing", "mouth_width") else 1.0) for n, v in source.items()}
+    moved = {}
+    for yaw in (10.0, 30.0, 45.0):
+        face = posed_mean(yaw)
+        moved[yaw] = float(np.abs(likeness.adjust(face, source, 1.0) - face).max())
+    print({k: round(v, 2) for k, v in moved.items()})
+    assert moved[10.0] > 3.0                      # frontal enough: the features move
+    assert 0.2 * moved[10.0] < moved[30.0] < 0.8 * moved[10.0]
+    assert moved[45.0] == 0.0                     # turned away: the actor's own geometry
