@@ -17,11 +17,12 @@ Values (``pack`` / ``unpack``): mean linear RGB (3), standard deviation of log l
 the shading field: log of the skin's luminance low-passed at ``FIELD_SIGMA`` (normalised
 convolution inside the region) relative to the luminance of the mean colour, sampled on a
 ``GRID``² grid of aligned pixels (``grid_to_aligned``); cells away from the skin are filled from a
-wider blur, so the field is defined over the whole face.
+wider blur, so the field is defined over the whole face; and two chroma slopes, how the broad
+log(R / Y) and log(B / Y) follow the broad log luminance over the skin (older files: none).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field as dataclass_field
 from typing import Optional, Sequence
 
 import cv2
@@ -48,21 +49,27 @@ _MIN_PIXELS = 64
 @dataclass
 class Tone:
     """One face's skin tone: mean linear RGB (3,), std of log luminance, shading field (GRID, GRID)
-    of log luminance relative to the mean colour's, in the aligned square."""
+    of log luminance relative to the mean colour's, in the aligned square, and how the broad colour
+    follows the broad shading: (2,) slopes of log(R / Y) and log(B / Y) against log Y (skin in
+    shadow is redder: a swap shaded by luminance alone reads grey in the plate's shadows)."""
     mean: np.ndarray
     spread: float
     field: np.ndarray
+    chroma_slope: np.ndarray = dataclass_field(default_factory=lambda: np.zeros(2))
 
 
 def pack(tone: Tone) -> np.ndarray:
     """(TONE_VALUES,) float64 for the track file."""
     return np.concatenate([np.asarray(tone.mean, np.float64).reshape(3), [float(tone.spread)],
-                           np.asarray(tone.field, np.float64).reshape(-1)])
+                           np.asarray(tone.field, np.float64).reshape(-1),
+                           np.asarray(tone.chroma_slope, np.float64).reshape(2)])
 
 
 def unpack(values: np.ndarray) -> Tone:
-    v = np.asarray(values, np.float64).reshape(TONE_VALUES)
-    return Tone(v[:3].copy(), float(v[3]), v[4:].reshape(GRID, GRID).copy())
+    """The Tone of ``pack``'s numbers (an older track file's, without the chroma slopes: none)."""
+    v = np.asarray(values, np.float64).reshape(-1)
+    v = np.concatenate([v, np.zeros(TONE_VALUES - len(v))])[:TONE_VALUES]
+    return Tone(v[:3].copy(), float(v[3]), v[4:4 + GRID * GRID].reshape(GRID, GRID).copy(), v[-2:].copy())
 
 
 def grid_to_aligned() -> np.ndarray:
@@ -128,8 +135,25 @@ def measure(aligned: np.ndarray, landmarks68: np.ndarray, covered: Optional[np.n
     t = np.clip(fine_w[cell] / 0.3, 0.0, 1.0)   # full trust a few sigmas into the skin, none far outside
     wide_cells = np.where(wide_w[cell] > 1e-3, wide[cell], float(mean @ luma))
     lo = t * fine[cell] + (1.0 - t) * wide_cells
-    field = np.log(np.maximum(lo, 0.0) + eps) - np.log(float(mean @ luma))
-    return Tone(mean, spread, field)
+    shading = np.log(np.maximum(lo, 0.0) + eps) - np.log(float(mean @ luma))
+    return Tone(mean, spread, shading, _chroma_slope(img, region, fine, fine_w))
+
+
+def _chroma_slope(img: np.ndarray, region: np.ndarray, luma_lo: np.ndarray, weight_lo: np.ndarray) -> np.ndarray:
+    """(2,) least-squares slopes of the broad log(R / Y) and log(B / Y) against the broad log Y over
+    the skin (low-passed as the field is); 0 where the shading hardly varies. Bounded to +-1."""
+    eps = 1e-4
+    w = region.astype(np.float32)
+    x = np.log(np.maximum(luma_lo[region], 0.0) + eps)
+    x = x - x.mean()
+    if float((x * x).mean()) < 1e-3:   # flat light: no shadow to learn the colour of
+        return np.zeros(2)
+    out = []
+    for c in (0, 2):
+        lo = cv2.GaussianBlur(img[..., c] * w, (0, 0), FIELD_SIGMA) / np.maximum(weight_lo, 1e-6)
+        y = np.log(np.maximum(lo[region], 0.0) + eps) - np.log(np.maximum(luma_lo[region], 0.0) + eps)
+        out.append(float(np.clip((x * (y - y.mean())).mean() / (x * x).mean(), -1.0, 1.0)))
+    return np.array(out)
 
 
 def track_tones(tones: Sequence[Optional[Tone]], frames: Sequence[int], cuts: Sequence[int],

@@ -27,7 +27,7 @@ POINT_REACH = 2.0
 
 GRAIN_VALUES = 9     # std (3), size (3), channel correlations rg, rb, gb
 TONE_GRID = 8        # cells a side of the plate's shading field (analyze/tone)
-TONE_VALUES = 4 + TONE_GRID * TONE_GRID   # mean linear RGB (3), log-luma spread, field
+TONE_VALUES = 4 + TONE_GRID * TONE_GRID + 2   # mean linear RGB (3), log-luma spread, field, chroma slopes (2)
 
 
 # ------------------------------------------------------------------------------------ occlusion masks
@@ -288,10 +288,10 @@ def _entry(v: Any, frame: int, where: str, reach: tuple[float, float, float, flo
     tone = None
     if v.get("tone") is not None:  # the plate's skin tone around the face, smoothed (analyze/tone)
         values = _as_list(v["tone"], f"{where}.tone")
-        if len(values) != TONE_VALUES:
+        if len(values) not in (TONE_VALUES, TONE_VALUES - 2):   # written before the chroma slopes: none
             raise _Bad(f"{where}.tone", f"expected {TONE_VALUES} numbers (mean RGB, spread, {TONE_GRID}x{TONE_GRID} "
-                                        f"shading field), got {len(values)}")
-        tone = np.array([_as_number(x, f"{where}.tone[{i}]") for i, x in enumerate(values)])
+                                        f"shading field, 2 chroma slopes), got {len(values)}")
+        tone = np.array([_as_number(x, f"{where}.tone[{i}]") for i, x in enumerate(values)] + [0.0, 0.0])[:TONE_VALUES]
         if not (np.all(tone[:4] > 0) and np.all(np.abs(tone[4:]) < 50)):
             raise _Bad(f"{where}.tone", "expected a positive mean colour and spread and a log shading field "
                                         "(|value| < 50)")

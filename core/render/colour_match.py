@@ -61,9 +61,35 @@ def relight_tone(swap: np.ndarray, skin: np.ndarray, plate: Tone, to_aligned: np
     grid_to_crop = align.compose(align.invert(to_aligned), grid_to_aligned())
     field = cv2.warpAffine(np.asarray(plate.field, np.float32), grid_to_crop, (w, h), flags=cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_REPLICATE)
-    lo_plate = float(np.asarray(plate.mean, np.float64) @ LUMA_709) * np.exp(field)
+    mean_luma = float(np.asarray(plate.mean, np.float64) @ LUMA_709)
+    lo_plate = mean_luma * np.exp(field)
     gain = np.clip((lo_plate + 1e-4) / (lo_swap + 1e-4), 1.0 / max_gain, max_gain)
-    return (swap * gain[..., None]).astype(np.float32)
+    out = (swap * gain[..., None]).astype(np.float32)
+    slope = np.asarray(getattr(plate, "chroma_slope", np.zeros(2)), np.float64)
+    return _shade_chroma(out, sel, weight, sigma, np.asarray(plate.mean, np.float64), mean_luma, slope)
+
+
+def _shade_chroma(swap: np.ndarray, sel: np.ndarray, weight: np.ndarray, sigma: float, mean: np.ndarray,
+                  mean_luma: float, slope: np.ndarray, max_gain: float = 1.5) -> np.ndarray:
+    """``swap`` with its broad colour (low-passed as the shading is) made the plate's skin colour at
+    that broad luminance: the plate's mean chroma, redder or bluer with the shading as the plate's
+    skin is (``slope``: d log(R / Y), d log(B / Y) per d log Y). The swap's own broad colour patches
+    (a warm key light on the source's forehead) go, its fine colour stays; luminance is kept."""
+    luma = LUMA_709.astype(np.float32)
+    lo = np.stack([cv2.GaussianBlur(swap[..., c] * sel, (0, 0), sigma) for c in range(3)], axis=-1) / weight[..., None]
+    lo = np.maximum(lo, 1e-6)
+    lo_y = np.maximum(lo @ luma, 1e-6)
+    x = np.log(lo_y) - np.log(max(mean_luma, 1e-6))
+    chroma = mean / max(mean_luma, 1e-6)
+    want_r = chroma[0] * np.exp(slope[0] * x)
+    want_b = chroma[2] * np.exp(slope[1] * x)
+    want_g = np.maximum((1.0 - luma[0] * want_r - luma[2] * want_b) / luma[1], 1e-3)
+    want = np.stack([want_r, want_g, want_b], axis=-1)
+    factor = np.clip(want / (lo / lo_y[..., None]), 1.0 / max_gain, max_gain).astype(np.float32)
+    out = swap * factor
+    # the factors keep the broad luminance only approximately once bounded: put it back exactly
+    keep = (np.maximum(swap, 0.0) @ luma + 1e-6) / (np.maximum(out, 0.0) @ luma + 1e-6)
+    return (out * keep[..., None]).astype(np.float32)
 
 
 def relight(swap: np.ndarray, reference: np.ndarray, where: np.ndarray, size: float,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 
 from faceplate.core.geometry import align
 from faceplate.core.render.colour_match import bound_chroma, colour_match
@@ -54,3 +55,72 @@ def test_bound_never_adds_colour_and_takes_the_plates_mean():
             return np.median((x / np.maximum(x @ LUMA, 1e-4)[..., None])[skin], axis=0)
         assert np.abs(median_chroma(out) - median_chroma(plate)).max() < 0.05
     assert bound_chroma(plate, plate, np.zeros(skin.shape, bool)) is plate     # nothing to measure on
+
+
+def _relit(swap, points, where, field, slope):
+    from faceplate.core.analyze import occlusion as oc
+    from faceplate.core.analyze.tone import Tone
+    from faceplate.core.render.colour_match import relight_tone
+
+    size = float(np.linalg.norm(points[1] - points[0])) * 2.3
+    tone = Tone(np.array([0.30, 0.20, 0.13]), 0.1, field, np.asarray(slope, np.float64))
+    return relight_tone(swap, where.astype(np.float32), tone, oc.aligned_transform(points), size), size
+
+
+def _broad_chroma(x: np.ndarray, size: float) -> np.ndarray:
+    b = cv2.GaussianBlur(x, (0, 0), 0.1 * size)
+    return b / np.maximum(b @ LUMA, 1e-6)[..., None]
+
+
+def test_relit_to_the_plates_tone_the_swap_is_redder_where_the_plates_shading_darkens_it():
+    """The plate's skin is redder and less blue where it is darker (chroma slopes -0.4, +0.6) and its
+    shading field darkens the image-right half. A swap of even skin, relit to that stored tone,
+    takes the darkening and, with it, the plate's shadow colour (shaded by luminance alone it read
+    grey in the plate's shadows)."""
+    from faceplate.core.analyze.tone import GRID
+
+    _, points = face_crop("centre")
+    shape = (256, 256)
+    where = face_ellipse(points, shape)
+    swap = np.broadcast_to(np.array([0.30, 0.20, 0.13], np.float32), shape + (3,)).copy()
+    field = np.zeros((GRID, GRID))
+    field[:, GRID // 2:] = -0.7
+    out, size = _relit(swap, points, where, field, (-0.4, 0.6))
+    grey, _ = _relit(swap, points, where, field, (0.0, 0.0))
+    xx = np.mgrid[:shape[0], :shape[1]][1]
+    mid = float(points[:, 0].mean())
+    left, right = where & (xx < mid - 0.15 * size), where & (xx > mid + 0.15 * size)
+    dy = np.log(float((out[right] @ LUMA).mean()) / float((out[left] @ LUMA).mean()))
+    chroma = _broad_chroma(out, size)
+    dr = np.log(float(chroma[right][:, 0].mean()) / float(chroma[left][:, 0].mean()))
+    db = np.log(float(chroma[right][:, 2].mean()) / float(chroma[left][:, 2].mean()))
+    print(f"right/left log luminance {dy:.2f}; log R/Y {dr:.3f}, log B/Y {db:.3f}")
+    assert dy < -0.3                                          # the field's shading arrived
+    # near the plate's slopes (-0.4, +0.6; the broad low-pass blurs the step between the halves)
+    assert -0.5 < dr / dy < -0.2 and 0.3 < db / dy < 0.75
+    assert np.allclose(grey @ LUMA, out @ LUMA, rtol=1e-3)   # the colour moved, not the luminance
+    flat = _broad_chroma(grey, size)
+    assert abs(np.log(flat[right][:, 0].mean() / flat[left][:, 0].mean())) < 0.02   # no slope: even colour
+
+
+def test_relit_to_the_plates_tone_a_colour_patch_of_the_sources_own_light_goes():
+    """A warm patch of the source's own light on one cheek (a stage key on the forehead, a coloured
+    bounce): relit to the plate's tone, the patch's broad colour is the skin's around it."""
+    from faceplate.core.analyze.tone import GRID
+
+    _, points = face_crop("centre")
+    shape = (256, 256)
+    where = face_ellipse(points, shape)
+    size = float(np.linalg.norm(points[1] - points[0])) * 2.3
+    yy, xx = np.mgrid[:shape[0], :shape[1]].astype(np.float32)
+    cheek = points[3] + 0.25 * (points[0] - points[4])
+    patch = np.exp(-((xx - cheek[0]) ** 2 + (yy - cheek[1]) ** 2) / (2 * (0.15 * size) ** 2))
+    swap = np.array([0.30, 0.20, 0.13], np.float32) * (1.0 + patch[..., None] * np.array([0.5, 0.0, -0.3],
+                                                                                             np.float32))
+    out, _ = _relit(swap.astype(np.float32), points, where, np.zeros((GRID, GRID)), (0.0, 0.0))
+    core, around = where & (patch > 0.7), where & (patch > 0.05) & (patch < 0.2)
+    red_share = lambda x, m: float((x[m][:, 0] / x[m].sum(axis=1)).mean())     # noqa: E731
+    before = red_share(_broad_chroma(swap, size), core) - red_share(_broad_chroma(swap, size), around)
+    after = red_share(_broad_chroma(out, size), core) - red_share(_broad_chroma(out, size), around)
+    print(f"the patch's extra red share {before:.3f} -> {after:.3f}")
+    assert after < 0.4 * before
