@@ -27,7 +27,8 @@ ENGINE_NAME = "classical"          # the classical family; ENGINE_VERSION tells 
 # goes into every output's provenance: raised whenever v2's pixels change, so --resume re-renders
 # frames an older engine wrote (3: the source still's speculars out, its outline trimmed; 4: colour and
 # relight from the tone analyze smoothed, eyes/mouth shares decided in analyze; 5: an object held to
-# the source's chin is not pasted as skin, the swap softened to the plate's detail without its grain)
+# the source's chin cut from its skin, library switches dissolved, likeness fading on turned heads,
+# the plate's shadow colour, softness matched to the plate's detail without its grain)
 ENGINE_VERSION = "classical/5"
 
 
