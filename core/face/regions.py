@@ -127,8 +127,9 @@ def trim_silhouette(skin: np.ndarray, image_linear: np.ndarray, landmarks68: np.
     ``width`` face sizes of the hull edge (a blue backdrop or white hair beside a cheek: on a turned
     or tilted still the jaw landmarks sit past the silhouette, and warped onto the actor that sliver
     is a pale or coloured arc down the cheek) and at any depth below the mouth corners (a microphone,
-    a cup or a glass held up to the chin enters from below; lips are left alone). Chroma only: the
-    jaw's own shadow is skin."""
+    a cup or a glass held up to the chin enters from below; lips are left alone). Chroma only (the
+    jaw's own shadow is skin), except under the mouth, where ten times darker than the skin (a black
+    handle, whose chroma is noise) is foreign too."""
     lm = np.asarray(landmarks68, np.float64).reshape(68, 2)
     size = face_size(lm)
     shape = skin.shape[:2]
