@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Optional, Union
 
@@ -28,9 +29,11 @@ ROOT_DEFAULTS = {"first_frame": 1.0, "last_frame": 100.0, "frame": 1.0, "fps": 2
 
 def default_gizmo_dirs() -> list[Path]:
     """Where gizmo definitions (knob defaults) are looked up: $FACEPLATE_GIZMOS, the checkout's
-    gizmos/ (or the one beside an installed package), and each $NUKE_PATH entry with its gizmos/."""
+    gizmos/ (or the one beside an installed package, or where a wheel puts it: <prefix>/share/faceplate),
+    and each $NUKE_PATH entry with its gizmos/."""
     dirs = [Path(p) for p in os.environ.get("FACEPLATE_GIZMOS", "").split(os.pathsep) if p]
-    dirs += [GIZMO_PATH.parent, Path(__file__).resolve().parent / "gizmos"]
+    dirs += [GIZMO_PATH.parent, Path(__file__).resolve().parent / "gizmos",
+             Path(sys.prefix) / "share" / "faceplate" / "gizmos"]
     for entry in os.environ.get("NUKE_PATH", "").split(os.pathsep):
         if entry:
             dirs += [Path(entry), Path(entry) / "gizmos", Path(entry).parent / "gizmos"]

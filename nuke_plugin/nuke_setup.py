@@ -42,7 +42,10 @@ _faceplate_menu.build_menus()
 
 
 def gizmo_file() -> Path:
-    for candidate in (PACKAGE_DIR.parent / "gizmos" / "FaceSwap.gizmo", PACKAGE_DIR / "gizmos" / "FaceSwap.gizmo"):
+    """The FaceSwap gizmo: beside the checkout (editable install), beside the package, or where a
+    wheel installs it (``<prefix>/share/faceplate/gizmos``)."""
+    for candidate in (PACKAGE_DIR.parent / "gizmos" / "FaceSwap.gizmo", PACKAGE_DIR / "gizmos" / "FaceSwap.gizmo",
+                      Path(sys.prefix) / "share" / "faceplate" / "gizmos" / "FaceSwap.gizmo"):
         if candidate.is_file():
             return candidate
     raise NodeError(f"FaceSwap.gizmo not found beside {PACKAGE_DIR}; install faceplate from a checkout "

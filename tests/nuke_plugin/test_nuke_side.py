@@ -126,3 +126,24 @@ def test_exe_comes_from_the_knob_then_the_environment(monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(NodeError, match="FACEPLATE_EXE"):
         runner.faceplate_exe("")
+
+
+def test_a_wheel_install_finds_the_gizmo_it_carries(tmp_path, monkeypatch):
+    """pyproject ships gizmos/FaceSwap.gizmo as data (a wheel puts it in <prefix>/share/faceplate/gizmos);
+    without a checkout beside the package, setup and the .nk reader find it there."""
+    tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard library from Python 3.11")
+
+    from faceplate.nuke import nk_script, nuke_setup
+
+    root = Path(__file__).resolve().parents[2]
+    project = tomllib.loads((root / "pyproject.toml").read_text())
+    shipped = project["tool"]["setuptools"]["data-files"]["share/faceplate/gizmos"]
+    assert shipped == ["gizmos/FaceSwap.gizmo"] and (root / shipped[0]).is_file()
+    prefix = tmp_path / "venv"
+    installed = prefix / "share" / "faceplate" / "gizmos" / "FaceSwap.gizmo"
+    installed.parent.mkdir(parents=True)
+    installed.write_text((root / shipped[0]).read_text())
+    monkeypatch.setattr(nuke_setup, "PACKAGE_DIR", tmp_path / "site-packages" / "faceplate" / "nuke")
+    monkeypatch.setattr(sys, "prefix", str(prefix))
+    assert nuke_setup.gizmo_file() == installed
+    assert installed.parent in nk_script.default_gizmo_dirs()
