@@ -103,7 +103,7 @@ class FaceEntry:
     source_frame: Optional[int] = None   # engine v2: library frame chosen in analyze (core/face/selection)
     occlusion: Optional[str] = None      # analyze/occlusion: "<N>:<base64>" mask in the aligned square, None = clear
     grain: Optional[np.ndarray] = None   # (9,) plate grain around the face, smoothed (render/grain.pack_grain)
-    tone: Optional[np.ndarray] = None    # (68,) plate skin tone around the face, smoothed (analyze/tone.pack)
+    tone: Optional[np.ndarray] = None    # (70,) plate skin tone around the face, smoothed (analyze/tone.pack)
     gaze: Optional[np.ndarray] = None    # (2,) iris offset / eye width (x, y) measured on the plate (face/expression)
     features: Optional[np.ndarray] = None  # (3,) engine v2: how far the source's [left eye, right eye, mouth]
     #                                        stand in for the actor's, chosen in analyze and smoothed (face/selection)

@@ -143,7 +143,8 @@ def appearance_pass(plate: Any, tracks: list[Track], cuts: Iterable[int], occlus
     faces: dict[tuple[int, int], np.ndarray] = {}   # final aligned crops (after registration), for the tone
     grains: dict[tuple[int, int], Optional[np.ndarray]] = {}
     gazes: dict[tuple[int, int], np.ndarray] = {}    # iris offset per entry (face/expression.gaze)
-    moving: dict[tuple[int, int], np.ndarray] = {}   # grain that changes since the previous frame (3,)
+    # grain that changes since the previous frame: ((3,) std, (3,) size) per entry
+    moving: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
     last: dict[int, tuple[int, np.ndarray, np.ndarray]] = {}   # per track: (position, crop, points in it)
     cut_set = set(cut_pos)
     frame_origin: dict[int, np.ndarray] = {}

@@ -206,7 +206,7 @@ def switch_dissolves(chosen: dict[int, int], positions: Optional[dict[int, int]]
     breaks = _breaks(frames, positions, cuts)
     piece = np.cumsum(breaks)
     out: dict[int, tuple[int, float]] = {}
-    nearest: dict[int, int] = {}
+    nearest: dict[int, float] = {}   # frame index -> its distance to the switch it dissolves for
     for i in range(1, len(frames)):
         old, new = chosen[frames[i - 1]], chosen[frames[i]]
         if old == new or breaks[i]:

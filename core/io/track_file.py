@@ -217,6 +217,15 @@ def _int_list(v: Any, n: int, where: str) -> tuple[int, ...]:
     return tuple(_as_int(x, f"{where}[{i}]") for i, x in enumerate(v))
 
 
+def _number_list(v: Any, n: int, where: str, what: str = "", also: tuple[int, ...] = ()) -> np.ndarray:
+    """float64 (n,) from a list of ``n`` numbers (or of one of the ``also`` lengths); ``what`` names
+    them in the error, after "expected n numbers"."""
+    v = _as_list(v, where)
+    if len(v) != n and len(v) not in also:
+        raise _Bad(where, f"expected {n} numbers{what}, got {len(v)}")
+    return np.array([_as_number(x, f"{where}[{i}]") for i, x in enumerate(v)])
+
+
 def _box(v: Any, where: str) -> np.ndarray:
     v = _as_list(v, where)
     if len(v) != 4:
@@ -281,34 +290,25 @@ def _entry(v: Any, frame: int, where: str, reach: tuple[float, float, float, flo
             raise _Bad(f"{where}.occlusion", f"expected a mask of 8 to 512 px, got {size}")
     grain = None
     if v.get("grain") is not None:  # the plate's grain around the face (render/grain.pack_grain)
-        values = _as_list(v["grain"], f"{where}.grain")
-        if len(values) != GRAIN_VALUES:
-            raise _Bad(f"{where}.grain", f"expected {GRAIN_VALUES} numbers, got {len(values)}")
-        grain = np.array([_as_number(x, f"{where}.grain[{i}]") for i, x in enumerate(values)])
+        grain = _number_list(v["grain"], GRAIN_VALUES, f"{where}.grain")
     tone = None
     if v.get("tone") is not None:  # the plate's skin tone around the face, smoothed (analyze/tone)
-        values = _as_list(v["tone"], f"{where}.tone")
-        if len(values) not in (TONE_VALUES, TONE_VALUES - 2):   # written before the chroma slopes: none
-            raise _Bad(f"{where}.tone", f"expected {TONE_VALUES} numbers (mean RGB, spread, {TONE_GRID}x{TONE_GRID} "
-                                        f"shading field, 2 chroma slopes), got {len(values)}")
-        tone = np.array([_as_number(x, f"{where}.tone[{i}]") for i, x in enumerate(values)] + [0.0, 0.0])[:TONE_VALUES]
+        # written before the chroma slopes (two fewer numbers): none
+        tone = _number_list(v["tone"], TONE_VALUES, f"{where}.tone",
+                            f" (mean RGB, spread, {TONE_GRID}x{TONE_GRID} shading field, 2 chroma slopes)",
+                            also=(TONE_VALUES - 2,))
+        tone = np.concatenate([tone, [0.0, 0.0]])[:TONE_VALUES]
         if not (np.all(tone[:4] > 0) and np.all(np.abs(tone[4:]) < 50)):
             raise _Bad(f"{where}.tone", "expected a positive mean colour and spread and a log shading field "
                                         "(|value| < 50)")
     gaze = None
     if v.get("gaze") is not None:  # iris offset in eye widths, measured on the plate
-        values = _as_list(v["gaze"], f"{where}.gaze")
-        if len(values) != 2:
-            raise _Bad(f"{where}.gaze", f"expected 2 numbers (x, y in eye widths), got {len(values)}")
-        gaze = np.array([_as_number(x, f"{where}.gaze[{i}]") for i, x in enumerate(values)])
+        gaze = _number_list(v["gaze"], 2, f"{where}.gaze", " (x, y in eye widths)")
         if not np.all(np.abs(gaze) <= 1.0):
             raise _Bad(f"{where}.gaze", "expected offsets within one eye width (|value| <= 1)")
     features = None
     if v.get("features") is not None:  # engine v2: the source's eyes/mouth share, chosen in analyze
-        values = _as_list(v["features"], f"{where}.features")
-        if len(values) != 3:
-            raise _Bad(f"{where}.features", f"expected 3 numbers (left eye, right eye, mouth), got {len(values)}")
-        features = np.array([_as_number(x, f"{where}.features[{i}]") for i, x in enumerate(values)])
+        features = _number_list(v["features"], 3, f"{where}.features", " (left eye, right eye, mouth)")
         if not np.all((features >= 0.0) & (features <= 1.0)):
             raise _Bad(f"{where}.features", "expected shares between 0 and 1")
     source_mix = None

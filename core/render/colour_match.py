@@ -65,8 +65,8 @@ def relight_tone(swap: np.ndarray, skin: np.ndarray, plate: Tone, to_aligned: np
     lo_plate = mean_luma * np.exp(field)
     gain = np.clip((lo_plate + 1e-4) / (lo_swap + 1e-4), 1.0 / max_gain, max_gain)
     out = (swap * gain[..., None]).astype(np.float32)
-    slope = np.asarray(getattr(plate, "chroma_slope", np.zeros(2)), np.float64)
-    return _shade_chroma(out, sel, weight, sigma, np.asarray(plate.mean, np.float64), mean_luma, slope)
+    return _shade_chroma(out, sel, weight, sigma, np.asarray(plate.mean, np.float64), mean_luma,
+                         np.asarray(plate.chroma_slope, np.float64))
 
 
 def _shade_chroma(swap: np.ndarray, sel: np.ndarray, weight: np.ndarray, sigma: float, mean: np.ndarray,
