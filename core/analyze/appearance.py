@@ -2,10 +2,12 @@
 
 Runs after tracking and smoothing, so every entry (interpolated ones too) has its final landmarks.
 The plate is streamed once more; per entry only a small aligned crop (``occlusion.ALIGNED_SIZE``² plus
-a margin for re-registration, half float, about 150 KB), a few grain numbers and the gaze are kept,
-and per track the previous frame's grain crop (the grain that changes between frames,
-``analyze/temporal_grain``), so memory does not grow with the frame size. Then, per track and per
-piece of it between cuts and gaps, occlusion is detected over the whole piece (``analyze/occlusion``;
+a margin for re-registration, half float, about 150 KB, parked in a temporary file), a few grain
+numbers and the gaze are kept, and per track the previous frame's grain crop (the grain that changes
+between frames, ``analyze/temporal_grain``), so memory does not grow with the frame size, nor with
+the shot's length while it streams. Then, per track and per piece of it between cuts and gaps, the
+piece's crops are read back (about 0.3 MB a frame while it is worked on) and occlusion is detected
+over the whole piece (``analyze/occlusion``;
 a partly covered face is re-registered from its visible pixels, ``analyze/registration``), and the
 grain and skin-tone estimates are smoothed over it (``analyze/temporal``, ``analyze/tone``), so render
 needs only frame f's entry: chunked renders stay byte-identical.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import tempfile
 from typing import Any, Iterable, Optional
 
 import cv2
@@ -37,6 +40,29 @@ _MAX_GRAIN_PX = 160_000   # a huge face: grain is measured on a centred window o
 # aligned px kept around each crop: a covered frame's re-registered crop is re-cut from it (corrections
 # on the bench's plates reach 7 px of the 128 px square)
 _PAD = 16
+
+
+class _CropSpill:
+    """Aligned crops parked on disk between the plate pass and the per-piece work, so memory does
+    not grow with the shot's length (about 150 KB a face-frame). An anonymous temporary file: the
+    system removes it when it is closed or the process dies."""
+
+    def __init__(self) -> None:
+        self.file = tempfile.TemporaryFile(prefix="faceplate-crops-")
+        self.where: dict[tuple[int, int], tuple[int, tuple[int, ...], np.dtype]] = {}
+
+    def put(self, key: tuple[int, int], crop: np.ndarray) -> None:
+        crop = np.ascontiguousarray(crop)
+        self.where[key] = (self.file.seek(0, 2), crop.shape, crop.dtype)
+        self.file.write(crop.tobytes())
+
+    def pop(self, key: tuple[int, int]) -> np.ndarray:
+        offset, shape, dtype = self.where.pop(key)
+        self.file.seek(offset)
+        return np.frombuffer(self.file.read(int(np.prod(shape)) * dtype.itemsize), dtype).reshape(shape)
+
+    def close(self) -> None:
+        self.file.close()
 
 
 def _grain_region(lin: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -132,6 +158,15 @@ def appearance_pass(plate: Any, tracks: list[Track], cuts: Iterable[int], occlus
     once more). Deterministic."""
     if not tracks or not (occlusion or grain):
         return tracks
+    crops = _CropSpill()
+    try:
+        return _appearance(plate, tracks, cuts, occlusion, grain, tone, decimals, crops)
+    finally:
+        crops.close()
+
+
+def _appearance(plate: Any, tracks: list[Track], cuts: Iterable[int], occlusion: bool, grain: bool, tone: bool,
+                decimals: int, crops: _CropSpill) -> list[Track]:
     # pieces and smoothing run on positions in the plate's frame list (a plate may step by 2)
     index = {int(f): i for i, f in enumerate(plate.frames)}
     cut_pos = [index[int(c)] for c in cuts if int(c) in index]
@@ -139,7 +174,6 @@ def appearance_pass(plate: Any, tracks: list[Track], cuts: Iterable[int], occlus
     for ti, t in enumerate(tracks):
         for f in t.entries:
             at.setdefault(int(f), []).append((ti, f))
-    crops: dict[tuple[int, int], np.ndarray] = {}
     faces: dict[tuple[int, int], np.ndarray] = {}   # final aligned crops (after registration), for the tone
     grains: dict[tuple[int, int], Optional[np.ndarray]] = {}
     gazes: dict[tuple[int, int], np.ndarray] = {}    # iris offset per entry (face/expression.gaze)
@@ -160,7 +194,7 @@ def appearance_pass(plate: Any, tracks: list[Track], cuts: Iterable[int], occlus
             if points.shape == (68, 2):
                 gazes[(ti, f)] = np.round(np.clip(gaze(lin, points), -1.0, 1.0), 4)
             if occlusion or tone:
-                crops[(ti, f)] = oc.aligned_face(lin, points, pad=_PAD).astype(np.float16)
+                crops.put((ti, f), oc.aligned_face(lin, points, pad=_PAD).astype(np.float16))
             if grain:
                 region_crop, region, corner = _grain_region(lin, points)
                 model = measure_grain(region_crop, region) if region.any() else None
@@ -185,7 +219,7 @@ def appearance_pass(plate: Any, tracks: list[Track], cuts: Iterable[int], occlus
         pieces = list(zip(starts, list(starts[1:]) + [len(frames)])) if occlusion or tone else []
         for a, b in pieces:
             piece = frames[a:b]
-            padded = np.stack([crops.pop((ti, f)).astype(np.float32) for f in piece])
+            padded = np.stack([crops.pop((ti, f)) for f in piece])   # float16: converted a frame at a time
             if not occlusion:   # tone alone: the crops as cut
                 faces.update(zip([(ti, f) for f in piece], padded[:, _PAD:-_PAD, _PAD:-_PAD]))
                 continue

@@ -2,8 +2,9 @@
 
 Analyze sees the whole shot, so each track's own face is the reference: every frame's face is warped
 to a fixed ALIGNED square (a similarity from its 5 points; iBUG-68 landmarks are reduced to 5), the
-track's expected appearance is the per-pixel median over the shot after per-frame gain normalisation,
-with a per-pixel robust spread (eyes and mouth move, cheeks do not). A pixel is occluded where it is
+track's expected appearance is the per-pixel median over the shot (at most ``MEDIAN_FRAMES`` evenly
+spread frames of it, so a long shot costs no more memory than its crops) after per-frame gain
+normalisation, with a per-pixel robust spread (eyes and mouth move, cheeks do not). A pixel is occluded where it is
 far from that expectation in a spatially and temporally coherent blob: seeds well above the spread,
 grown through a lower threshold in (frame, y, x), cleaned by morphology and a minimum blob size, and
 one-frame holes filled from the neighbouring frames. The mask is stored per frame as a short ASCII string in the
@@ -36,6 +37,7 @@ STORE_SIZE = 64             # px, resolution of the stored per-frame mask
 MATTE_LIFT = 0.5
 MATTE_REACH = 0.1
 HEAVY = 0.2                 # fraction of the region covered in a frame above which its gain is found robustly
+MEDIAN_FRAMES = 64          # most frames the expected appearance (median, spread) is taken from
 _ZOOM = 0.7                 # the ArcFace template shrunk so forehead and chin fit in the square
 # ArcFace 5-point template in unit coordinates of the square (0..1 between its outer pixel edges).
 _TEMPLATE_UNIT = ((align.ARCFACE_112 - 56.0) * _ZOOM + 56.0) / 112.0
@@ -150,52 +152,75 @@ def _expected_gains(offset: np.ndarray, covered: np.ndarray) -> Optional[np.ndar
     return np.stack([np.interp(t, clear, offset[clear, c]) for c in range(offset.shape[1])], axis=1)
 
 
-def _gain_normalised_log(crops: np.ndarray, region: np.ndarray, face: np.ndarray,
-                         covered: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
-    """(log crops with each frame's per-channel gain removed (T, S, S, 3), per-pixel median (S, S, 3)).
-    covered: (T,) bool, frames where a first look found much of the face covered: their gain is the
-    centre of their residuals' main cluster, not the plain median."""
-    logs = np.log(np.maximum(crops, 0.0) + 1e-3)
-    offset = np.zeros((logs.shape[0], 1, 1, 3), np.float32)
+def median_sample(t_count: int, most: int = MEDIAN_FRAMES) -> np.ndarray:
+    """Indices of the frames the expected appearance is taken from: all of them up to ``most``,
+    else ``most`` spread evenly over the piece (a median of that many is as good, and memory and
+    time stay bounded on long shots)."""
+    if t_count <= most:
+        return np.arange(t_count)
+    return np.unique(np.round(np.linspace(0, t_count - 1, most)).astype(int))
+
+
+def _log_frame(crops: np.ndarray, t: int) -> np.ndarray:
+    return np.log(np.maximum(np.asarray(crops[t], np.float32), 0.0) + 1e-3)
+
+
+def _frame_gains(crops: np.ndarray, region: np.ndarray, face: np.ndarray, sample: np.ndarray,
+                 covered: Optional[np.ndarray] = None) -> np.ndarray:
+    """(T, 3) each frame's per-channel log gain against the track's median face (taken over
+    ``sample``). covered: (T,) bool, frames where a first look found much of the face covered: their
+    gain is the centre of their residuals' main cluster near the gain their clear neighbours expect,
+    not the plain median."""
+    t_count = crops.shape[0]
+    offset = np.zeros((t_count, 3), np.float32)
     for _ in range(2):   # median face, then each frame's gain against it
-        median = _face_median(logs - offset, face)
-        residual = (logs - median)[:, region]
-        offset = np.median(residual, axis=1)[:, None, None, :]
+        median = _face_median(np.stack([_log_frame(crops, t) - offset[t] for t in sample]), face[sample])
+        residual = [(_log_frame(crops, t) - median)[region] for t in range(t_count)]   # (N, 3) each
+        offset = np.stack([np.median(r, axis=0) for r in residual]).astype(np.float32)
         if covered is None or not covered.any():
             continue
-        expected = _expected_gains(offset[:, 0, 0], covered)
-        if expected is not None:   # the face's spread of residuals, from the clear frames
-            window = 1.4826 * np.median(np.abs(residual[~covered] - offset[~covered, 0]), axis=(0, 1))
+        expected = _expected_gains(offset, covered)
+        if expected is not None:   # the face's spread of residuals, from (a sample of) the clear frames
+            clear = np.flatnonzero(~covered)
+            clear = clear[median_sample(len(clear))]
+            window = 1.4826 * np.median(np.abs(np.stack([residual[t] - offset[t] for t in clear])), axis=(0, 1))
         for t in np.flatnonzero(covered):
             # from the gain the clear frames around it expect: the face's own cluster, even when the
             # object covers more of it than the face shows (the main cluster is then the object's)
-            offset[t, 0, 0] = (_cluster_centre(residual[t]) if expected is None
-                               else _cluster_centre(residual[t], expected[t], window))
-    normalised = logs - offset
-    return normalised, _face_median(normalised, face)
+            offset[t] = (_cluster_centre(residual[t]) if expected is None
+                         else _cluster_centre(residual[t], expected[t], window))
+    return offset
 
 
 def deviation(crops: np.ndarray, region: np.ndarray, face: Optional[np.ndarray] = None,
               covered: Optional[np.ndarray] = None) -> np.ndarray:
     """(T, S, S) float32: each frame's distance from the track's expected face in robust-spread units.
 
-    crops: (T, S, S, 3) float32 linear aligned faces of one shot segment; region: (S, S) bool, where
-    gain is measured; face: (T, S, S) bool, where each frame's face is (default ``region`` in all):
-    the expected appearance and spread of a pixel come from the frames where it is face; covered: (T,)
-    bool, frames much of whose face is covered (their gain is found robustly, ``_cluster_centre``).
+    crops: (T, S, S, 3) linear aligned faces of one shot segment (float32 or float16; read a frame at
+    a time); region: (S, S) bool, where gain is measured; face: (T, S, S) bool, where each frame's face
+    is (default ``region`` in all): the expected appearance and spread of a pixel come from the frames
+    (``median_sample``) where it is face; covered: (T,) bool, frames much of whose face is covered
+    (their gain is found robustly, ``_cluster_centre``). Memory: the crops plus the result plus a
+    bounded sample, whatever the piece's length.
     """
-    crops = np.asarray(crops, np.float32)
+    t_count = crops.shape[0]
     face = np.broadcast_to(region, crops.shape[:3]) if face is None else np.asarray(face, bool)
-    normalised, median = _gain_normalised_log(crops, region, face, covered)
-    residual = normalised - median
-    # a light blur: occluders are coherent, noise and grain are not
-    residual = np.stack([cv2.GaussianBlur(r, (0, 0), 1.0) for r in residual])
-    spread = 1.4826 * _face_median(np.abs(residual), face)                  # (S, S, 3)
+    sample = median_sample(t_count)
+    offset = _frame_gains(crops, region, face, sample, covered)
+    median = _face_median(np.stack([_log_frame(crops, t) - offset[t] for t in sample]), face[sample])
+
+    def residual(t: int) -> np.ndarray:
+        # a light blur: occluders are coherent, noise and grain are not
+        return cv2.GaussianBlur(_log_frame(crops, t) - offset[t] - median, (0, 0), 1.0)
+
+    spread = 1.4826 * _face_median(np.stack([np.abs(residual(t)) for t in sample]), face[sample])   # (S, S, 3)
     spread = np.sqrt((spread ** 2).mean(axis=2))
     floor = float(np.median(spread[region])) if region.any() else 1e-3
     spread = np.maximum(spread, max(floor, 1e-3))
-    distance = np.sqrt((residual ** 2).mean(axis=3))
-    return (distance / spread[None]).astype(np.float32)
+    out = np.empty(crops.shape[:3], np.float32)
+    for t in range(t_count):
+        out[t] = np.sqrt((residual(t) ** 2).mean(axis=2)) / spread
+    return out
 
 
 def _blobs(z: np.ndarray, look: np.ndarray, region: np.ndarray, high: float, low: float,
@@ -230,7 +255,8 @@ def detect_occlusion(crops: np.ndarray, region: Optional[np.ndarray] = None, hig
                      min_area: float = 0.01, hulls: Optional[np.ndarray] = None, reach: float = 0.0) -> np.ndarray:
     """(T, S, S) bool occlusion masks for T consecutive frames of ONE shot segment of one track.
 
-    crops: (T, S, S, 3) float32 linear from ``aligned_face``; region: (S, S) bool where to look
+    crops: (T, S, S, 3) linear from ``aligned_face`` (float32, or float16 to hold a long piece in
+    half the memory); region: (S, S) bool where to look
     (default ``face_region``); hulls: (T, S, S) bool, each frame's matte hull (``matte_hull``), which
     replaces ``region``: each frame is looked at inside its own hull, against what that pixel looked
     like in the frames where it was face; reach: aligned px a matte reaches past its hull: an occluder
@@ -239,7 +265,7 @@ def detect_occlusion(crops: np.ndarray, region: Optional[np.ndarray] = None, hig
     ``min_area``: smallest blob kept, as a fraction of the region. Needs T >= 3 (fewer: no occlusion
     can be told from the face, all False). Deterministic.
     """
-    crops = np.asarray(crops, np.float32)
+    crops = np.asarray(crops)
     t_count, size = crops.shape[0], crops.shape[1]
     if hulls is not None:
         look = np.asarray(hulls, bool)

@@ -145,3 +145,24 @@ def test_occlusion_in_image_covers_a_cell_around_the_mask_before_the_soft_edge()
     pix = align.transform_points(sub, to_image)
     inside = pix[(np.abs(pix - pix.mean(0)) < 0.5 * (4 + 2) * cell - 1.0).all(axis=1)].round().astype(int)
     assert cell > 2 and np.all(soft[inside[:, 1], inside[:, 0]] >= 0.99)
+
+
+def test_a_long_piece_is_judged_against_a_bounded_sample_and_still_finds_the_object():
+    """A piece longer than the median sample (96 frames: the occluded shot, then the same motion clear,
+    back and forth) is judged frame by frame against a median of evenly spread frames: the object is
+    found as in the short shot, the clear frames stay clean, and half-float crops give the same masks."""
+    shot, clear = make_shot("centre", "cup"), make_shot("centre", "none")
+    crops = np.stack([oc.aligned_face(f, p) for f, p in zip(shot.frames, shot.points)])
+    still = np.stack([oc.aligned_face(f, p) for f, p in zip(clear.frames, clear.points)])
+    long = np.concatenate([crops, still[::-1], still, still[::-1]])
+    assert len(long) > oc.MEDIAN_FRAMES
+    masks = oc.detect_occlusion(long)
+    region = oc.face_region()
+    for t in range(len(long)):
+        if t in OCCLUDED:
+            truth = oc.aligned_face(shot.occluder[t].astype(np.float32), shot.points[t])[..., 0] > 0.5
+            assert (masks[t] & truth & region).sum() >= 0.8 * (truth & region).sum(), t
+        else:
+            assert (masks[t] & region).sum() <= 0.05 * region.sum(), t
+    assert np.array_equal(oc.detect_occlusion(long.astype(np.float16)), oc.detect_occlusion(
+        long.astype(np.float16).astype(np.float32)))
