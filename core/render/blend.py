@@ -119,15 +119,18 @@ def _blended_change(plate: np.ndarray, swap: np.ndarray, matte: np.ndarray, face
     clean_plate = np.nan_to_num(np.asarray(plate, np.float32)[r0:r1, c0:c1], nan=0.0, posinf=0.0, neginf=0.0)
     delta = np.nan_to_num(np.asarray(swap, np.float32)[r0:r1, c0:c1], nan=0.0, posinf=0.0, neginf=0.0)
     delta -= clean_plate
-    support = inside.astype(np.float32)
-    delta *= support[..., None]
+    delta *= inside[..., None]
+    # each pixel weighs in the broad bands by its matte: where the matte is faint the swap is barely
+    # used, and its values there (a source's silhouette pixels, mixed with its backdrop) must not
+    # spread inward through the blurs as a haze whose complement the finer bands then carry
+    support = np.where(inside, np.maximum(matte, 1e-3), 0.0).astype(np.float32)
     top = max(float(coarsest) * float(face_size), 2.0)
     sigmas = [0.0]
     while sigmas[-1] < top:
         sigmas.append(1.0 if sigmas[-1] == 0 else 2.0 * sigmas[-1])
     weights = band_weights(matte, sigmas)
     blended = np.zeros_like(delta)
-    previous, previous_plate = delta, clean_plate * support[..., None]
+    previous, previous_plate = delta, clean_plate * inside[..., None]
     for k in range(1, len(sigmas)):
         smooth = _normalised_blur(delta, support, sigmas[k])
         smooth_plate = _normalised_blur(previous_plate, support, sigmas[k])
