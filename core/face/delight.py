@@ -1,4 +1,5 @@
-"""Taking the source still's own speculars out of its skin, once per library frame (engine v2's source side).
+"""Taking the source still's own speculars out of its skin, and its backdrop off its edge, once per
+library frame (engine v2's source side).
 
 The swap gets the plate's mean colour and broad shading (``colour_match`` + ``relight``, low-passed
 at ~0.12 face sizes); a specular the source's light put on its skin survives into every frame
@@ -12,6 +13,9 @@ Only speculars: dividing out the still's mid-frequency shading too (0.03-0.12 fa
 measured and dropped. It cost the judge's identity on three of the four quick-bench runs (mean
 -0.02 to -0.05), and on the source photo alone moved the judge's embedding more than a 1 px blur
 does (cosine 0.91 against 0.95): at that scale shading is the face's form (cheekbones, folds).
+
+``extend_skin``: a silhouette pixel is part skin, part backdrop; the backdrop's share is replaced by
+the skin's colour spread past its edge, so no curtain or wall colour reaches a faint matte's pixels.
 
 Deterministic (no randomness, no models), one frame's pixels only.
 """
@@ -32,6 +36,8 @@ BASE, SPOT, TEXTURE = 0.05, 0.01, 0.006
 # reads as a white spot. Broad sheen a fraction of a stop above the skin is left: it is the face's
 # form catching the light, and the plate's relight tones it.
 PEAK_STOPS = (0.3, 0.8)
+# EXTEND: the scale over which the skin's own colour is spread past its edge (``extend_skin``).
+EXTEND = 0.03
 # A peak counts fully when its saturation has dropped by this fraction of the base's (white light
 # added to skin); a bright peak of skin's own colour (a warm hot spot) is skin, not a specular.
 WHITENING = 0.25
@@ -46,6 +52,22 @@ def delight(image: np.ndarray, skin: np.ndarray, landmarks68: np.ndarray) -> np.
     if float((skin > 0.5).sum()) < 64:
         return img
     return remove_speculars(img, skin, landmarks68, regions.face_size(landmarks68))
+
+
+def extend_skin(image: np.ndarray, skin: np.ndarray, size: float) -> np.ndarray:
+    """``image`` (h, w, 3) linear with what lies past its visible ``skin`` (h, w) 0..1 (backdrop,
+    hair, a held object) replaced by the skin's own colour spread outward, in proportion to how
+    little of each pixel is skin. A still's silhouette pixels are part skin, part backdrop: warped
+    onto the actor at a faint matte they would bring the backdrop's colour (a blue curtain, a white
+    wall) into the swap, a thin line that the finish's blurs then spread inward as a haze."""
+    img = np.asarray(image, np.float32)
+    s = np.clip(np.asarray(skin, np.float32), 0.0, 1.0)
+    surely = (s > 0.95).astype(np.float32)
+    if surely.sum() < 64:
+        return img
+    sigma = max(EXTEND * size, 1.0)
+    fill = np.stack([_normalised_blur(img[..., c], surely, sigma) for c in range(3)], axis=-1)
+    return (img * s[..., None] + fill * (1.0 - s[..., None])).astype(np.float32)
 
 
 def remove_speculars(image: np.ndarray, skin: np.ndarray, landmarks68: np.ndarray, size: float) -> np.ndarray:

@@ -1,7 +1,8 @@
 """The v2 classical engine: the source person playing the actor's performance.
 
 Per face and frame: the library frame chosen in analyze (or the nearest one) is warped onto the
-actor's landmarks moved toward the source's proportions (likeness), with the 3-D-aware
+actor's landmarks moved toward the source person's proportions (likeness; per measure the median
+over the library's frames, so one frame's expression is not taken for the face), with the 3-D-aware
 piecewise-affine warp (triangles facing away or folding are not drawn, grazing ones fade to the
 plate). Only skin that is visible on BOTH sides is pasted (the source's hairline, warped, and the
 actor's, found in the plate). The actor's eyes and mouth (lids, iris, lips, teeth) come from the
@@ -46,7 +47,6 @@ class _Prepared:
     skin: np.ndarray       # (h, w) source's own visible skin 0..1
     mesh: np.ndarray       # (105, 2) mesh vertices in ``image`` pixels
     rotation: np.ndarray
-    proportions: dict
     size: float
 
 
@@ -78,6 +78,7 @@ class FaceEngine:
         self.triangles = warp3d.triangles(warp3d.mesh_points(warp3d.MEAN_SHAPE_3D[:, :2]))
         self._cache: "OrderedDict[int, _Prepared]" = OrderedDict()
         self._tones: dict[int, Any] = {}   # library frame -> its skin tone (analyze/tone), measured once
+        self._person: Optional[dict[str, float]] = None   # the source's proportions (``person_proportions``)
 
     @classmethod
     def from_source_face(cls, source: Any, settings: Optional[EngineSettings] = None) -> "FaceEngine":
@@ -118,12 +119,27 @@ class FaceEngine:
         skin = regions.trim_silhouette(skin, image, lm - off, self.settings.source_forehead)
         # the still's own speculars out: the plate's light must own the face
         image = delight.delight(image, skin, lm - off)
+        # its silhouette pixels without their backdrop: at a faint matte they would still show it
+        image = delight.extend_skin(image, skin, size)
         pose = warp3d.estimate_pose(lm)
-        prepared = _Prepared(image, skin, mesh - off, pose[1], likeness.proportions(lm, pose), size)
+        prepared = _Prepared(image, skin, mesh - off, pose[1], size)
         self._cache[k] = prepared
         while len(self._cache) > 16:
             self._cache.popitem(last=False)
         return prepared
+
+    def person_proportions(self) -> dict[str, float]:
+        """The source person's inner-face proportions (``likeness.proportions``): per measure, the
+        median over the library's frames. A raised brow, a smile or an open mouth in the frame
+        chosen is expression, not the person's face; and the likeness does not jump where the
+        chosen library frame switches."""
+        if self._person is None:
+            per = []
+            for f in self.library.frames:
+                lm = np.asarray(f.landmarks, np.float64)
+                per.append(likeness.proportions(lm, warp3d.estimate_pose(lm)))
+            self._person = {k: float(np.median([p[k] for p in per])) for k in per[0]}
+        return self._person
 
     def _source_tone(self, k: int, src: _Prepared) -> Any:
         """The library frame's skin tone, measured like the plate's (``analyze/tone``) in its aligned
@@ -179,7 +195,7 @@ class FaceEngine:
         k = self.choose(lm_t, source_frame)
         src = self._prepare(k, colour)
         pose_t = warp3d.estimate_pose(lm_t)
-        lm_goal = likeness.adjust(lm_t, src.proportions, s.likeness, pose_t)
+        lm_goal = likeness.adjust(lm_t, self.person_proportions(), s.likeness, pose_t)
         dst_mesh = warp3d.mesh_points(lm_goal)
         src_img, src_skin, src_mesh = src.image, src.skin, src.mesh
         scale = size / src.size

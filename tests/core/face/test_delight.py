@@ -161,3 +161,34 @@ def test_pore_sized_bright_specks_are_texture_and_stay(package_faces):
     after = _log_luma(delight.delight(speckled, skin, lm))[specks] - _log_luma(delight.delight(img, skin, lm))[specks]
     print(f"{len(pick)} specks at {size:.0f} px face: {before.mean():.2f} stops, {after.mean():.2f} left")
     assert before.mean() > 1.0 and after.mean() > 0.8 * before.mean()
+
+
+def test_the_skin_edge_loses_its_backdrop_and_the_skin_stays(package_faces):
+    """A source's silhouette pixels are part backdrop: extend_skin replaces the backdrop's share by
+    the skin's own colour, so a cyan curtain beside the cheek does not reach the swap at a faint
+    matte; pixels that are all skin are left as they are."""
+    from tests.core.plates import load_actor
+    actor = load_actor(package_faces.astronaut)
+    img, lm = _linear(actor.image), actor.points68
+    skin = regions.visible_skin(img, lm, 0.45)
+    backdrop = np.array([0.02, 0.5, 0.7], np.float32)
+    staged = (img * skin[..., None] + backdrop * (1.0 - skin[..., None])).astype(np.float32)  # a cyan curtain
+    out = delight.extend_skin(staged, skin, regions.face_size(lm))
+    full = skin >= 0.99
+    assert full.sum() > 1000 and np.abs(out - staged)[full].max() <= 0.01 * float(staged[full].max())
+    edge = (skin > 0.1) & (skin < 0.6)
+    assert edge.sum() > 100
+
+    def cyan(x: np.ndarray) -> np.ndarray:   # blue over red, in stops: skin is red over blue
+        return np.log2((x[..., 2] + 1e-4) / (x[..., 0] + 1e-4))
+    skin_cyan = float(np.median(cyan(img)[skin > 0.95]))
+    before, after = float(np.median(cyan(staged)[edge])), float(np.median(cyan(out)[edge]))
+    assert before - skin_cyan > 1.0 and after - skin_cyan < 0.25 * (before - skin_cyan), (skin_cyan, before, after)
+    # and what every swap warps is the extended source: fails if ``_prepare`` skips the step
+    from faceplate.core.face.engine import FaceEngine
+    from faceplate.core.types import SourceFace
+    prepared = FaceEngine.from_source_face(SourceFace(image_linear=staged, landmarks=lm))._prepare(0, None).image
+    x0, y0 = np.floor(lm.min(axis=0) - 0.1 * regions.face_size(lm)).astype(int)  # the crop _prepare cuts
+    x0, y0 = max(x0, 0), max(y0, 0)
+    crop = (slice(y0, y0 + prepared.shape[0]), slice(x0, x0 + prepared.shape[1]))
+    assert float(np.median(cyan(prepared)[edge[crop]])) - skin_cyan < 0.25 * (before - skin_cyan)

@@ -206,3 +206,25 @@ def test_a_dissolve_between_two_library_frames_is_the_matte_weighted_mix_of_thei
     want = 0.625 * a.coverage[..., None] * a.delta + 0.375 * b.coverage[..., None] * b.delta
     assert np.allclose(mid.coverage, 0.625 * a.coverage + 0.375 * b.coverage, atol=1e-6)
     assert np.allclose(mid.coverage[..., None] * mid.delta, want, atol=1e-5)
+
+
+def test_likeness_moves_toward_the_person_not_one_frames_expression(package_faces):
+    """The source's proportions are the median over its library's frames: one frame with the brows
+    raised high (expression) does not lift the actor's brows, and whichever frame is chosen the
+    actor's landmarks are moved toward the same face (no jump where the chosen frame switches)."""
+    from faceplate.core.face import likeness, warp3d
+    from faceplate.core.face.expression import measure
+    from faceplate.core.face.source_library import LibraryFrame, SourceLibrary
+    from tests.core.face.test_expression import _package_faces
+
+    (_, _), group = _package_faces(package_faces)
+    lm = np.asarray(group[0][0], np.float64)
+    raised = lm.copy()
+    raised[17:27, 1] -= 0.15 * regions.face_size(lm)      # both brows lifted by 15 % of the face
+    frames = [LibraryFrame(i, None, x, measure(x)) for i, x in enumerate([lm, raised, lm])]
+    lib = SourceLibrary([{"path": "", "sha256": "", "kind": "still"}] * 3, frames)
+    person = FaceEngine(lib).person_proportions()
+    one = likeness.proportions(lm, warp3d.estimate_pose(lm))
+    lifted = likeness.proportions(raised, warp3d.estimate_pose(raised))
+    assert lifted["brow_height"] > one["brow_height"] + 0.05
+    assert person == pytest.approx(one)
