@@ -29,8 +29,10 @@ ENGINE_NAME = "classical"          # the classical family; ENGINE_VERSION tells 
 # frames an older engine wrote (3: the source still's speculars out, its outline trimmed; 4: colour and
 # relight from the tone analyze smoothed, eyes/mouth shares decided in analyze; 5: an object held to
 # the source's chin cut from its skin, library switches dissolved, likeness fading on turned heads,
-# the plate's shadow colour, softness matched to the plate's detail without its grain)
-ENGINE_VERSION = "classical/5"
+# the plate's shadow colour, softness matched to the plate's detail without its grain; 6: the source's
+# silhouette without its backdrop, the likeness toward the library's median proportions, the blend's
+# broad bands weighted by the matte)
+ENGINE_VERSION = "classical/6"
 
 
 @dataclass
