@@ -4,17 +4,16 @@ Analyze sees the whole shot, so each track's own face is the reference: every fr
 to a fixed ALIGNED square (a similarity from its 5 points; iBUG-68 landmarks are reduced to 5), the
 track's expected appearance is the per-pixel median over the shot (at most ``MEDIAN_FRAMES`` evenly
 spread frames of it, so a long shot costs no more memory than its crops) after per-frame gain
-normalisation, with a per-pixel robust spread (eyes and mouth move, cheeks do not). A pixel is occluded where it is
-far from that expectation in a spatially and temporally coherent blob: seeds well above the spread,
-grown through a lower threshold in (frame, y, x), cleaned by morphology and a minimum blob size, and
-one-frame holes filled from the neighbouring frames. The mask is stored per frame as a short ASCII string in the
-track file and mapped back onto image pixels, with a soft edge, at render time.
+normalisation, with a per-pixel robust spread (eyes and mouth move, cheeks do not). A pixel is occluded where
+it is far from that expectation in a spatially and temporally coherent blob: seeds well above the spread,
+grown through a lower threshold in (frame, y, x), cleaned by morphology and a minimum blob size, and one-frame
+holes filled from the neighbouring frames. The mask is stored per frame as a short ASCII string in the track
+file and mapped back onto image pixels, with a soft edge, at render time.
 
-Aligned coordinates: pixel centres (OpenCV), a square of ``size`` px; ``aligned_transform`` maps image
-pixels into it. Limits: an occluder that covers the same part of the face for more than half the shot
-becomes the expected appearance; a big change of
-expression (a wide-open mouth in a few frames of a closed-mouth shot) reads as occlusion unless the
-caller leaves eyes/mouth out of ``region``.
+Aligned coordinates: pixel centres (OpenCV), a square of ``size`` px; ``aligned_transform`` maps image pixels
+into it. Limits: an occluder that covers the same part of the face for more than half the shot becomes the
+expected appearance; a big change of expression (a wide-open mouth in a few frames of a closed-mouth shot)
+reads as occlusion unless the caller leaves eyes/mouth out of ``region``.
 """
 from __future__ import annotations
 
