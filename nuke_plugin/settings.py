@@ -69,6 +69,7 @@ class FaceSwapSettings:
     erode: float = 0.0
     feather: float = 0.08
     regions: Optional[str] = None
+    parser: Optional[str] = None         # a BiSeNet-style parser: analyze's glasses/hair, --mask parser
     colour_match: bool = True
     regrain: bool = True
     layer: Optional[str] = None
@@ -100,6 +101,8 @@ class FaceSwapSettings:
         if self.target_ref:
             argv += ["--target-face", self.target_ref]
         argv += ["--smoothing", _num(self.smoothing)]
+        if self.parser:
+            argv += ["--parser", self.parser]
         argv += _plate_options(self)
         return argv
 
@@ -118,6 +121,8 @@ class FaceSwapSettings:
         argv += ["--mask", self.mask, "--erode", _num(self.erode), "--feather", _num(self.feather)]
         if self.regions:
             argv += ["--regions", self.regions]
+        if self.parser and self.mask == "parser":
+            argv += ["--parser", self.parser]
         argv.append("--colour-match" if self.colour_match else "--no-colour-match")
         argv.append("--regrain" if self.regrain else "--no-regrain")
         return argv + _plate_options(self)
@@ -140,7 +145,7 @@ class FaceSwapSettings:
             model=None if model in BUILTIN_MODELS else model,
             targets=target_ref or text("target").strip() or None, target_ref=target_ref,
             smoothing=number("smoothing"), mask=text("mask_mode") or "hull", erode=number("erode"),
-            feather=number("feather"), regions=text("regions").strip() or None,
+            feather=number("feather"), regions=text("regions").strip() or None, parser=path("parser_file"),
             colour_match=bool(number("colour_match")), regrain=bool(number("regrain")),
             layer=text("layer").strip() or None, colourspace=text("colourspace").strip() or None,
             output=text("output") or "comp", out_file=path("out_file"),

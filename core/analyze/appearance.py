@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from faceplate.core.analyze import occlusion as oc
+from faceplate.core.analyze import parsed as ps
 from faceplate.core.analyze import registration
 from faceplate.core.analyze import tone as tn
 from faceplate.core.analyze.temporal import segment_starts, smooth_estimates
@@ -126,48 +127,53 @@ def _moving_grain(moving: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]], 
             smooth_estimates(size, pos, cut_pos, 0, ok))
 
 
+def _cells(code: str, shape: tuple[int, ...]) -> np.ndarray:
+    """(h, w) bool: a stored occlusion mask scaled (nearest) to an aligned crop of ``shape``."""
+    return cv2.resize(decode_mask(code).astype(np.uint8), (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST) > 0
+
+
 def _tones(track: Track, frames: list[int], pos: list[int], cut_pos: list[int],
            faces: dict[tuple[int, int], np.ndarray], ti: int, codes: dict[int, Optional[str]],
-           moved: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
-    """The plate's skin tone (``analyze/tone``) per entry of one track, smoothed over its pieces;
-    frames where something covers more than a twentieth of the skin are not trusted. ``faces``: the
-    aligned crops cut with the entries' final landmarks (``moved`` where re-registered)."""
+           moved: dict[int, np.ndarray], found: dict[int, Optional[str]]) -> dict[int, np.ndarray]:
+    """The plate's skin tone (``analyze/tone``) per entry of one track, smoothed over its pieces,
+    measured where ``codes`` leave the skin bare; frames where something the occlusion finder
+    ``found`` covers more than a twentieth of the skin are not trusted. ``faces``: the aligned crops
+    cut with the entries' final landmarks (``moved`` where re-registered)."""
     measured, trusted = [], []
     for f in frames:
         face = faces.pop((ti, f)).astype(np.float32)
-        covered = None
-        if codes.get(f):
-            small = decode_mask(codes[f])
-            covered = cv2.resize(small.astype(np.uint8), face.shape[1::-1], interpolation=cv2.INTER_NEAREST) > 0
+        covered = _cells(codes[f], face.shape) if codes.get(f) else None
         lm = moved[f] if f in moved else np.asarray(track.entries[f].landmarks, np.float64)
         measured.append(tn.measure(face, lm, covered))
-        if covered is None:
+        if not found.get(f):
             trusted.append(True)
         else:   # the whole skin is needed only to weigh what covers it
             whole = tn.skin_region(face, lm)
-            trusted.append((covered & whole).sum() <= 0.05 * max(whole.sum(), 1))
+            trusted.append((_cells(found[f], face.shape) & whole).sum() <= 0.05 * max(whole.sum(), 1))
     values = tn.track_tones(measured, pos, cut_pos, np.array(trusted))
     return {f: v for f, v in zip(frames, values) if v is not None}
 
 
 def appearance_pass(plate: Any, tracks: list[Track], cuts: Iterable[int], occlusion: bool = True,
-                    grain: bool = True, tone: bool = True, decimals: int = 3) -> list[Track]:
-    """Tracks with ``occlusion`` (encoded aligned mask, only where something covers the face),
+                    grain: bool = True, tone: bool = True, decimals: int = 3,
+                    parsing: Optional[ps.Parsing] = None) -> list[Track]:
+    """Tracks with ``occlusion`` (encoded aligned mask, only where something covers the face; with
+    ``parsing``, the parser's glasses and hair too, ``analyze/parsed``),
     ``grain`` (smoothed plate grain around the face) and ``tone`` (smoothed plate skin tone,
     ``analyze/tone``) set on every entry; where something covers a face, its landmarks re-registered
     from the visible pixels (``analyze/registration``). ``plate``: the PlateSequence analysed (read
     once more). Deterministic."""
-    if not tracks or not (occlusion or grain):
+    if not tracks or not (occlusion or grain or parsing):
         return tracks
     crops = _CropSpill()
     try:
-        return _appearance(plate, tracks, cuts, occlusion, grain, tone, decimals, crops)
+        return _appearance(plate, tracks, cuts, occlusion, grain, tone, decimals, crops, parsing)
     finally:
         crops.close()
 
 
 def _appearance(plate: Any, tracks: list[Track], cuts: Iterable[int], occlusion: bool, grain: bool, tone: bool,
-                decimals: int, crops: _CropSpill) -> list[Track]:
+                decimals: int, crops: _CropSpill, parsing: Optional[ps.Parsing]) -> list[Track]:
     # pieces and smoothing run on positions in the plate's frame list (a plate may step by 2)
     index = {int(f): i for i, f in enumerate(plate.frames)}
     cut_pos = [index[int(c)] for c in cuts if int(c) in index]
@@ -178,6 +184,7 @@ def _appearance(plate: Any, tracks: list[Track], cuts: Iterable[int], occlusion:
     faces: dict[tuple[int, int], np.ndarray] = {}   # final aligned crops (after registration), for the tone
     grains: dict[tuple[int, int], Optional[np.ndarray]] = {}
     gazes: dict[tuple[int, int], np.ndarray] = {}    # iris offset per entry (face/expression.gaze)
+    worn: dict[tuple[int, int], np.ndarray] = {}     # the parser's regions per entry (analyze/parsed)
     # grain that changes since the previous frame: ((3,) std, (3,) size) per entry
     moving: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
     last: dict[int, tuple[int, np.ndarray, np.ndarray]] = {}   # per track: (position, crop, points in it)
@@ -194,6 +201,8 @@ def _appearance(plate: Any, tracks: list[Track], cuts: Iterable[int], occlusion:
             points = np.asarray(tracks[ti].entries[f].landmarks, np.float64) - origin
             if points.shape == (68, 2):
                 gazes[(ti, f)] = np.round(np.clip(gaze(lin, points), -1.0, 1.0), 4)
+            if parsing is not None:
+                worn[(ti, f)] = parsing.mask(lin, points)
             if occlusion or tone:
                 crops.put((ti, f), oc.aligned_face(lin, points, pad=_PAD).astype(np.float16))
             if grain:
@@ -217,7 +226,8 @@ def _appearance(plate: Any, tracks: list[Track], cuts: Iterable[int], occlusion:
         covered: dict[int, float] = {f: 0.0 for f in frames}
         starts = np.flatnonzero(segment_starts(pos, cut_pos, max_gap=0))
         moved: dict[int, np.ndarray] = {}
-        pieces = list(zip(starts, list(starts[1:]) + [len(frames)])) if occlusion or tone else []
+        spans = list(zip(starts, list(starts[1:]) + [len(frames)]))
+        pieces = spans if occlusion or tone else []
         for a, b in pieces:
             piece = frames[a:b]
             padded = np.stack([crops.pop((ti, f)) for f in piece])   # float16: converted a frame at a time
@@ -235,6 +245,18 @@ def _appearance(plate: Any, tracks: list[Track], cuts: Iterable[int], occlusion:
                 if small.any():
                     codes[f] = encode_mask(small)
                     covered[f] = float(small.mean())
+        # grain and tone trust only what the occlusion finder saw: glasses worn all shot long would
+        # leave no frame to trust, and they do not change the plate's grain or light
+        found, n_worn = dict(codes), 0
+        if parsing is not None:
+            for a, b in spans:
+                piece = [f for f in frames[a:b] if (ti, f) in worn]
+                if not piece:
+                    continue
+                for f, m in zip(piece, ps.steady(np.stack([worn.pop((ti, f)) for f in piece]))):
+                    if m.any():
+                        codes[f] = encode_mask(m | decode_mask(codes[f])) if codes[f] else encode_mask(m)
+                        n_worn += 1
         smoothed: dict[int, np.ndarray] = {}
         if grain:
             values = [grains.get((ti, f)) for f in frames]
@@ -246,12 +268,15 @@ def _appearance(plate: Any, tracks: list[Track], cuts: Iterable[int], occlusion:
                 rest = smooth_estimates(table[:, 3:], pos, cut_pos, 0, valid)   # size (3), channel correlations
                 std, rest[:, :3] = _moving_grain(moving, ti, frames, pos, cut_pos, covered, std, rest[:, :3])
                 smoothed = {f: np.round(np.concatenate([std[i], rest[i]]), 7) for i, f in enumerate(frames)}
-        tones = _tones(t, frames, pos, cut_pos, faces, ti, codes, moved) if tone else {}
+        tones = _tones(t, frames, pos, cut_pos, faces, ti, codes, moved, found) if tone else {}
         entries = {f: dataclasses.replace(_moved(e, moved[f], decimals) if f in moved else e,
                                           occlusion=codes.get(f), grain=smoothed.get(f), tone=tones.get(f),
                                           gaze=gazes.get((ti, f)))
                    for f, e in t.entries.items()}
-        n_occluded = sum(c is not None for c in codes.values())
+        n_occluded = sum(c is not None for c in found.values())
+        if parsing is not None:
+            log.info("track %d: the parser's %s in front of the face in %d of %d frames", t.id,
+                     " and ".join(parsing.regions), n_worn, len(frames))
         if n_occluded:
             log.info("track %d: something in front of the face in %d of %d frames (landmarks re-registered in %d)",
                      t.id, n_occluded, len(frames), len(moved))

@@ -62,13 +62,16 @@ class AnalyzeSettings:
     keep_weak_tracks: bool = False    # keep tracks seen once or twice with a low score (targets.weak_tracks)
     occlusion: bool = True            # second pass: what covers each face, per entry (analyze/appearance)
     grain: bool = True                # second pass: the plate's grain around each face, smoothed
+    parser: Any = None                # a FaceParser: its glasses and hair stored as occlusion (analyze/parsed)
+    parser_regions: tuple[str, ...] = ("glasses", "hair")
 
     def to_dict(self) -> dict[str, Any]:
         return {"smoothing": self.smoothing, "max_gap": self.max_gap, "min_face": self.min_face,
                 "max_side": self.max_side, "layer": self.layer, "colourspace": self.colourspace,
                 "identity_threshold": self.identity_threshold, "cut_threshold": self.cut_threshold,
                 "embed_every": self.embed_every, "full_scan_every": self.full_scan_every, "target": None,
-                "occlusion": self.occlusion, "grain": self.grain, "keep_weak_tracks": self.keep_weak_tracks}
+                "occlusion": self.occlusion, "grain": self.grain, "keep_weak_tracks": self.keep_weak_tracks,
+                **({"parser_regions": list(self.parser_regions)} if self.parser is not None else {})}
 
 
 class _Progress:
@@ -236,10 +239,12 @@ def analyze(plate: Any, settings: AnalyzeSettings, detector: Any, landmarker: An
                 f"{settings.target_face}: no track matches the target face (best: track {best}, similarity "
                 f"{sims[best]:.2f} < {threshold:.2f}); use a clearer photo of the person or omit --target-face")
         tracks = keep
-    if settings.occlusion or settings.grain:  # a second streaming pass: occlusion and grain per entry
+    if settings.occlusion or settings.grain or settings.parser is not None:  # a second streaming pass
         from faceplate.core.analyze.appearance import appearance_pass
+        from faceplate.core.analyze.parsed import Parsing
+        parsing = None if settings.parser is None else Parsing(settings.parser, colour, tuple(settings.parser_regions))
         tracks = appearance_pass(plate, tracks, tracker.cuts, settings.occlusion, settings.grain,
-                                 decimals=settings.decimals)
+                                 decimals=settings.decimals, parsing=parsing)
     if settings.source_library is not None:  # engine v2: library frame per entry, whole-shot path
         from faceplate.core.face.selection import assign_source_frames
         settings_dict["source"] = assign_source_frames(tracks, settings.source_library,
@@ -257,5 +262,7 @@ def analyze(plate: Any, settings: AnalyzeSettings, detector: Any, landmarker: An
         fingerprint=str(info["fingerprint"]))
     models = {"detector": _model_info(detector), "landmarker": _model_info(landmarker),
               "recognizer": _model_info(recognizer)}
+    if settings.parser is not None:
+        models["parser"] = _model_info(settings.parser)
     return TrackFile(plate=plate_info, models=models, settings=settings_dict, cuts=list(tracker.cuts),
                      tracks=tracks, faceplate_version=__version__)

@@ -42,6 +42,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-occlusion", action="store_true",
                    help="do not look for objects in front of the faces (default: a second pass over the plate "
                         "flags them per frame, and render keeps them in front)")
+    p.add_argument("--parser", metavar="FILE.onnx",
+                   help="a BiSeNet-style face parser (CelebAMask-HQ classes, e.g. the bisenet_parser slot): its "
+                        "--parser-regions are stored with each frame's occlusion, so render keeps the actor's "
+                        "glasses and the hair in front of the face (default: none; glasses worn the whole shot "
+                        "are not found without it)")
+    p.add_argument("--parser-regions", metavar="LIST",
+                   help="parser regions kept in front of the face, from: glasses, hair, ears, neck, ... "
+                        "(default glasses,hair)")
     p.add_argument("--keep-weak-tracks", action="store_true",
                    help="keep tracks detected in only one or two frames with a low score (default: dropped, "
                         "with a warning naming them: in a long shot they are hands or the backs of heads)")
@@ -77,6 +85,12 @@ def run(args: argparse.Namespace) -> int:
                                layer=args.layer, colourspace=args.colourspace, target_face=args.target_face,
                                occlusion=not args.no_occlusion, grain=not args.no_grain,
                                keep_weak_tracks=args.keep_weak_tracks)
+    if args.parser:
+        from faceplate.core.analyze.parsed import PARSED_REGIONS
+        from faceplate.core.models.parser import regions_from_text
+        from faceplate.core.models.zoo import load_parser
+        regions = regions_from_text(args.parser_regions, "--parser-regions", PARSED_REGIONS)
+        settings.parser, settings.parser_regions = load_parser(args.parser), regions
     if args.target_face and not os.path.isfile(args.target_face):
         raise FaceplateError(f"{args.target_face}: target face image not found; check the --target-face path")
     plate.check_complete()  # before loading models: a missing frame fails in a second
@@ -106,7 +120,8 @@ def _check_paths(args: argparse.Namespace, plate) -> None:
     from faceplate.core.io.outputs import check_outputs
 
     models = {flag: path for flag, path in (("--detector", args.detector), ("--landmarker", args.landmarker),
-                                            ("--recognizer", args.recognizer), ("--target-face", args.target_face))
+                                            ("--recognizer", args.recognizer), ("--target-face", args.target_face),
+                                            ("--parser", args.parser))
               if path and os.path.isfile(path)}
     outputs = {"-o": args.output}
     if args.preview:

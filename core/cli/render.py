@@ -39,7 +39,9 @@ def _add_render_options(p: argparse.ArgumentParser, frames_default: str) -> None
     p.add_argument("--out", metavar="out.####.exr", help="composited frames (plate + swap, faceplate.matte channel)")
     p.add_argument("--patch", metavar="patch.####.exr", help="premultiplied RGBA face patches (data window = face bbox)")
     p.add_argument("--mask", choices=("hull", "aligned", "parser"), default="hull", help="matte kind (default hull)")
-    p.add_argument("--parser", metavar="FILE.onnx", help="BiSeNet-style face parser for --mask parser")
+    p.add_argument("--parser", metavar="FILE.onnx",
+                   help="BiSeNet-style face parser for --mask parser; with `swap`, its glasses and hair are also "
+                        "kept in front of the face (as `analyze --parser`)")
     p.add_argument("--erode", type=float, default=0.0, help="matte erosion in face sizes (negative grows; default 0)")
     p.add_argument("--feather", type=float, default=0.08, help="matte feather in face sizes (default 0.08)")
     p.add_argument("--regions", default=None, help="parser regions, e.g. skin,nose,eyes,brows,mouth,lips")
@@ -93,17 +95,13 @@ def register(subparsers: Any) -> None:
 
 
 def _settings(args: argparse.Namespace, track_file: Any) -> Any:
-    from faceplate.core.models.parser import DEFAULT_REGIONS, region_ids
+    from faceplate.core.models.parser import DEFAULT_REGIONS, regions_from_text
     from faceplate.core.render.settings import RenderSettings
 
     if not all(math.isfinite(v) for v in (args.erode, args.feather)):
         raise FaceplateError(f"--erode {args.erode} / --feather {args.feather}: must be finite numbers "
                              f"in face sizes, e.g. --erode 0.0 --feather 0.08")
-    regions = tuple(r.strip() for r in args.regions.split(",") if r.strip()) if args.regions else DEFAULT_REGIONS
-    try:
-        region_ids(regions)
-    except ValueError as exc:
-        raise FaceplateError(f"--regions: {exc}") from None
+    regions = regions_from_text(args.regions, "--regions", DEFAULT_REGIONS)
     for flag, value in (("--likeness", args.likeness), ("--source-features", args.source_features)):
         if not (math.isfinite(value) and 0.0 <= value <= 1.0):
             raise FaceplateError(f"{flag} {value}: must be a number from 0 to 1")
@@ -211,7 +209,6 @@ def run_render(args: argparse.Namespace, track_file: Any = None, track_sha: Opti
     from faceplate.core.io.frames import parse_frames
     from faceplate.core.io.sequence import PlateSequence
     from faceplate.core.io.track_file import load_track_file, track_file_sha256
-    from faceplate.core.models.session import open_session
     from faceplate.core.render.pipeline import check_track_matches_plate, render
     from faceplate.core.render.source import load_source_identity
 
@@ -267,22 +264,14 @@ def run_render(args: argparse.Namespace, track_file: Any = None, track_sha: Opti
     else:
         source = load_source_identity(args.source, args.source_embedding, colour, detector, landmarker, recognizer)
     parser = None
+    if args.parser and settings.mask != "parser" and "parser" not in (track_file.models or {}):
+        log.warning("--parser %s is used by --mask parser only; to keep the actor's glasses and hair in front, "
+                    "give it to `faceplate analyze --parser`", args.parser)
     if settings.mask == "parser":
         if not args.parser:
             raise FaceplateError("--mask parser needs --parser bisenet.onnx (a BiSeNet-style face parser)")
-        from faceplate.core.models.parser import FaceParser
-        if not os.path.isfile(args.parser):
-            from faceplate.core.models.locate import locate_slot, slot_missing
-            slot, found = locate_slot(args.parser)
-            if slot is not None and found is None:
-                raise slot_missing(slot)
-            if found is None:
-                raise FaceplateError(f"{args.parser}: face parser model not found; check the --parser path "
-                                     f"(or see `faceplate models list` for the bisenet_parser slot)")
-            args.parser = found
-        from faceplate.core.filesystem import sha256_file
-        parser = FaceParser(open_session(args.parser), name=os.path.basename(args.parser))
-        parser.sha256 = sha256_file(args.parser)
+        from faceplate.core.models.zoo import load_parser
+        parser = load_parser(args.parser)
 
     sheet = None
     if args.contact_sheet:
@@ -347,6 +336,9 @@ def run_swap(args: argparse.Namespace) -> int:
     colour = ColourPipeline(args.colourspace)
     models = ModelCache()
     _check_swap_source(args, models, colour)
+    if args.parser:  # its glasses and hair are kept in front of the face (analyze/parsed)
+        from faceplate.core.models.zoo import load_parser
+        settings.parser = load_parser(args.parser)
     if args.source and not args.model and args.engine == "v2":  # library selection happens in analyze
         from faceplate.core.face.source_library import load_or_build
         settings.source_library, _ = load_or_build(args.source, lambda: models.get("detector"),

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-from faceplate.core.errors import ModelError
+from faceplate.core.errors import FaceplateError, ModelError
 
 # BiSeNet face-parsing classes (CelebAMask-HQ order, as the public face-parsing models use).
 PARSER_CLASSES = ("background", "skin", "l_brow", "r_brow", "l_eye", "r_eye", "eye_g", "l_ear", "r_ear",
@@ -32,6 +32,17 @@ def region_ids(regions: Sequence[str]) -> tuple[int, ...]:
             raise ValueError(f"unknown face region {name!r}; choose from {', '.join(sorted(REGIONS))}")
         ids.extend(REGIONS[key])
     return tuple(sorted(set(ids)))
+
+
+def regions_from_text(text: str | None, flag: str, default: Sequence[str]) -> tuple[str, ...]:
+    """Region names from a comma-separated option (``default`` when empty); a one-line error naming
+    ``flag`` and the unknown region."""
+    regions = tuple(r.strip() for r in text.split(",") if r.strip()) if text else tuple(default)
+    try:
+        region_ids(regions)
+    except ValueError as exc:
+        raise FaceplateError(f"{flag}: {exc}") from None
+    return regions
 
 
 @dataclass

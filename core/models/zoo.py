@@ -66,6 +66,28 @@ def load_recognizer(name_or_path: str | None = None, providers: list[str] | None
                      f"supported; use dlib-128, ArcFace, MobileFaceNet or a `faceplate export` of an identity encoder")
 
 
+def load_parser(name_or_path: str, providers: list[str] | None = None):
+    """A FaceParser (``labels(crop_rgb_uint8) -> (S, S)`` class ids) for a BiSeNet-style ONNX file, or
+    the bisenet_parser slot's file name found in the $FACEPLATE_MODEL_PATH folders."""
+    from faceplate.core.filesystem import sha256_file
+    from faceplate.core.models.locate import locate_slot, slot_missing
+    from faceplate.core.models.parser import FaceParser
+    from faceplate.core.models.session import open_session
+
+    path = name_or_path
+    if not os.path.isfile(path):
+        slot, found = locate_slot(path)
+        if slot is not None and found is None:
+            raise slot_missing(slot)
+        if found is None:
+            raise ModelError(f"{path}: face parser model not found; check the --parser path "
+                             f"(or see `faceplate models list` for the bisenet_parser slot)")
+        path = found
+    parser = FaceParser(open_session(path, providers), name=os.path.basename(path))
+    parser.sha256 = sha256_file(path)
+    return parser
+
+
 class ModelCache:
     """The models one process has loaded, by (role, name): each is loaded once, however many passes
     (``swap`` runs analyze and render) ask for it. An explicit object, handed from pass to pass."""

@@ -48,6 +48,7 @@ FaceSwap {
  mask_mode aligned
  erode -0.05
  regions skin,nose
+ parser_file "{ROOT}/models/bisenet.onnx"
  regrain false
  output patch
  cache_dir {ROOT}/cache
@@ -140,6 +141,12 @@ def test_settings_from_nk(tmp_path):
     assert s.colour_match is True and s.regrain is False and s.output == "patch"
     argv = s.analyze_argv(["faceplate"])
     assert argv[argv.index("-o") + 1] == s.track and argv[argv.index("--frames") + 1] == "1001-1010"
+    # the parser keeps glasses and hair in analyze; render needs it only for mask parser
+    assert argv[argv.index("--parser") + 1] == f"{tmp_path}/models/bisenet.onnx"
+    assert "--parser" not in s.render_argv(["faceplate"])
+    s.mask = "parser"
+    render = s.render_argv(["faceplate"])
+    assert render[render.index("--parser") + 1] == f"{tmp_path}/models/bisenet.onnx"
 
 
 def render_task(path, node="FaceSwap1", frames=None):

@@ -8,6 +8,7 @@ from faceplate.core.geometry import align
 from faceplate.core.render.mask import MATTE_FLOOR, aligned_mask, hull_mask, parser_mask
 from faceplate.core.models.parser import FaceParser, region_ids
 from faceplate.core.geometry.ibug import face_size
+from tests.fakes.parser import skin_where_red
 
 
 @pytest.fixture(scope="module")
@@ -73,27 +74,10 @@ def test_aligned_mask_follows_the_face(takeo):
     assert 0.6 < (xs.max() - xs.min()) / np.linalg.norm(lm[16] - lm[0]) < 1.4
 
 
-def _fake_bisenet(path):
-    """A 1x1-conv 'parser': skin (class 1) where the input's normalised R > G, else background."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    w = np.zeros((19, 3, 1, 1), np.float32)
-    w[1, 0, 0, 0], w[1, 1, 0, 0] = 1.0, -1.0
-    w[0, 0, 0, 0], w[0, 1, 0, 0] = -1.0, 1.0
-    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 512, 512])
-    y = helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 19, 512, 512])
-    g = helper.make_graph([helper.make_node("Conv", ["input", "w"], ["out"])], "bisenet", [x], [y],
-                          initializer=[numpy_helper.from_array(w, "w")])
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
-    m.ir_version = 8
-    onnx.save(m, str(path))
-
-
 def test_parser_regions(takeo, tmp_path):
     import onnxruntime as ort
     path = tmp_path / "bisenet.onnx"
-    _fake_bisenet(path)
+    skin_where_red(path)
     parser = FaceParser(ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]))
     lm = _scaled(takeo, 2.0, (40, 60))
     img = np.zeros((500, 400, 3), np.uint8)

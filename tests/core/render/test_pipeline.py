@@ -320,10 +320,10 @@ def _write_ref(shot) -> str:
 
 
 def test_parser_mask_through_the_cli(shot, tmp_path):
-    from tests.core.render.test_mask import _fake_bisenet
+    from tests.fakes.parser import skin_where_red
     from faceplate.core.io.exr import read_image
     parser = tmp_path / "bisenet.onnx"
-    _fake_bisenet(parser)
+    skin_where_red(parser)
     out = tmp_path / "parsed"
     assert main(["render", shot.pattern, "--track", shot.track, "--source", shot.source, "--frames", "1001-1001",
                  "--mask", "parser", "--parser", str(parser), "--regions", "skin", "--out", str(out / "o.####.exr")]) == 0
