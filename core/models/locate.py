@@ -68,6 +68,20 @@ def locate_slot(name_or_file: str) -> tuple[ModelSlot | None, str | None]:
     return None, None
 
 
+def file_or_slot(name_or_path: str, what: str, hint: str) -> str:
+    """``name_or_path`` when it is a file, else the file of the slot it names found in the
+    $FACEPLATE_MODEL_PATH folders; a one-line error saying where a missing slot file goes, or naming
+    ``what`` was not found and ``hint`` (what to pass instead)."""
+    if os.path.isfile(name_or_path):
+        return name_or_path
+    slot, found = locate_slot(name_or_path)
+    if slot is not None and found is None:
+        raise slot_missing(slot)
+    if found is None:
+        raise ModelError(f"{name_or_path}: {what} not found; {hint}")
+    return found
+
+
 def slot_missing(slot: ModelSlot) -> ModelError:
     """Where the slot's file goes, where it comes from and its licence, in one line."""
     dirs = ", ".join(str(d) for d in model_search_dirs()) or "(unset)"

@@ -70,19 +70,12 @@ def load_parser(name_or_path: str, providers: list[str] | None = None):
     """A FaceParser (``labels(crop_rgb_uint8) -> (S, S)`` class ids) for a BiSeNet-style ONNX file, or
     the bisenet_parser slot's file name found in the $FACEPLATE_MODEL_PATH folders."""
     from faceplate.core.filesystem import sha256_file
-    from faceplate.core.models.locate import locate_slot, slot_missing
+    from faceplate.core.models.locate import file_or_slot
     from faceplate.core.models.parser import FaceParser
     from faceplate.core.models.session import open_session
 
-    path = name_or_path
-    if not os.path.isfile(path):
-        slot, found = locate_slot(path)
-        if slot is not None and found is None:
-            raise slot_missing(slot)
-        if found is None:
-            raise ModelError(f"{path}: face parser model not found; check the --parser path "
-                             f"(or see `faceplate models list` for the bisenet_parser slot)")
-        path = found
+    path = file_or_slot(name_or_path, "face parser model", "check the --parser path (or see `faceplate models "
+                                                           "list` for the bisenet_parser slot)")
     parser = FaceParser(open_session(path, providers), name=os.path.basename(path))
     parser.sha256 = sha256_file(path)
     return parser

@@ -230,15 +230,9 @@ def load_swapper(name_or_path: str) -> NeuralSwapper:
     if name_or_path in reg:
         entry, model = resolve(name_or_path, "swapper")
         return NeuralSwapper.from_onnx(model, entry.contract, entry.name, entry.sha256)
-    if not os.path.isfile(name_or_path):
-        from faceplate.core.models.locate import locate_slot, slot_missing
-        slot, found = locate_slot(name_or_path)
-        if slot is not None and found is None:
-            raise slot_missing(slot)
-        if found is None:
-            raise ModelError(f"{name_or_path}: swapper model not found; pass an existing .onnx file or a name "
-                             f"from `faceplate models list`")
-        name_or_path = found
+    from faceplate.core.models.locate import file_or_slot
+    name_or_path = file_or_slot(name_or_path, "swapper model", "pass an existing .onnx file or a name from "
+                                                               "`faceplate models list`")
     label = os.path.basename(name_or_path)
     sha = sha256_file(name_or_path)
     for entry in reg.values():  # a known file under its own name must have its known hash
