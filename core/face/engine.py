@@ -31,8 +31,8 @@ ENGINE_NAME = "classical"          # the classical family; ENGINE_VERSION tells 
 # the source's chin cut from its skin, library switches dissolved, likeness fading on turned heads,
 # the plate's shadow colour, softness matched to the plate's detail without its grain; 6: the source's
 # silhouette without its backdrop, the likeness toward the library's median proportions, the blend's
-# broad bands weighted by the matte)
-ENGINE_VERSION = "classical/6"
+# broad bands weighted by the matte; 7: the eye line's height no longer carried by the likeness)
+ENGINE_VERSION = "classical/7"
 
 
 @dataclass

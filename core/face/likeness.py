@@ -5,7 +5,8 @@ itself: the midline (nose ridge), the eye line, and the width across the upper j
 (rigid points: the chin drops when the mouth opens). Eye spacing and size,
 brow height, nose length and width, mouth width and height of each feature are moved toward the
 source's by ``strength``; each feature is only translated and scaled as a whole, so the actor's
-expression (lid gap, lip shape) is kept. The jaw outline is never moved: it stays the actor's.
+expression (lid gap, lip shape) is kept. The jaw outline and the eye line's height in the face are
+never moved: they stay the actor's (the latter cannot be told from the head's pitch, see ``NAMES``).
 """
 from __future__ import annotations
 
@@ -25,12 +26,17 @@ UPPER_MOUTH = [48, 54, 50, 51, 52]   # corners and upper lip: they stay put when
 # fades from full strength at the first to none at the second (a 45° face's far eye and nose were pulled
 # across the face: the README sample's two turned faces read as masks).
 TRUSTED_YAW = (20.0, 40.0)
-NAMES = ("eye_spacing", "eye_width", "eye_y", "brow_height", "brow_width", "nose_length", "nose_width",
+# No measure ties the eyes to the jaw: the ear-level jaw points sit a head's depth behind the eyes, so
+# the eye line's height over them follows the head's pitch (about 0.012 face widths a degree), which
+# 2-D landmarks estimate to several degrees. Over a clip of one singer it spread 0.034, as much as it
+# differed between people (0.038): carried, it lifted or dropped the actor's eyes and brows by 5-7 px
+# on a 180 px face, brows floating on the forehead above the plate's brow ridge.
+NAMES = ("eye_spacing", "eye_width", "brow_height", "brow_width", "nose_length", "nose_width",
          "mouth_width", "mouth_y")
 
 
-def _frame(front: np.ndarray) -> tuple[float, float, float, float]:
-    """(midline x, eye-line y, jaw-top y, unit = face width) of a frontalised face.
+def _frame(front: np.ndarray) -> tuple[float, float, float]:
+    """(midline x, eye-line y, unit = face width) of a frontalised face.
 
     Everything is measured from rigid points: the eye corners and the face's width across the upper
     jaw (points 0-2 / 14-16, at ear level). The chin is not used: it drops when the mouth opens, so a
@@ -38,22 +44,20 @@ def _frame(front: np.ndarray) -> tuple[float, float, float, float]:
     """
     mid = float(np.mean(front[27:31, 0]))
     eye_line = float(front[EYE_CORNERS, 1].mean())
-    jaw_top = float(np.mean(front[[0, 1, 15, 16], 1]))
     unit = max(float(np.mean([front[16 - i, 0] - front[i, 0] for i in range(3)])), 1e-6)
-    return mid, eye_line, jaw_top, unit
+    return mid, eye_line, unit
 
 
 def proportions(landmarks68: np.ndarray, pose: Optional[tuple] = None) -> dict[str, float]:
     """The inner-face proportions of one face, pose-normalised, in face widths."""
     f = warp3d.frontalise(landmarks68, pose)
-    mid, eye_line, jaw_top, unit = _frame(f)
+    mid, eye_line, unit = _frame(f)
     le, re = f[L_EYE].mean(axis=0), f[R_EYE].mean(axis=0)
     eye_w = 0.5 * (abs(f[39, 0] - f[36, 0]) + abs(f[45, 0] - f[42, 0]))
     brows = 0.5 * (f[L_BROW].mean(axis=0) + f[R_BROW].mean(axis=0))
     return {
         "eye_spacing": float(abs(re[0] - le[0]) / unit),
         "eye_width": float(eye_w / unit),
-        "eye_y": float((eye_line - jaw_top) / unit),
         "brow_height": float((eye_line - brows[1]) / unit),
         "brow_width": float(0.5 * (np.ptp(f[L_BROW, 0]) + np.ptp(f[R_BROW, 0])) / unit),
         "nose_length": float((f[33, 1] - eye_line) / unit),
@@ -84,11 +88,12 @@ def adjust(landmarks68: np.ndarray, source: dict[str, float], strength: float = 
     f = warp3d.frontalise(lm, pose)
     mine = proportions(lm, pose)
     want = {n: mine[n] + k * (source[n] - mine[n]) for n in NAMES}
-    mid, eye_line, jaw_top, unit = _frame(f)
+    mid, eye_line, unit = _frame(f)
     g = f.copy()
     ratio = lambda n: want[n] / max(mine[n], 1e-6)  # noqa: E731
-    # Eyes (and their brows, which ride on them): spacing, size, height; each eye keeps its own tilt.
-    new_line = jaw_top + want["eye_y"] * unit
+    # Eyes (and their brows, which ride on them): spacing and size about the actor's eye line; each
+    # eye keeps its own tilt.
+    new_line = eye_line
     for eye, brow, side in ((L_EYE, L_BROW, -1.0), (R_EYE, R_BROW, 1.0)):
         c = f[eye].mean(axis=0)
         new_c = np.array([mid + side * 0.5 * want["eye_spacing"] * unit, new_line + (c[1] - eye_line)])

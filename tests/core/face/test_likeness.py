@@ -59,3 +59,16 @@ def test_a_turned_face_is_moved_less_and_a_profile_not_at_all():
     assert moved[10.0] > 3.0                      # frontal enough: the features move
     assert 0.2 * moved[10.0] < moved[30.0] < 0.8 * moved[10.0]
     assert moved[45.0] == 0.0                     # turned away: the actor's own geometry
+
+
+def test_a_source_pitch_the_pose_missed_does_not_move_the_actors_eyes():
+    """The eye line's height over the ear-level jaw follows the head's pitch, which 2-D landmarks
+    estimate poorly: a source seen 12° from below with its pose read as frontal must not lift or
+    drop the actor's eyes (nor the brows riding on them)."""
+    from faceplate.core.face import warp3d
+    actor = posed_mean(0)
+    frontal_pose = warp3d.estimate_pose(actor)
+    source = likeness.proportions(posed_mean(0, 12), frontal_pose)
+    moved = likeness.adjust(actor, source, 1.0, frontal_pose)
+    eyes = likeness.L_EYE + likeness.R_EYE
+    assert abs(moved[eyes, 1].mean() - actor[eyes, 1].mean()) < 0.01
