@@ -22,9 +22,14 @@ from faceplate.nuke.errors import NodeError
 from faceplate.nuke.nk_parse import Braced, NkNode, UserKnob, find_node, parse_nk, split_list
 
 PathLike = Union[str, "os.PathLike[str]"]
-GIZMO_PATH = Path(__file__).resolve().parents[1] / "gizmos" / "FaceSwap.gizmo"
 # What Nuke leaves out of a saved Root because it is the default.
 ROOT_DEFAULTS = {"first_frame": 1.0, "last_frame": 100.0, "frame": 1.0, "fps": 24.0, "proxy": 0.0}
+
+
+def packaged_gizmo_dirs(package_dir: Path = Path(__file__).resolve().parent) -> list[Path]:
+    """Where an install keeps its gizmos: beside the checkout (editable install), beside the package
+    (``package_dir``, faceplate/nuke), and where a wheel puts them (``<prefix>/share/faceplate/gizmos``)."""
+    return [package_dir.parent / "gizmos", package_dir / "gizmos", Path(sys.prefix) / "share" / "faceplate" / "gizmos"]
 
 
 def default_gizmo_dirs() -> list[Path]:
@@ -32,8 +37,7 @@ def default_gizmo_dirs() -> list[Path]:
     gizmos/ (or the one beside an installed package, or where a wheel puts it: <prefix>/share/faceplate),
     and each $NUKE_PATH entry with its gizmos/."""
     dirs = [Path(p) for p in os.environ.get("FACEPLATE_GIZMOS", "").split(os.pathsep) if p]
-    dirs += [GIZMO_PATH.parent, Path(__file__).resolve().parent / "gizmos",
-             Path(sys.prefix) / "share" / "faceplate" / "gizmos"]
+    dirs += packaged_gizmo_dirs()
     for entry in os.environ.get("NUKE_PATH", "").split(os.pathsep):
         if entry:
             dirs += [Path(entry), Path(entry) / "gizmos", Path(entry).parent / "gizmos"]

@@ -42,10 +42,9 @@ _faceplate_menu.build_menus()
 
 
 def gizmo_file() -> Path:
-    """The FaceSwap gizmo: beside the checkout (editable install), beside the package, or where a
-    wheel installs it (``<prefix>/share/faceplate/gizmos``)."""
-    for candidate in (PACKAGE_DIR.parent / "gizmos" / "FaceSwap.gizmo", PACKAGE_DIR / "gizmos" / "FaceSwap.gizmo",
-                      Path(sys.prefix) / "share" / "faceplate" / "gizmos" / "FaceSwap.gizmo"):
+    """The FaceSwap gizmo, from the first of ``packaged_gizmo_dirs`` that has it."""
+    from faceplate.nuke.nk_script import packaged_gizmo_dirs
+    for candidate in (d / "FaceSwap.gizmo" for d in packaged_gizmo_dirs(PACKAGE_DIR)):
         if candidate.is_file():
             return candidate
     raise NodeError(f"FaceSwap.gizmo not found beside {PACKAGE_DIR}; install faceplate from a checkout "
