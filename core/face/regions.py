@@ -135,12 +135,13 @@ def trim_silhouette(skin: np.ndarray, image_linear: np.ndarray, landmarks68: np.
     shape = skin.shape[:2]
     hull = _poly_mask(hull_points(lm, lift), shape)
     model = skin_model(image_linear, lm)
-    d = (_features(image_linear)[..., :2] - model.centre[:2]) / model.spread[:2]
+    feats = _features(image_linear)
+    d = (feats[..., :2] - model.centre[:2]) / model.spread[:2]
     foreign = np.hypot(d[..., 0], d[..., 1]) >= threshold
     rim = cv2.distanceTransform(hull, cv2.DIST_L2, 5) < width * size
     chin = _below_mouth(lm, shape)
     # a black object's chroma is noise: under the mouth, ten times darker than the skin is foreign too
-    chin_foreign = foreign | (_features(image_linear)[..., 2] < model.centre[2] - _DARK)
+    chin_foreign = foreign | (feats[..., 2] < model.centre[2] - _DARK)
     reach = (foreign & rim) | (chin_foreign & chin)
     _, labels = cv2.connectedComponents((reach | (hull == 0)).astype(np.uint8), connectivity=8)
     cut = np.isin(labels, np.unique(labels[hull == 0])) & (hull > 0)
