@@ -35,6 +35,7 @@ from faceplate.core.analyze.targets import match_target, reference_embedding, we
 from faceplate.core.analyze.tracker import Observation, Tracker, TrackerSettings
 from faceplate.core.colour import ColourPipeline
 from faceplate.core.errors import FaceplateError, PlateError
+from faceplate.core.face import brows
 from faceplate.core.identity import threshold_for
 from faceplate.core.io.sequence import check_windows
 from faceplate.core.types import PlateInfo, Track, TrackFile
@@ -191,7 +192,10 @@ def analyze(plate: Any, settings: AnalyzeSettings, detector: Any, landmarker: An
                 det = _scale_detection(det, det_f)
                 crop, origin, cs = _face_crop(lin, det, pf.pixel_aspect, colour)
                 local = _to_crop(det, origin, cs)
-                lm = _from_crop(np.asarray(landmarker.landmarks(crop, local), dtype=np.float64).reshape(68, 2),
+                # the landmarker lags raised brows: lifted onto the brows the crop shows, as every
+                # source frame is, so the source's brows are sent where the actor's are
+                lm = _from_crop(brows.lift_to_image(crop, np.asarray(landmarker.landmarks(crop, local),
+                                                                     dtype=np.float64).reshape(68, 2)),
                                 origin, cs)
                 observations.append(Observation(
                     box=det.box.copy(), points5=det.points5.copy(), landmarks=lm, score=float(det.score),

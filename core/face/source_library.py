@@ -24,10 +24,14 @@ import cv2
 import numpy as np
 
 from faceplate.core.errors import FaceplateError
+from faceplate.core.face import brows
 from faceplate.core.face.expression import Expression, measure
 from faceplate.core.filesystem import atomic_write_text, sha256_file
 
 FORMAT = "faceplate.source/1"
+# what the landmarks of a source file went through after the landmarker; part of the cache key,
+# so a cache made before a change is analysed again
+LANDMARK_REFINEMENT = "brows-lifted/1"
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
 log = logging.getLogger("faceplate.source")
 
@@ -142,7 +146,7 @@ def _analyse_image(rgb8: np.ndarray, detector: Any, landmarker: Any, recognizer:
     if not dets:
         return None
     det = max(dets, key=lambda d: (d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
-    lm = np.asarray(landmarker.landmarks(rgb8, det), np.float64).reshape(68, 2)
+    lm = brows.lift_to_image(rgb8, np.asarray(landmarker.landmarks(rgb8, det), np.float64).reshape(68, 2))
     emb = None
     if recognizer is not None:
         emb = np.asarray(recognizer.embed(rgb8, np.asarray(det.points5, np.float64)), np.float32)
@@ -246,7 +250,7 @@ def load_or_build(specs: Sequence[str], detector_fn: Callable[[], Any], landmark
     if len(specs) == 1 and specs[0].endswith(".source.json"):
         return load(specs[0]), specs[0]
     paths = expand_sources(specs)
-    key = hashlib.sha256(f"{FORMAT}|step={video_step}|".encode())
+    key = hashlib.sha256(f"{FORMAT}|step={video_step}|{LANDMARK_REFINEMENT}|".encode())
     for p in paths:
         key.update(sha256_file(p).encode())
     folder = folder or cache_dir()

@@ -209,9 +209,10 @@ def test_a_dissolve_between_two_library_frames_is_the_matte_weighted_mix_of_thei
 
 
 def test_likeness_moves_toward_the_person_not_one_frames_expression(package_faces):
-    """The source's proportions are the median over its library's frames: one frame with the brows
-    raised high (expression) does not lift the actor's brows, and whichever frame is chosen the
-    actor's landmarks are moved toward the same face (no jump where the chosen frame switches)."""
+    """The source's proportions are the median over its library's frames (the brows: their resting
+    height): frames with the brows raised high (expression) do not lift the actor's brows, and
+    whichever frame is chosen the actor's landmarks are moved toward the same face (no jump where
+    the chosen frame switches)."""
     from faceplate.core.face import likeness, warp3d
     from faceplate.core.face.expression import measure
     from faceplate.core.face.source_library import LibraryFrame, SourceLibrary
@@ -228,3 +229,7 @@ def test_likeness_moves_toward_the_person_not_one_frames_expression(package_face
     lifted = likeness.proportions(raised, warp3d.estimate_pose(raised))
     assert lifted["brow_height"] > one["brow_height"] + 0.05
     assert person == pytest.approx(one)
+    # a lively clip raises its brows in most frames: the likeness still goes to the resting brows
+    frames = [LibraryFrame(i, None, x, measure(x)) for i, x in enumerate([raised, lm, raised, raised, lm])]
+    lively = FaceEngine(SourceLibrary([{"path": "", "sha256": "", "kind": "still"}] * 5, frames))
+    assert lively.person_proportions()["brow_height"] == pytest.approx(one["brow_height"])
