@@ -34,7 +34,6 @@ ENGINE_NAME = "classical"          # the classical family; ENGINE_VERSION tells 
 # broad bands weighted by the matte; 7: the eye line's height no longer carried by the likeness;
 # 8: the source's brow points lifted onto raised brows, the likeness toward the source's resting brows)
 ENGINE_VERSION = "classical/8"
-RESTING_BROW_QUANTILE = 0.25      # of the library's brow heights: the person's brows at rest
 
 
 @dataclass
@@ -143,10 +142,8 @@ class FaceEngine:
                 lm = np.asarray(f.landmarks, np.float64)
                 per.append(likeness.proportions(lm, warp3d.estimate_pose(lm)))
             self._person = {k: float(np.median([p[k] for p in per])) for k in per[0]}
-            # brows rest or rise (a talking face raises them far more often than it frowns), so the
-            # resting height is a low quantile: the median of a lively clip sat 0.05 face widths high
             self._person["brow_height"] = float(np.quantile([p["brow_height"] for p in per],
-                                                            RESTING_BROW_QUANTILE))
+                                                            likeness.RESTING_BROW_QUANTILE))
         return self._person
 
     def _source_tone(self, k: int, src: _Prepared) -> Any:

@@ -33,6 +33,10 @@ TRUSTED_YAW = (20.0, 40.0)
 # on a 180 px face, brows floating on the forehead above the plate's brow ridge.
 NAMES = ("eye_spacing", "eye_width", "brow_height", "brow_width", "nose_length", "nose_width",
          "mouth_width", "mouth_y")
+# Brows rest or rise (a talking face raises them far more often than it frowns): a person's resting
+# brow height is this low quantile of its heights over a clip (the median of a lively one sat 0.05
+# face widths high).
+RESTING_BROW_QUANTILE = 0.25
 
 
 def _frame(front: np.ndarray) -> tuple[float, float, float]:
@@ -65,6 +69,16 @@ def proportions(landmarks68: np.ndarray, pose: Optional[tuple] = None) -> dict[s
         "mouth_width": float(abs(f[54, 0] - f[48, 0]) / unit),
         "mouth_y": float((f[UPPER_MOUTH, 1].mean() - eye_line) / unit),
     }
+
+
+def brow_raises(landmark_sets: "list[np.ndarray]") -> np.ndarray:
+    """(N,) how far each face's brows sit above that person's resting height (``RESTING_BROW_QUANTILE``
+    of the N), in face widths, pose-normalised: the brow performance, apart from whose brows they are.
+    ``landmark_sets``: N (68, 2) landmark arrays of one person."""
+    heights = np.array([proportions(lm)["brow_height"] for lm in landmark_sets], np.float64)
+    if not len(heights):
+        return heights
+    return heights - float(np.quantile(heights, RESTING_BROW_QUANTILE))
 
 
 def _place(points: np.ndarray, centre: np.ndarray, scale_x: float, scale_y: float, new_centre: np.ndarray) -> np.ndarray:

@@ -1,5 +1,6 @@
 """Performance-matched selection: for each face and frame, the library frame closest in pose,
-eye and mouth state (and gaze, when both sides have it), along a path with a switching cost.
+eye and mouth state, brow raise (and gaze, when both sides have it), along a path with a
+switching cost.
 
 Run in analyze over the whole shot (Viterbi: dynamic programming over frames × library frames),
 stored per track-file entry, so render of frame f needs only frame f's entry. A library frame
@@ -15,12 +16,18 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from faceplate.core.analyze.temporal import segment_starts
+from faceplate.core.face import likeness
 from faceplate.core.face.expression import Expression, measure
 
 # Distance units: 15° of yaw, 10° of pitch/roll, 0.1 of eye openness, 0.15 of mouth openness,
 # 0.1 of gaze; 0.1 of smile (mouth-corner lift), where both sides have it.
 FEATURE_SCALES = np.array([15.0, 10.0, 10.0, 0.1, 0.1, 0.15, 0.1, 0.1])
 SMILE_SCALE = 0.1
+# The brows' raise above each person's own resting height (likeness.brow_raises), in face widths: a
+# source frame with raised brows (and the forehead folds and socket shadows that come with them)
+# is a poor stand-in for an actor whose brows rest. A full raise is about 0.12 face widths (the clip
+# library's raised frames: 0.11-0.12); half of it costs as much as 15 degrees of yaw.
+BROW_SCALE = 0.06
 
 # How far apart the source's and the actor's eye state (relative difference of the two eyes' mean
 # openness; gaze in eye widths) and mouth state (relative difference of openness; smile, the corner
@@ -121,7 +128,19 @@ def select_track(entries: dict[int, Any], library: Any, settings: Optional[Selec
     targets = targets if targets is not None else _targets(entries)
     cost = unary_costs([targets[f] for f in frames], [lf.expression for lf in library.frames], settings,
                        [lf.embedding for lf in library.frames])
+    cost = cost + brow_costs([np.asarray(entries[f].landmarks, np.float64) for f in frames],
+                             [np.asarray(lf.landmarks, np.float64) for lf in library.frames])
     return dict(zip(frames, viterbi(cost, settings.switch_cost)))
+
+
+def brow_costs(actor: Sequence[np.ndarray], library: Sequence[np.ndarray]) -> np.ndarray:
+    """(T, K) squared, scaled difference of the actor's brow raise in each of its T frames and the
+    source's in each of the K library frames, each raise taken from that person's own resting brows
+    over the shot / the library. Needs the whole shot (the actor's resting height): analyze only."""
+    if len(library) < 2 or not len(actor):
+        return np.zeros((len(actor), len(library)))
+    t, k = likeness.brow_raises(list(actor)), likeness.brow_raises(list(library))
+    return ((t[:, None] - k[None, :]) / BROW_SCALE) ** 2
 
 
 def nearest(target: Expression, library: Any, settings: Optional[SelectionSettings] = None) -> int:

@@ -109,3 +109,32 @@ def test_a_switch_of_library_frame_dissolves_over_four_frames_and_never_across_a
     # two switches two frames apart: each frame dissolves toward its nearer switch
     close = {f: 0 if f < 10 else 3 if f < 12 else 5 for f in range(20)}
     assert selection.switch_dissolves(close)[11] == (5, 0.375)
+
+
+def test_brow_raises_are_matched_each_from_its_own_persons_rest(package_faces):
+    """The library frames differ only in their brows: an actor whose brows rest all shot gets a
+    resting-brow frame, one who raises them gets the raised one, though actor and source rest their
+    brows at different heights (each raise is taken from its own person's resting brows)."""
+    from faceplate.core.face import regions
+    from faceplate.core.face.expression import measure
+    from tests.core.face.test_expression import _package_faces
+
+    (lm, _), _ = _package_faces(package_faces)
+    size = regions.face_size(lm)
+
+    def brows_up(fraction):
+        out = np.array(lm, np.float64)
+        out[17:27, 1] -= fraction * size
+        return out
+
+    library = [brows_up(0.0), brows_up(0.1), brows_up(0.0), brows_up(0.01)]
+    lib = _Lib([measure(x) for x in library])
+    for f, x in zip(lib.frames, library):
+        f.landmarks = x
+    entry = lambda x: type("E", (), {"landmarks": x})()  # noqa: E731
+    resting = {f: entry(brows_up(0.05)) for f in range(10)}           # higher brows than the source's, at rest
+    raising = {f: entry(brows_up(0.05 + (0.1 if 4 <= f < 8 else 0.0))) for f in range(10)}
+    assert set(selection.select_track(resting, lib).values()) <= {0, 2, 3}
+    chosen = selection.select_track(raising, lib)
+    assert [chosen[f] for f in range(4, 8)] == [1, 1, 1, 1]
+    assert all(chosen[f] != 1 for f in (0, 1, 2, 8, 9))
