@@ -254,6 +254,8 @@ def _appearance(plate: Any, tracks: list[Track], cuts: Iterable[int], occlusion:
                 if not piece:
                     continue
                 for f, m in zip(piece, ps.steady(np.stack([worn.pop((ti, f)) for f in piece]))):
+                    if f in moved:   # parsed where the face was found, stored where it was re-registered
+                        m = ps.reframe(m, np.asarray(t.entries[f].landmarks, np.float64), moved[f])
                     if m.any():
                         codes[f] = encode_mask(m | decode_mask(codes[f])) if codes[f] else encode_mask(m)
                         n_worn += 1

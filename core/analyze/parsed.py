@@ -62,6 +62,24 @@ def parsed_mask(parser: Any, colour: Any, image_linear: np.ndarray, points: np.n
     return downsample_mask(aligned > 0, store)
 
 
+def reframe(mask: np.ndarray, points: np.ndarray, new_points: np.ndarray, size: int = ALIGNED_SIZE) -> np.ndarray:
+    """(s, s) bool: ``mask``, a stored grid in the aligned square of the face at ``points``, carried
+    into the aligned square of the same face at ``new_points`` (its landmarks re-registered). Every
+    cell the moved cells touch is set, so a rim is never uncovered by the move."""
+    m = np.asarray(mask, bool)
+    if not m.any():
+        return m.copy()
+    store = m.shape[0]
+    factor = size / store
+    # grid cell g <-> aligned pixel (g + 0.5) * factor - 0.5
+    grid_to_aligned = np.array([[factor, 0.0, 0.5 * factor - 0.5], [0.0, factor, 0.5 * factor - 0.5]])
+    old_to_new = align.compose(aligned_transform(new_points, size), align.invert(aligned_transform(points, size)))
+    move = align.compose(align.invert(grid_to_aligned), align.compose(old_to_new, grid_to_aligned))
+    grown = cv2.dilate(m.astype(np.uint8), np.ones((3, 3), np.uint8))
+    return cv2.warpAffine(grown, move, (store, store), flags=cv2.INTER_NEAREST,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0
+
+
 def steady(masks: np.ndarray) -> np.ndarray:
     """(T, s, s) bool masks of consecutive frames of one shot segment, each pixel set where at least
     two of (previous, this, next) frame set it; the first and last frame are kept as they are."""

@@ -73,6 +73,23 @@ def test_a_bare_face_or_other_regions_give_nothing(parser):
     assert not parsed.parsed_mask(parser, colour, worn, p5, regions=("hair",)).any()
 
 
+def test_a_mask_moves_with_landmarks_re_registered_after_parsing(parser):
+    """Occlusion re-registers a covered face's landmarks after the parser ran: the parser's mask
+    is carried into the new landmarks' square, every rim cell still covered there."""
+    face, p5 = face_crop("centre")
+    rims = _rims(p5, face.shape[:2])
+    mask = parsed.parsed_mask(parser, ColourPipeline(), _wearing(face, rims), p5)
+    turn = cv2.getRotationMatrix2D(tuple(p5.mean(axis=0)), 4.0, 1.03)
+    new = align.transform_points(p5, turn) + [3.0, -2.0]
+    moved = parsed.reframe(mask, p5, new)
+    want = _cells(rims, new)
+    assert (moved >= want).all(), "every rim cell in the new square is set"
+    near = cv2.dilate(want.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+    assert not (moved & ~near).any()
+    assert not (mask >= want).all(), "without the move the mask would miss rim cells"
+    np.testing.assert_array_equal(parsed.reframe(np.zeros_like(mask), p5, new), np.zeros_like(mask))
+
+
 def test_steady_drops_one_frame_specks_and_fills_one_frame_holes():
     m = np.zeros((5, 4, 4), bool)
     m[:, 0, 0] = True
