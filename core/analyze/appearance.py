@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import tempfile
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -132,26 +132,18 @@ def _cells(code: str, shape: tuple[int, ...]) -> np.ndarray:
     return cv2.resize(decode_mask(code).astype(np.uint8), (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST) > 0
 
 
-def _tones(track: Track, frames: list[int], pos: list[int], cut_pos: list[int],
-           faces: dict[tuple[int, int], np.ndarray], ti: int, codes: dict[int, Optional[str]],
-           moved: dict[int, np.ndarray], found: dict[int, Optional[str]]) -> dict[int, np.ndarray]:
-    """The plate's skin tone (``analyze/tone``) per entry of one track, smoothed over its pieces,
-    measured where ``codes`` leave the skin bare; frames where something the occlusion finder
-    ``found`` covers more than a twentieth of the skin are not trusted. ``faces``: the aligned crops
-    cut with the entries' final landmarks (``moved`` where re-registered)."""
-    measured, trusted = [], []
-    for f in frames:
-        face = faces.pop((ti, f)).astype(np.float32)
-        covered = _cells(codes[f], face.shape) if codes.get(f) else None
-        lm = moved[f] if f in moved else np.asarray(track.entries[f].landmarks, np.float64)
-        measured.append(tn.measure(face, lm, covered))
-        if not found.get(f):
-            trusted.append(True)
-        else:   # the whole skin is needed only to weigh what covers it
-            whole = tn.skin_region(face, lm)
-            trusted.append((_cells(found[f], face.shape) & whole).sum() <= 0.05 * max(whole.sum(), 1))
-    values = tn.track_tones(measured, pos, cut_pos, np.array(trusted))
-    return {f: v for f, v in zip(frames, values) if v is not None}
+def _tone_of(face: np.ndarray, landmarks: np.ndarray, code: Optional[str],
+             found: Optional[str]) -> tuple[Optional[Any], bool]:
+    """(the plate's skin tone of one entry, whether it is trusted): measured on ``face`` (its aligned
+    crop cut with its final ``landmarks``) where the stored ``code`` leaves the skin bare; not
+    trusted where what the occlusion finder ``found`` covers more than a twentieth of the skin."""
+    face = np.asarray(face, np.float32)
+    covered = _cells(code, face.shape) if code else None
+    tone = tn.measure(face, landmarks, covered)
+    if not found:
+        return tone, True
+    whole = tn.skin_region(face, landmarks)   # the whole skin is needed only to weigh what covers it
+    return tone, bool((_cells(found, face.shape) & whole).sum() <= 0.05 * max(whole.sum(), 1))
 
 
 def appearance_pass(plate: Any, tracks: list[Track], cuts: Iterable[int], occlusion: bool = True,
@@ -181,7 +173,6 @@ def _appearance(plate: Any, tracks: list[Track], cuts: Iterable[int], occlusion:
     for ti, t in enumerate(tracks):
         for f in t.entries:
             at.setdefault(int(f), []).append((ti, f))
-    faces: dict[tuple[int, int], np.ndarray] = {}   # final aligned crops (after registration), for the tone
     grains: dict[tuple[int, int], Optional[np.ndarray]] = {}
     gazes: dict[tuple[int, int], np.ndarray] = {}    # iris offset per entry (face/expression.gaze)
     worn: dict[tuple[int, int], np.ndarray] = {}     # the parser's regions per entry (analyze/parsed)
@@ -227,38 +218,45 @@ def _appearance(plate: Any, tracks: list[Track], cuts: Iterable[int], occlusion:
         starts = np.flatnonzero(segment_starts(pos, cut_pos, max_gap=0))
         moved: dict[int, np.ndarray] = {}
         spans = list(zip(starts, list(starts[1:]) + [len(frames)]))
-        pieces = spans if occlusion or tone else []
-        for a, b in pieces:
-            piece = frames[a:b]
-            padded = np.stack([crops.pop((ti, f)) for f in piece])   # float16: converted a frame at a time
-            if not occlusion:   # tone alone: the crops as cut
-                faces.update(zip([(ti, f) for f in piece], padded[:, _PAD:-_PAD, _PAD:-_PAD]))
-                continue
-            local = [np.asarray(t.entries[f].landmarks, np.float64) - frame_origin[f] for f in piece]
-            local, masks, fixed, final = registration.register_piece(padded, _PAD, local, oc.detect_for_landmarks)
-            if tone:
-                faces.update(zip([(ti, f) for f in piece], final))
-            for i in fixed:
-                moved[piece[i]] = local[i] + frame_origin[piece[i]]
-            for f, m in zip(piece, masks):
-                small = oc.downsample_mask(m)
-                if small.any():
-                    codes[f] = encode_mask(small)
-                    covered[f] = float(small.mean())
         # grain and tone trust only what the occlusion finder saw: glasses worn all shot long would
         # leave no frame to trust, and they do not change the plate's grain or light
-        found, n_worn = dict(codes), 0
-        if parsing is not None:
-            for a, b in spans:
-                piece = [f for f in frames[a:b] if (ti, f) in worn]
-                if not piece:
-                    continue
-                for f, m in zip(piece, ps.steady(np.stack([worn.pop((ti, f)) for f in piece]))):
+        found: dict[int, Optional[str]] = {}
+        tones_measured: dict[int, tuple[Optional[Any], bool]] = {}
+        n_worn = 0
+        # piece by piece, so only one piece's crops are ever held (a long shot's whole track was)
+        for a, b in spans:
+            piece = frames[a:b]
+            final: Sequence[np.ndarray] = []
+            if occlusion or tone:
+                padded = np.stack([crops.pop((ti, f)) for f in piece])   # float16: converted a frame at a time
+                if not occlusion:   # tone alone: the crops as cut
+                    final = padded[:, _PAD:-_PAD, _PAD:-_PAD]
+                else:
+                    local = [np.asarray(t.entries[f].landmarks, np.float64) - frame_origin[f] for f in piece]
+                    local, masks, fixed, final = registration.register_piece(padded, _PAD, local,
+                                                                             oc.detect_for_landmarks)
+                    for i in fixed:
+                        moved[piece[i]] = local[i] + frame_origin[piece[i]]
+                    for f, m in zip(piece, masks):
+                        small = oc.downsample_mask(m)
+                        if small.any():
+                            codes[f] = encode_mask(small)
+                            covered[f] = float(small.mean())
+                del padded
+            found.update((f, codes[f]) for f in piece)
+            parsed_here = [f for f in piece if (ti, f) in worn]
+            if parsed_here:
+                for f, m in zip(parsed_here, ps.steady(np.stack([worn.pop((ti, f)) for f in parsed_here]))):
                     if f in moved:   # parsed where the face was found, stored where it was re-registered
                         m = ps.reframe(m, np.asarray(t.entries[f].landmarks, np.float64), moved[f])
                     if m.any():
                         codes[f] = encode_mask(m | decode_mask(codes[f])) if codes[f] else encode_mask(m)
                         n_worn += 1
+            if tone:
+                for f, face in zip(piece, final):
+                    lm = moved[f] if f in moved else np.asarray(t.entries[f].landmarks, np.float64)
+                    tones_measured[f] = _tone_of(face, lm, codes[f], found[f])
+            del final
         smoothed: dict[int, np.ndarray] = {}
         if grain:
             values = [grains.get((ti, f)) for f in frames]
@@ -270,7 +268,11 @@ def _appearance(plate: Any, tracks: list[Track], cuts: Iterable[int], occlusion:
                 rest = smooth_estimates(table[:, 3:], pos, cut_pos, 0, valid)   # size (3), channel correlations
                 std, rest[:, :3] = _moving_grain(moving, ti, frames, pos, cut_pos, covered, std, rest[:, :3])
                 smoothed = {f: np.round(np.concatenate([std[i], rest[i]]), 7) for i, f in enumerate(frames)}
-        tones = _tones(t, frames, pos, cut_pos, faces, ti, codes, moved, found) if tone else {}
+        tones: dict[int, np.ndarray] = {}
+        if tone:
+            values = tn.track_tones([tones_measured[f][0] for f in frames], pos, cut_pos,
+                                    np.array([tones_measured[f][1] for f in frames]))
+            tones = {f: v for f, v in zip(frames, values) if v is not None}
         entries = {f: dataclasses.replace(_moved(e, moved[f], decimals) if f in moved else e,
                                           occlusion=codes.get(f), grain=smoothed.get(f), tone=tones.get(f),
                                           gaze=gazes.get((ti, f)))
