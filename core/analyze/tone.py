@@ -17,8 +17,11 @@ Values (``pack`` / ``unpack``): mean linear RGB (3), standard deviation of log l
 the shading field: log of the skin's luminance low-passed at ``FIELD_SIGMA`` (normalised
 convolution inside the region) relative to the luminance of the mean colour, sampled on a
 ``GRID``² grid of aligned pixels (``grid_to_aligned``); cells away from the skin are filled from a
-wider blur, so the field is defined over the whole face; and two chroma slopes, how the broad
-log(R / Y) and log(B / Y) follow the broad log luminance over the skin (older files: none).
+wider blur, so the field is defined over the whole face; two chroma slopes, how the broad
+log(R / Y) and log(B / Y) follow the broad log luminance over the skin (older files: none); and
+two chroma fields on the same grid, the broad log(R / Y) and log(B / Y) relative to the mean
+colour's, so the swap takes the plate's redder cheeks or a lit forehead's cooler light where they
+are (older files: none; the slopes stand in).
 """
 from __future__ import annotations
 
@@ -56,20 +59,29 @@ class Tone:
     spread: float
     field: np.ndarray
     chroma_slope: np.ndarray = dataclass_field(default_factory=lambda: np.zeros(2))
+    # (2, GRID, GRID) the broad log(R / Y) and log(B / Y) of the skin relative to the mean colour's,
+    # on the field's grid: where the skin is redder (cheeks) or bluer (a lit forehead) whatever its
+    # luminance. None: an older track file's (the slopes stand in).
+    chroma_field: Optional[np.ndarray] = None
 
 
 def pack(tone: Tone) -> np.ndarray:
-    """(TONE_VALUES,) float64 for the track file."""
-    return np.concatenate([np.asarray(tone.mean, np.float64).reshape(3), [float(tone.spread)],
-                           np.asarray(tone.field, np.float64).reshape(-1),
-                           np.asarray(tone.chroma_slope, np.float64).reshape(2)])
+    """(TONE_VALUES,) float64 for the track file (without a chroma field, an older file's length)."""
+    parts = [np.asarray(tone.mean, np.float64).reshape(3), [float(tone.spread)],
+             np.asarray(tone.field, np.float64).reshape(-1), np.asarray(tone.chroma_slope, np.float64).reshape(2)]
+    if tone.chroma_field is not None:
+        parts.append(np.asarray(tone.chroma_field, np.float64).reshape(-1))
+    return np.concatenate(parts)
 
 
 def unpack(values: np.ndarray) -> Tone:
-    """The Tone of ``pack``'s numbers (an older track file's, without the chroma slopes: none)."""
+    """The Tone of ``pack``'s numbers; an older track file's has no chroma field, and the oldest no
+    chroma slopes either (zero)."""
     v = np.asarray(values, np.float64).reshape(-1)
-    v = np.concatenate([v, np.zeros(TONE_VALUES - len(v))])[:TONE_VALUES]
-    return Tone(v[:3].copy(), float(v[3]), v[4:4 + GRID * GRID].reshape(GRID, GRID).copy(), v[-2:].copy())
+    cells = GRID * GRID
+    slopes = v[4 + cells:6 + cells] if len(v) >= 6 + cells else np.zeros(2)
+    chroma = v[6 + cells:6 + 3 * cells].reshape(2, GRID, GRID).copy() if len(v) >= TONE_VALUES else None
+    return Tone(v[:3].copy(), float(v[3]), v[4:4 + cells].reshape(GRID, GRID).copy(), slopes.copy(), chroma)
 
 
 def grid_to_aligned() -> np.ndarray:
@@ -136,7 +148,28 @@ def measure(aligned: np.ndarray, landmarks68: np.ndarray, covered: Optional[np.n
     wide_cells = np.where(wide_w[cell] > 1e-3, wide[cell], float(mean @ luma))
     lo = t * fine[cell] + (1.0 - t) * wide_cells
     shading = np.log(np.maximum(lo, 0.0) + eps) - np.log(float(mean @ luma))
-    return Tone(mean, spread, shading, _chroma_slope(img, region, fine, fine_w))
+    return Tone(mean, spread, shading, _chroma_slope(img, region, fine, fine_w),
+                _chroma_field(img, w, fine_w, wide_w, cell, t, mean))
+
+
+def _chroma_field(img: np.ndarray, w: np.ndarray, fine_w: np.ndarray, wide_w: np.ndarray, cell: tuple,
+                  trust: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """(2, GRID, GRID) broad log(R / Y) and log(B / Y) over the skin ``w`` relative to the ``mean``
+    colour's, at the grid ``cell``s: low-passed as the shading field is, a wider blur where the skin
+    is thin (``trust``), the mean colour itself where there is none."""
+    eps = 1e-4
+    luma = LUMA_709.astype(np.float32)
+    fine = np.stack([cv2.GaussianBlur(img[..., c] * w, (0, 0), FIELD_SIGMA) for c in range(3)], axis=-1)
+    wide = np.stack([cv2.GaussianBlur(img[..., c] * w, (0, 0), 3.0 * FIELD_SIGMA) for c in range(3)], axis=-1)
+    out = np.zeros((2, GRID, GRID))
+    for k, c in enumerate((0, 2)):
+        def ratio(lo: np.ndarray) -> np.ndarray:
+            lo = lo[cell]
+            return np.log(np.maximum(lo[..., c], 0.0) + eps) - np.log(np.maximum(lo @ luma, 0.0) + eps)
+        base = float(np.log(mean[c] + eps) - np.log(float(mean @ LUMA_709) + eps))
+        wide_r = np.where(wide_w[cell] > 1e-3, ratio(wide), base)
+        out[k] = trust * ratio(fine) + (1.0 - trust) * wide_r - base
+    return out
 
 
 def _chroma_slope(img: np.ndarray, region: np.ndarray, luma_lo: np.ndarray, weight_lo: np.ndarray) -> np.ndarray:
@@ -172,4 +205,9 @@ def track_tones(tones: Sequence[Optional[Tone]], frames: Sequence[int], cuts: Se
     table = np.stack([pack(tn) if tn is not None else filler for tn in tones])
     gains = smooth_estimates(np.maximum(table[:, :4], 1e-8), frames, cuts, 0, ok, log=True)
     field = smooth_estimates(table[:, 4:], frames, cuts, 0, ok)
-    return [np.round(np.concatenate([gains[i], field[i]]), 6) for i in range(len(tones))]
+    out = [np.round(np.concatenate([gains[i], field[i]]), 6) for i in range(len(tones))]
+    # four decimals of a log ratio (0.01 %) are all a colour needs; the chroma fields are two thirds of the numbers
+    start = 6 + GRID * GRID
+    for v in out:
+        v[start:] = np.round(v[start:], 4)
+    return out

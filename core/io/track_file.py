@@ -27,7 +27,9 @@ POINT_REACH = 2.0
 
 GRAIN_VALUES = 9     # std (3), size (3), channel correlations rg, rb, gb
 TONE_GRID = 8        # cells a side of the plate's shading field (analyze/tone)
-TONE_VALUES = 4 + TONE_GRID * TONE_GRID + 2   # mean linear RGB (3), log-luma spread, field, chroma slopes (2)
+# mean linear RGB (3), log-luma spread, shading field, chroma slopes (2), chroma fields (2 grids)
+TONE_VALUES = 4 + 3 * TONE_GRID * TONE_GRID + 2
+TONE_VALUES_BEFORE_CHROMA_FIELD = 4 + TONE_GRID * TONE_GRID + 2   # older files (before the slopes: 2 fewer)
 
 
 # ------------------------------------------------------------------------------------ occlusion masks
@@ -293,11 +295,13 @@ def _entry(v: Any, frame: int, where: str, reach: tuple[float, float, float, flo
         grain = _number_list(v["grain"], GRAIN_VALUES, f"{where}.grain")
     tone = None
     if v.get("tone") is not None:  # the plate's skin tone around the face, smoothed (analyze/tone)
-        # written before the chroma slopes (two fewer numbers): none
+        # older files: without the chroma fields, or also without the chroma slopes
         tone = _number_list(v["tone"], TONE_VALUES, f"{where}.tone",
-                            f" (mean RGB, spread, {TONE_GRID}x{TONE_GRID} shading field, 2 chroma slopes)",
-                            also=(TONE_VALUES - 2,))
-        tone = np.concatenate([tone, [0.0, 0.0]])[:TONE_VALUES]
+                            f" (mean RGB, spread, {TONE_GRID}x{TONE_GRID} shading field, 2 chroma slopes, "
+                            f"2 {TONE_GRID}x{TONE_GRID} chroma fields)",
+                            also=(TONE_VALUES_BEFORE_CHROMA_FIELD, TONE_VALUES_BEFORE_CHROMA_FIELD - 2))
+        if len(tone) == TONE_VALUES_BEFORE_CHROMA_FIELD - 2:   # written before the chroma slopes: none
+            tone = np.concatenate([tone, [0.0, 0.0]])
         if not (np.all(tone[:4] > 0) and np.all(np.abs(tone[4:]) < 50)):
             raise _Bad(f"{where}.tone", "expected a positive mean colour and spread and a log shading field "
                                         "(|value| < 50)")

@@ -1,6 +1,8 @@
 """Matching the swapped face to the plate in linear light: colour gains and low-frequency relighting."""
 from __future__ import annotations
 
+from typing import Optional
+
 import cv2
 import numpy as np
 from faceplate.core.analyze.tone import Tone, grid_to_aligned
@@ -65,24 +67,36 @@ def relight_tone(swap: np.ndarray, skin: np.ndarray, plate: Tone, to_aligned: np
     lo_plate = mean_luma * np.exp(field)
     gain = np.clip((lo_plate + 1e-4) / (lo_swap + 1e-4), 1.0 / max_gain, max_gain)
     out = (swap * gain[..., None]).astype(np.float32)
+    chroma_field = None
+    if plate.chroma_field is not None:   # where the plate's skin is redder or bluer, placed as the shading is
+        chroma_field = np.stack([cv2.warpAffine(np.asarray(f, np.float32), grid_to_crop, (w, h), flags=cv2.INTER_LINEAR,
+                                                borderMode=cv2.BORDER_REPLICATE) for f in plate.chroma_field], axis=-1)
     return _shade_chroma(out, sel, weight, sigma, np.asarray(plate.mean, np.float64), mean_luma,
-                         np.asarray(plate.chroma_slope, np.float64))
+                         np.asarray(plate.chroma_slope, np.float64), chroma_field)
 
 
 def _shade_chroma(swap: np.ndarray, sel: np.ndarray, weight: np.ndarray, sigma: float, mean: np.ndarray,
-                  mean_luma: float, slope: np.ndarray, max_gain: float = 1.5) -> np.ndarray:
-    """``swap`` with its broad colour (low-passed as the shading is) made the plate's skin colour at
-    that broad luminance: the plate's mean chroma, redder or bluer with the shading as the plate's
-    skin is (``slope``: d log(R / Y), d log(B / Y) per d log Y). The swap's own broad colour patches
-    (a warm key light on the source's forehead) go, its fine colour stays; luminance is kept."""
+                  mean_luma: float, slope: np.ndarray, chroma_field: Optional[np.ndarray] = None,
+                  max_gain: float = 1.5) -> np.ndarray:
+    """``swap`` with its broad colour (low-passed as the shading is) made the plate's skin colour:
+    where the plate's ``chroma_field`` ((h, w, 2) log(R / Y), log(B / Y) relative to the mean
+    colour's, placed on ``swap``) is given, the plate's broad colour at that place (its redder
+    cheeks, a lit forehead's bluer light); otherwise the plate's mean chroma, redder or bluer with
+    the shading as the plate's skin is (``slope``: d log(R / Y), d log(B / Y) per d log Y). The
+    swap's own broad colour patches (a warm key light on the source's forehead) go, its fine colour
+    stays; luminance is kept."""
     luma = LUMA_709.astype(np.float32)
     lo = np.stack([cv2.GaussianBlur(swap[..., c] * sel, (0, 0), sigma) for c in range(3)], axis=-1) / weight[..., None]
     lo = np.maximum(lo, 1e-6)
     lo_y = np.maximum(lo @ luma, 1e-6)
-    x = np.log(lo_y) - np.log(max(mean_luma, 1e-6))
     chroma = mean / max(mean_luma, 1e-6)
-    want_r = chroma[0] * np.exp(slope[0] * x)
-    want_b = chroma[2] * np.exp(slope[1] * x)
+    if chroma_field is not None:
+        want_r = chroma[0] * np.exp(chroma_field[..., 0])
+        want_b = chroma[2] * np.exp(chroma_field[..., 1])
+    else:
+        x = np.log(lo_y) - np.log(max(mean_luma, 1e-6))
+        want_r = chroma[0] * np.exp(slope[0] * x)
+        want_b = chroma[2] * np.exp(slope[1] * x)
     want_g = np.maximum((1.0 - luma[0] * want_r - luma[2] * want_b) / luma[1], 1e-3)
     want = np.stack([want_r, want_g, want_b], axis=-1)
     factor = np.clip(want / (lo / lo_y[..., None]), 1.0 / max_gain, max_gain).astype(np.float32)

@@ -97,5 +97,38 @@ def test_how_the_colour_follows_the_shading_is_measured(face):
     print(f"chroma slopes {np.round(base.chroma_slope, 3)} -> change {np.round(change, 3)}")
     assert -0.4 < change[0] < -0.05 and 0.1 < change[1] < 0.6
     assert np.allclose(tn.unpack(tn.pack(base)).chroma_slope, base.chroma_slope)
-    older = tn.unpack(tn.pack(base)[:-2])            # a track file written before the slopes
+    from faceplate.core.io.track_file import TONE_VALUES_BEFORE_CHROMA_FIELD as BEFORE
+    older = tn.unpack(tn.pack(base)[:BEFORE - 2])    # a track file written before the slopes
     assert np.array_equal(older.chroma_slope, [0.0, 0.0]) and np.allclose(older.field, base.field)
+    assert older.chroma_field is None
+
+
+def test_the_chroma_field_says_where_the_skin_is_redder_whatever_its_luminance():
+    """The lower half of a real face made redder and less blue at the same luminance (flushed
+    cheeks): the chroma field's lower cells rise in R/Y and fall in B/Y against the upper ones, by
+    about what was done (blurred at the field's scale), and the field survives the track file."""
+    from faceplate.core.colour import LUMA_709
+    from faceplate.core.models.zoo import load_detector, load_landmarker
+    from tests.core.t1_faces import face_crop
+
+    image, _ = face_crop("centre", size=300, eye_distance=80.0)
+    u8 = np.clip(np.clip(image, 0, 1) ** (1 / 2.2) * 255, 0, 255).astype(np.uint8)
+    lm, _ = find_face(u8, load_detector(), load_landmarker())
+    aligned = oc.aligned_face(image, lm)
+    base = tn.measure(aligned, lm)
+    flushed = aligned.copy()
+    lower = np.zeros(aligned.shape[:2], bool)
+    lower[int(0.62 * aligned.shape[0]):] = True
+    px = flushed[lower] * np.array([np.exp(0.3), 1.0, np.exp(-0.3)], np.float32)
+    luma = LUMA_709.astype(np.float32)
+    px *= ((aligned[lower] @ luma) / np.maximum(px @ luma, 1e-6))[:, None]
+    flushed[lower] = px
+    change = tn.measure(flushed, lm).chroma_field - base.chroma_field
+    g = tn.grid_to_aligned()
+    rows = g[1, 1] * np.arange(tn.GRID) + g[1, 2]
+    low, high = rows > 0.75 * aligned.shape[0], rows < 0.45 * aligned.shape[0]
+    r = change[0][low].mean() - change[0][high].mean()
+    b = change[1][low].mean() - change[1][high].mean()
+    print(f"chroma field, lower minus upper cells: R/Y {r:.3f}, B/Y {b:.3f} (made: +0.3, -0.3 minus the luma share)")
+    assert 0.1 < r < 0.4 and -0.4 < b < -0.1
+    assert np.allclose(tn.unpack(tn.pack(base)).chroma_field, base.chroma_field)

@@ -322,7 +322,7 @@ def test_malformed_grain_is_refused_with_one_line(tmp_path):
 
 
 def _with_tone() -> TrackFile:
-    """The test track file with a plate skin tone (analyze/tone: 70 numbers) on track 0's entries."""
+    """The test track file with a plate skin tone (analyze/tone: 198 numbers) on track 0's entries."""
 
     from faceplate.core.io.track_file import TONE_VALUES
 
@@ -338,15 +338,19 @@ def test_tone_round_trips_and_old_files_without_it_load(tmp_path):
     old = tmp_path / "old.track.json"
     save_track_file(_track_file(), old)
     assert all(e.tone is None for t in load_track_file(old).tracks for e in t.entries.values())
-    # written before the chroma slopes (68 numbers): read with none
-    data["tracks"][0]["frames"]["1002"]["tone"] = data["tracks"][0]["frames"]["1002"]["tone"][:-2]
+    # written before the chroma fields (70 numbers): read as written; before the chroma slopes (68):
+    # read with zero slopes
+    full = data["tracks"][0]["frames"]["1002"]["tone"]
+    data["tracks"][0]["frames"]["1002"]["tone"] = full[:70]
+    assert list(load_track_file(_write(tmp_path, data)).tracks[0].entries[1002].tone) == full[:70]
+    data["tracks"][0]["frames"]["1002"]["tone"] = full[:68]
     before = load_track_file(_write(tmp_path, data)).tracks[0].entries[1002].tone
     assert len(before) == 70 and list(before[-2:]) == [0.0, 0.0]
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda v: v[:-3], "tracks[0].frames.1002.tone: expected 70 numbers (mean RGB, spread, 8x8 shading field, "
-                       "2 chroma slopes), got 67"),
+    (lambda v: v[:-3], "tracks[0].frames.1002.tone: expected 198 numbers (mean RGB, spread, 8x8 shading field, "
+                       "2 chroma slopes, 2 8x8 chroma fields), got 195"),
     (lambda v: [-0.1] + v[1:], "tracks[0].frames.1002.tone: expected a positive mean colour and spread"),
     (lambda v: v[:5] + ["dark"] + v[6:], "tracks[0].frames.1002.tone[5]: expected a number, got a string"),
     (lambda v: 0.3, "tracks[0].frames.1002.tone: expected a list"),

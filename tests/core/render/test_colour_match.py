@@ -124,3 +124,35 @@ def test_relit_to_the_plates_tone_a_colour_patch_of_the_sources_own_light_goes()
     after = red_share(_broad_chroma(out, size), core) - red_share(_broad_chroma(out, size), around)
     print(f"the patch's extra red share {before:.3f} -> {after:.3f}")
     assert after < 0.4 * before
+
+
+def test_relit_to_the_plates_tone_the_swap_takes_the_plates_colour_where_it_lies():
+    """The plate's skin is redder on the image-right half at the same luminance (a cheek's flush, a
+    warm bounce): with the tone's chroma field the swap of even skin is redder there too, its
+    luminance unchanged; the slopes alone (an older track file) could not place it."""
+    from faceplate.core.analyze import occlusion as oc
+    from faceplate.core.analyze.tone import GRID, Tone
+    from faceplate.core.render.colour_match import relight_tone
+
+    _, points = face_crop("centre")
+    shape = (256, 256)
+    where = face_ellipse(points, shape)
+    size = float(np.linalg.norm(points[1] - points[0])) * 2.3
+    swap = np.broadcast_to(np.array([0.30, 0.20, 0.13], np.float32), shape + (3,)).copy()
+    chroma = np.zeros((2, GRID, GRID))
+    chroma[0, :, GRID // 2:], chroma[1, :, GRID // 2:] = 0.2, -0.2      # right half: redder, less blue
+
+    def relit(field):
+        tone = Tone(np.array([0.30, 0.20, 0.13]), 0.1, np.zeros((GRID, GRID)), np.zeros(2), field)
+        return relight_tone(swap, where.astype(np.float32), tone, oc.aligned_transform(points), size)
+
+    out, older = relit(chroma), relit(None)
+    xx = np.mgrid[:shape[0], :shape[1]][1]
+    mid = float(points[:, 0].mean())
+    left, right = where & (xx < mid - 0.15 * size), where & (xx > mid + 0.15 * size)
+    ratio = lambda x, c: np.log(float(_broad_chroma(x, size)[right][:, c].mean())  # noqa: E731
+                                / float(_broad_chroma(x, size)[left][:, c].mean()))
+    print(f"right/left log R/Y {ratio(out, 0):.3f}, log B/Y {ratio(out, 2):.3f}")
+    assert 0.1 < ratio(out, 0) < 0.25 and -0.25 < ratio(out, 2) < -0.1
+    assert abs(ratio(older, 0)) < 0.02
+    assert np.allclose(out @ LUMA, older @ LUMA, rtol=1e-3)   # the colour moved, not the luminance
