@@ -121,7 +121,7 @@ def _face_region(box: np.ndarray, shape: tuple[int, int], grow: float = 1.3) -> 
 def evaluate_render(judges: Judges, truth: PlateTruth, out_pattern: str, source_embedding: np.ndarray) -> dict:
     """Every metric of one render against its plate; per-face lists plus run totals."""
     faces = [{"frames": 0, "identity": [], "plate_identity": [], "actor_left": [], "eye_err": [], "mouth_err": [],
-              "brow_diff": [], "forehead": [], "coverage": [], "judge_lost": 0, "temporal_out": 0.0,
+              "brow_diff": [], "forehead": [], "colour": [], "coverage": [], "judge_lost": 0, "temporal_out": 0.0,
               "temporal_plate": 0.0} for _ in truth.tracks]
     totals = {"occluder_changed": 0, "occluder_px": 0, "seam_out": 0.0, "seam_plate": 0.0, "grain_out": [],
               "grain_plate": [], "energy_out": 0.0, "energy_plate": 0.0, "outside_changed": 0, "no_matte": 0,
@@ -161,6 +161,8 @@ def evaluate_render(judges: Judges, truth: PlateTruth, out_pattern: str, source_
             f["brow_diff"].append(abs(s.brow - p.brow))
             band = qm.forehead_band(p.points98, shape) & ~occluder
             f["forehead"].append(qm.mean_abs_change(out, plate, band))
+            skin = qm.lower_face_skin(p.points98, shape) & (matte > 0.5) & ~occluder
+            f["colour"].append(qm.skin_colour_error(out, plate, skin, 0.05 * float(p.box[2] - p.box[0])))
             hull = np.zeros(shape, np.uint8)
             cv2.fillConvexPoly(hull, cv2.convexHull(p.points98.round().astype(np.int32)), 1)
             f["coverage"].append(float(matte[hull.astype(bool)].mean()))
@@ -204,7 +206,8 @@ def summarise(faces: list[dict], totals: dict) -> dict:
         per_face.append({
             "frames": f["frames"], "identity": _mean(f["identity"]), "plate_identity": _mean(f["plate_identity"]),
             "actor_left": _mean(f["actor_left"]), "eye_err": _mean(f["eye_err"]), "mouth_err": _mean(f["mouth_err"]),
-            "brow_diff": _mean(f["brow_diff"]), "forehead": _mean(f["forehead"]), "coverage": _mean(f["coverage"]),
+            "brow_diff": _mean(f["brow_diff"]), "forehead": _mean(f["forehead"]), "colour": _mean(f["colour"]),
+            "coverage": _mean(f["coverage"]),
             "judge_lost": f["judge_lost"], "temporal_ratio": qm.ratio(f["temporal_out"], f["temporal_plate"])})
     all_eye = [v for f in faces for v in f["eye_err"]]
     all_mouth = [v for f in faces for v in f["mouth_err"]]
@@ -218,6 +221,7 @@ def summarise(faces: list[dict], totals: dict) -> dict:
         "eye_err": _mean(all_eye), "mouth_err": _mean(all_mouth),
         "brow_diff": _mean([v for f in faces for v in f["brow_diff"]]),
         "forehead": _mean([v for f in faces for v in f["forehead"]]),
+        "colour": _mean([v for f in faces for v in f["colour"]]),
         "coverage": _mean([v for f in faces for v in f["coverage"]]),
         "occluder_changed_pct": (100.0 * totals["occluder_changed"] / totals["occluder_px"]
                                  if totals["occluder_px"] else float("nan")),

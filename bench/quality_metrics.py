@@ -46,6 +46,31 @@ def mean_abs_change(out: np.ndarray, plate: np.ndarray, mask: np.ndarray) -> flo
     return float(np.abs(out[mask] - plate[mask]).mean())
 
 
+def skin_colour_error(out: np.ndarray, plate: np.ndarray, mask: np.ndarray, sigma: float) -> float:
+    """How far the swap's broad skin colour is from the plate's where the swap lies: the mean over
+    ``mask`` of (|Δ log(R / G)| + |Δ log(B / G)|) / 2 of both images low-passed at ``sigma`` px (the
+    colour of the skin, not its detail); nan for an empty mask. 0.02 is about a just-visible cast."""
+    if not mask.any():
+        return float("nan")
+
+    def log_ratios(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        broad = cv2.GaussianBlur(np.maximum(img[..., :3], 0.5).astype(np.float32), (0, 0), max(sigma, 0.5))
+        return np.log(broad[..., 0] / broad[..., 1]), np.log(broad[..., 2] / broad[..., 1])
+
+    (r_out, b_out), (r_plate, b_plate) = log_ratios(out), log_ratios(plate)
+    return float(0.5 * (np.abs(r_out - r_plate)[mask].mean() + np.abs(b_out - b_plate)[mask].mean()))
+
+
+def lower_face_skin(points98: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Boolean mask of the cheeks, nose and chin (PFLD-98 points), less the eyes and the mouth."""
+    mask = np.zeros(shape, np.uint8)
+    outline = points98[list(range(4, 29)) + list(range(51, 60))]
+    cv2.fillConvexPoly(mask, cv2.convexHull(outline.round().astype(np.int32)), 1)
+    for part in (points98[60:68], points98[68:76], points98[76:88]):
+        cv2.fillConvexPoly(mask, cv2.convexHull(part.round().astype(np.int32)), 0)
+    return mask.astype(bool)
+
+
 def changed_pixels(out: np.ndarray, plate: np.ndarray, mask: np.ndarray, threshold: float = 1.0) -> tuple[int, int]:
     """(pixels of the mask where any channel moved by more than threshold code values, pixels of the mask)."""
     moved = (np.abs(out - plate) > threshold).any(axis=-1) & mask

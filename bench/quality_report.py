@@ -20,6 +20,7 @@ COLUMNS = (
     ("mouth_err", "mouth open rel err", "{:.2f}", "<= 0.35", lambda v: v <= 0.35),
     ("brow_diff", "brow height diff", "{:.3f}", "", None),
     ("forehead", "forehead band change (0-255)", "{:.1f}", "<= 12", lambda v: v <= 12),
+    ("colour", "skin colour error (log)", "{:.3f}", "", None),
     ("occluder_changed_pct", "occluder px changed %", "{:.1f}", "<= 5", lambda v: v <= 5),
     ("temporal_ratio", "frame-to-frame ratio", "{:.2f}", "<= 1.5", lambda v: v <= 1.5),
     ("seam_ratio", "seam gradient ratio", "{:.2f}", "<= 1.15", lambda v: v <= 1.15),

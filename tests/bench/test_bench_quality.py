@@ -64,6 +64,32 @@ def test_forehead_band_sits_above_the_brows_and_measures_only_there() -> None:
     assert 5 < qm.mean_abs_change(out, plate, band) <= 20
 
 
+def test_skin_colour_error_sees_a_cast_not_detail_or_brightness() -> None:
+    grey = _texture()[..., :1] / 255.0                      # detail of one value in all channels
+    plate = (np.array([200.0, 150.0, 120.0], np.float32) * (0.6 + 0.4 * grey)).astype(np.float32)
+    mask = np.zeros(plate.shape[:2], bool)
+    mask[40:120, 40:120] = True
+    assert qm.skin_colour_error(plate * 0.8, plate, mask, 6.0) < 0.005   # brightness is not colour
+    rng = np.random.default_rng(1)
+    detail = np.clip(plate + rng.normal(0, 6, plate.shape[:2])[..., None], 1, 255)
+    assert qm.skin_colour_error(detail, plate, mask, 6.0) < 0.01          # nor is grey detail
+    cast = plate * np.array([1.0, 1.0, 1.1], np.float32)                 # a 10 % blue cast
+    assert 0.04 < qm.skin_colour_error(cast, plate, mask, 6.0) < 0.06
+
+
+def test_lower_face_skin_is_cheeks_nose_and_chin_without_eyes_or_mouth() -> None:
+    p = _points98()
+    angles = np.linspace(np.pi, 0.0, 33)
+    p[:33] = np.stack([80 + 60 * np.cos(angles), 80 + 70 * np.sin(angles)], axis=1)   # jaw: a U under the eyes
+    p[51:60] = np.stack([np.full(9, 80.0), np.linspace(78, 112, 9)], axis=1)           # nose ridge and base
+    around = np.linspace(0, 2 * np.pi, 12, endpoint=False)
+    p[76:88] = np.stack([80 + 25 * np.cos(around), 130 + 8 * np.sin(around)], axis=1)  # the lips
+    skin = qm.lower_face_skin(p, (160, 160))
+    assert skin[145, 80] and skin[100, 40] and skin[100, 120]                          # chin and cheeks
+    assert not skin[:60].any()                                                         # nothing above the eyes
+    assert not skin[80, 50] and not skin[80, 110] and not skin[130, 80]                # eyes and mouth left out
+
+
 def test_occluder_pixels_changed_counts_moves_over_one_code_value() -> None:
     plate = _texture()
     mask = np.zeros(plate.shape[:2], bool)
