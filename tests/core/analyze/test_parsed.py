@@ -141,3 +141,40 @@ def test_glasses_found_by_the_parser_stay_the_plates_through_analyze_and_render(
         assert np.array_equal(kept[f][rims[f]], plate[rims[f]]), f"frame {f}: a rim pixel was swapped"
         assert not np.array_equal(kept[f], plate), f"frame {f}: the face around the glasses is still swapped"
     assert all(changed), "without the parser the swap paints over the rims (the test would show nothing)"
+
+
+def test_the_parsers_mask_follows_a_face_that_occlusion_re_registers(tmp_path, monkeypatch):
+    """Analyze wiring: the parser runs on the landmarks a face was found at; when the occlusion pass
+    then re-registers a frame's landmarks (here forced: 6 px right, 4 px down), the stored mask is
+    the one for the stored landmarks, every rim cell set in their square."""
+    from faceplate.core.analyze import registration
+    from faceplate.core.cli import main
+    from faceplate.core.geometry.align import points5_from_landmarks68
+    from faceplate.core.io.track_file import decode_mask, load_track_file
+    from tests.core.plates import write_exr
+
+    face, p5 = face_crop("centre", size=300, eye_distance=80.0)
+    frames = [1001, 1002, 1003, 1004]
+    rims = _rims(p5, face.shape[:2])
+    for f in frames:
+        write_exr(str(tmp_path / f"plate.{f}.exr"), _wearing(face, rims))
+    onnx_file = tmp_path / "bisenet.onnx"
+    glasses_where_green(onnx_file)
+    real = registration.register_piece
+
+    def re_registering(padded, pad, landmarks, detect, rounds=3):
+        lms, masks, fixed, final = real(padded, pad, landmarks, detect, rounds)
+        lms = list(lms)
+        lms[2] = np.asarray(lms[2], np.float64) + [6.0, 4.0]
+        return lms, masks, sorted(set(fixed) | {2}), final
+
+    monkeypatch.setattr(registration, "register_piece", re_registering)
+    track = str(tmp_path / "parsed.track.json")
+    assert main(["analyze", str(tmp_path / "plate.####.exr"), "-o", track, "--parser", str(onnx_file)]) == 0
+    entries = load_track_file(track).tracks[0].entries
+    for f in frames:
+        stored = points5_from_landmarks68(np.asarray(entries[f].landmarks, np.float64).reshape(68, 2))
+        mask, want = decode_mask(entries[f].occlusion), _cells(rims, stored)
+        assert (mask >= want).all(), f"frame {f}: rim cells missing from the stored mask"
+    shifted = (np.asarray(entries[1003].landmarks) - np.asarray(entries[1002].landmarks)).reshape(68, 2)
+    assert np.allclose(shifted.mean(axis=0), [6.0, 4.0], atol=0.5)   # the forced re-registration was stored
