@@ -194,9 +194,7 @@ def analyze(plate: Any, settings: AnalyzeSettings, detector: Any, landmarker: An
                 local = _to_crop(det, origin, cs)
                 # the landmarker lags raised brows: lifted onto the brows the crop shows, as every
                 # source frame is, so the source's brows are sent where the actor's are
-                lm = _from_crop(brows.lift_to_image(crop, np.asarray(landmarker.landmarks(crop, local),
-                                                                     dtype=np.float64).reshape(68, 2)),
-                                origin, cs)
+                lm = _from_crop(brows.lift_to_image(crop, landmarker.landmarks(crop, local)), origin, cs)
                 observations.append(Observation(
                     box=det.box.copy(), points5=det.points5.copy(), landmarks=lm, score=float(det.score),
                     embed=(lambda img=crop, p5=local.points5.copy(): recognizer.embed(img, p5))))

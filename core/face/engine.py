@@ -142,8 +142,7 @@ class FaceEngine:
                 lm = np.asarray(f.landmarks, np.float64)
                 per.append(likeness.proportions(lm, warp3d.estimate_pose(lm)))
             self._person = {k: float(np.median([p[k] for p in per])) for k in per[0]}
-            self._person["brow_height"] = float(np.quantile([p["brow_height"] for p in per],
-                                                            likeness.RESTING_BROW_QUANTILE))
+            self._person["brow_height"] = likeness.resting_brow_height([p["brow_height"] for p in per])
         return self._person
 
     def _source_tone(self, k: int, src: _Prepared) -> Any:

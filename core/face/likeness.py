@@ -71,14 +71,19 @@ def proportions(landmarks68: np.ndarray, pose: Optional[tuple] = None) -> dict[s
     }
 
 
+def resting_brow_height(heights: "list[float] | np.ndarray") -> float:
+    """One person's resting ``brow_height`` from its heights over a clip (``RESTING_BROW_QUANTILE``)."""
+    return float(np.quantile(np.asarray(heights, np.float64), RESTING_BROW_QUANTILE))
+
+
 def brow_raises(landmark_sets: "list[np.ndarray]") -> np.ndarray:
-    """(N,) how far each face's brows sit above that person's resting height (``RESTING_BROW_QUANTILE``
+    """(N,) how far each face's brows sit above that person's resting height (``resting_brow_height``
     of the N), in face widths, pose-normalised: the brow performance, apart from whose brows they are.
     ``landmark_sets``: N (68, 2) landmark arrays of one person."""
     heights = np.array([proportions(lm)["brow_height"] for lm in landmark_sets], np.float64)
     if not len(heights):
         return heights
-    return heights - float(np.quantile(heights, RESTING_BROW_QUANTILE))
+    return heights - resting_brow_height(heights)
 
 
 def _place(points: np.ndarray, centre: np.ndarray, scale_x: float, scale_y: float, new_centre: np.ndarray) -> np.ndarray:

@@ -146,7 +146,7 @@ def _analyse_image(rgb8: np.ndarray, detector: Any, landmarker: Any, recognizer:
     if not dets:
         return None
     det = max(dets, key=lambda d: (d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
-    lm = brows.lift_to_image(rgb8, np.asarray(landmarker.landmarks(rgb8, det), np.float64).reshape(68, 2))
+    lm = brows.lift_to_image(rgb8, landmarker.landmarks(rgb8, det))
     emb = None
     if recognizer is not None:
         emb = np.asarray(recognizer.embed(rgb8, np.asarray(det.points5, np.float64)), np.float32)

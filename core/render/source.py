@@ -41,7 +41,7 @@ def load_source_identity(images: Sequence[str], embedding_path: Optional[str] = 
             photo = face_in_photo(path, detector, "source image", colour, min_face=32)
             digest.update(sha256_file(path).encode())
             rgb01, rgb8, det = photo.still.rgb01, photo.still.rgb8, photo.detection
-            lm = brows.lift_to_image(rgb8, np.asarray(landmarker.landmarks(rgb8, det), np.float64).reshape(68, 2))
+            lm = brows.lift_to_image(rgb8, landmarker.landmarks(rgb8, det))
             emb = None
             if recognizer is not None:
                 emb = np.asarray(recognizer.embed(rgb8, np.asarray(det.points5, np.float64)), np.float32)
