@@ -36,8 +36,9 @@ W, H = 2048, 1080
 
 # ------------------------------------------------------------------------------ plate
 
-def make_plate(folder: Path, n: int):
-    """2K half-float EXRs (RGBA + depth.Z, zip) with a real face drifting 2 px/frame, plus its track file."""
+def make_plate(folder: Path, n: int, detector: str | None = None, landmarker: str | None = None):
+    """2K half-float EXRs (RGBA + depth.Z, zip) with a real face drifting 2 px/frame, plus its track file.
+    ``detector``/``landmarker``: model names (default: the embedded defaults)."""
     import OpenImageIO as oiio
 
     from faceplate.core.models.zoo import load_detector, load_landmarker
@@ -54,8 +55,8 @@ def make_plate(folder: Path, n: int):
     photo = photo[:700]
     rng = np.random.default_rng(0)
     bg = cv2.resize((0.05 + 0.2 * rng.random((H // 16, W // 16, 3))).astype(np.float32), (W, H))
-    det = load_detector()
-    lmk = load_landmarker()
+    det = load_detector(detector)
+    lmk = load_landmarker(landmarker)
     base_lin = bg.copy()
     y0, x0 = 200, 800
     base_lin[y0:y0 + photo.shape[0], x0:x0 + photo.shape[1]] = colour.from_uint8(photo)
@@ -97,11 +98,9 @@ def make_plate(folder: Path, n: int):
 
 # ------------------------------------------------------------------------------ SimSwap-224-sized net
 
-def build_simswap_like(path: str) -> None:
-    """SimSwap-224 generator layout with random weights, exported to ONNX; emap appended last."""
-    import onnx
+def simswap_like_generator():
+    """A torch module with SimSwap-224's generator layout and random weights: (target, source) -> swap."""
     import torch
-    from onnx import numpy_helper
     from torch import nn
 
     class IdBlock(nn.Module):
@@ -147,6 +146,16 @@ def build_simswap_like(path: str) -> None:
         # Scale weights down so the random net's output stays a plausible, finite image.
         for p in net.parameters():
             p.mul_(0.5)
+    return net
+
+
+def build_simswap_like(path: str) -> None:
+    """simswap_like_generator() exported to ONNX; emap appended last."""
+    import onnx
+    import torch
+    from onnx import numpy_helper
+
+    net = simswap_like_generator()
     tmp = path + ".raw.onnx"
     kwargs = {"dynamo": False} if "dynamo" in torch.onnx.export.__code__.co_varnames else {}
     torch.onnx.export(net, (torch.rand(1, 3, 224, 224), torch.rand(1, 512)), tmp, input_names=["target", "source"],

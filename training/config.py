@@ -31,6 +31,7 @@ class CommonConfig:
     resume: str = ""                  # "" | "auto" (latest in out_dir) | path to a checkpoint
     amp: bool = True                  # mixed precision, only used on CUDA
     threads: int = 0                  # torch CPU threads; 0 = torch default
+    data_workers: int = 0             # threads warping each batch; 0 = 1 on the CPU, min(8, cores) on a GPU
     val_fraction: float = 0.1         # held-out identities/images for verification
     max_images_per_class: int = 0     # 0 = all
     augment: bool = True

@@ -17,7 +17,7 @@ from faceplate.core.errors import FaceplateError
 
 from . import data as data_mod
 from .config import IdentityConfig
-from .trainer import Distributed, TrainResult, pick_device, run, seed_everything, setup_distributed
+from .trainer import batch_workers, Distributed, TrainResult, pick_device, run, seed_everything, setup_distributed
 
 log = logging.getLogger("faceplate.training")
 
@@ -46,7 +46,8 @@ class IdentityJob:
         self.train_index, self.val_index = data_mod.split_index(index, cfg.val_fraction, cfg.seed)
         self.store = data_mod.ImageStore(work_size=max(2 * cfg.input_size, 128))
         self.sampler = data_mod.Sampler(self.train_index, self.store, cfg.seed, dist_info.rank,
-                                        data_mod.Augment() if cfg.augment else None)
+                                        data_mod.Augment() if cfg.augment else None,
+                                        batch_workers(cfg, self.device))
         self.encoder = IdentityEncoder(build_backbone(cfg.backbone, cfg.embedding_dim, cfg.input_size, cfg.width))
         self.head = MarginHead(cfg.embedding_dim, len(index.classes), cfg.loss, cfg.margin, cfg.scale)
         self.encoder.to(self.device)

@@ -16,7 +16,7 @@ from faceplate.core.errors import FaceplateError
 
 from . import data as data_mod
 from .config import SwapperConfig
-from .trainer import Distributed, TrainResult, pick_device, run, seed_everything, setup_distributed
+from .trainer import batch_workers, Distributed, TrainResult, pick_device, run, seed_everything, setup_distributed
 
 log = logging.getLogger("faceplate.training")
 
@@ -42,7 +42,8 @@ class SwapperJob:
         # The arcface112 crop spans ~76 % of the FFHQ crop: keep 1.5x so the template crop is not upsampled.
         self.store = data_mod.ImageStore(work_size=max(int(cfg.input_size * 1.5), 128))
         self.sampler = data_mod.Sampler(self.train_index, self.store, cfg.seed, dist_info.rank,
-                                        data_mod.Augment() if cfg.augment else None)
+                                        data_mod.Augment() if cfg.augment else None,
+                                        batch_workers(cfg, self.device))
         self.G = Generator(self.recognizer.dim, cfg.base_channels, cfg.down_layers, cfg.id_blocks).to(self.device)
         self.D = MultiScaleDiscriminator(cfg.disc_channels, cfg.disc_layers, cfg.disc_scales).to(self.device)
         self.models = {"G": self.G, "D": self.D}

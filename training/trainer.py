@@ -82,6 +82,17 @@ def pick_device(cfg: AnyConfig, dist_info: Distributed):
     return torch.device("cuda", dist_info.local_rank)
 
 
+def batch_workers(cfg: AnyConfig, device) -> int:
+    """Threads that warp each batch: the config's, else 1 on the CPU (torch has the cores) and, beside a
+    GPU, min(8, this process's share of the cores) (processes on one node split them)."""
+    if cfg.data_workers > 0:
+        return cfg.data_workers
+    if device.type != "cuda":
+        return 1
+    per_node = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    return max(1, min(8, (os.cpu_count() or 1) // per_node))
+
+
 def seed_everything(seed: int) -> None:
     import torch
 
