@@ -150,8 +150,10 @@ def render_figures(tmp: Path, frames_n: int, rounds: int, detector: str | None, 
     return rows, latency
 
 
-def training_rate(dataset: str, recognizer: str, out_dir: Path, steps: int, amp: bool, batch: int) -> dict:
-    """Steps/s of swapper_224.yaml's architecture (after 5 warm-up steps) and the batch draw's share."""
+def training_rate(dataset: str, recognizer: str, out_dir: Path, steps: int, amp: bool, batch: int,
+                  fixed: bool = False) -> dict:
+    """Steps/s of swapper_224.yaml's architecture (after 5 warm-up steps) and the batch draw's share;
+    ``fixed``: one batch drawn once and reused (the GPU's own rate, no data pipeline)."""
     import torch
 
     from faceplate.training.config import load_config
@@ -160,7 +162,7 @@ def training_rate(dataset: str, recognizer: str, out_dir: Path, steps: int, amp:
 
     cfg = load_config(REPO / "training/configs/swapper_224.yaml", "swapper")
     cfg.dataset, cfg.recognizer, cfg.out_dir = dataset, recognizer, str(out_dir)
-    cfg.amp, cfg.batch_size = amp, batch
+    cfg.amp, cfg.batch_size, cfg.overfit_batches = amp, batch, 1 if fixed else 0
     job = SwapperJob(cfg, setup_distributed())
     sync = torch.cuda.synchronize if job.device.type == "cuda" else (lambda: None)
     for step in range(5):
@@ -172,12 +174,14 @@ def training_rate(dataset: str, recognizer: str, out_dir: Path, steps: int, amp:
         job.train_step(step)
     sync()
     step_s = (time.perf_counter() - t0) / steps
+    job.sampler.set_state(job.sampler.state())   # drop the batch the last step prefetched
     t0 = time.perf_counter()
     for step in range(steps):
         job._batch(step)
     draw_s = (time.perf_counter() - t0) / steps
     peak = torch.cuda.max_memory_allocated() / 2**30 if job.device.type == "cuda" else float("nan")
     return {"device": str(job.device), "amp_bf16": bool(amp and job.device.type == "cuda"), "batch": batch,
+            "data": "one fixed batch" if fixed else "drawn each step",
             "input_size": cfg.input_size, "steps_timed": steps, "steps_per_s": round(1 / step_s, 2),
             "images_per_s": round(batch / step_s, 1), "batch_draw_s": round(draw_s, 4),
             "batch_draw_share": round(draw_s / step_s, 3), "peak_gpu_memory_gib": round(peak, 2)}
@@ -218,10 +222,10 @@ def markdown(fig: dict) -> str:
                   ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in fig["network_latency"].items()) + ".", ""]
     if "training_224" in fig:
         lines += ["## Swapper training at 224 (swapper_224.yaml)", "",
-                  "| AMP (bf16) | batch | steps/s | images/s | batch draw s (CPU) | draw share | peak GPU GiB |",
-                  "|---|---|---|---|---|---|---|"]
+                  "| AMP (bf16) | batch | data | steps/s | images/s | batch draw s (CPU) | draw share | peak GPU GiB |",
+                  "|---|---|---|---|---|---|---|---|"]
         for r in fig["training_224"]:
-            lines.append(f"| {r['amp_bf16']} | {r['batch']} | {r['steps_per_s']} | {r['images_per_s']} | "
+            lines.append(f"| {r['amp_bf16']} | {r['batch']} | {r.get('data', 'drawn each step')} | {r['steps_per_s']} | {r['images_per_s']} | "
                          f"{r['batch_draw_s']} | {r['batch_draw_share']} | {r['peak_gpu_memory_gib']} |")
         lines.append("")
     if "tiny" in fig:
@@ -246,6 +250,7 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=2, help="rounds per render figure (best counts)")
     ap.add_argument("--train-steps", type=int, default=30, help="timed training steps per setting")
     ap.add_argument("--train-batches", default="8", help="comma list of batch sizes to time at 224")
+    ap.add_argument("--fixed-batch", action="store_true", help="also time each setting on one fixed batch")
     ap.add_argument("--tiny-steps", type=int, default=400, help="steps of the tiny config")
     ap.add_argument("--skip", default="", help="comma list of parts to skip: render,train,tiny")
     args = ap.parse_args(argv)
@@ -270,10 +275,12 @@ def main(argv=None) -> int:
             save()
         if "train" not in skip:
             fig["training_224"] = []
-            for batch, amp in [(int(b), a) for b in args.train_batches.split(",") for a in (True, False)]:
+            settings = [(int(b), a, f) for b in args.train_batches.split(",") for a in (True, False)
+                        for f in ((False, True) if args.fixed_batch else (False,))]
+            for batch, amp, fixed in settings:
                 t0 = time.perf_counter()
-                fig["training_224"].append(training_rate(args.dataset, args.recognizer, tmp / f"t224_{batch}_{amp}",
-                                                         args.train_steps, amp, batch))
+                fig["training_224"].append(training_rate(args.dataset, args.recognizer, tmp / f"t224_{batch}_{amp}_{fixed}",
+                                                         args.train_steps, amp, batch, fixed))
                 print(f"train 224 amp={amp}: {fig['training_224'][-1]} ({time.perf_counter() - t0:.0f} s)", flush=True)
                 save()
         if "tiny" not in skip:

@@ -247,6 +247,32 @@ class Sampler:
         # Warping a batch is most of a GPU training step when done on one thread (bench_gpu: 54-67 % at
         # batch 32-64, 224²); OpenCV and NumPy release the GIL, so threads share it out.
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="faceplate-batch") if workers > 1 else None
+        self._pending: Optional[tuple] = None   # (arguments, state before its draws, futures, same)
+
+    def state(self) -> dict[str, Any]:
+        """The generator state a checkpoint saves: before a prefetched batch that was not taken yet, so a
+        resumed run draws that same batch."""
+        return self._pending[1] if self._pending is not None else self.rng.bit_generator.state
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self._pending = None
+        self.rng.bit_generator.state = state
+
+    def prefetch_swap_batch(self, batch_size: int, size: int, alignment: str, same_fraction: float) -> None:
+        """Draw the next swap_batch's random numbers now and warp it on the worker threads while the caller
+        runs the GPU step; the next swap_batch with the same arguments takes it. No-op without workers."""
+        if self._pool is None:
+            return
+        key = (batch_size, size, alignment, same_fraction)
+        state = self.rng.bit_generator.state
+        jobs, same = self._plan_swap(*key)
+        self._pending = (key, state, [self._pool.submit(apply_crop, *job) for job in jobs], same)
+
+    def _drop_pending(self) -> None:
+        """Forget a prefetched batch nobody takes: the generator goes back to where its draws started."""
+        if self._pending is not None:
+            self.rng.bit_generator.state = self._pending[1]
+            self._pending = None
 
     def _crops(self, jobs: list[tuple[np.ndarray, str, int, Optional[Jitter]]]) -> list[np.ndarray]:
         if self._pool is None:
@@ -255,12 +281,6 @@ class Sampler:
 
     def _jitter(self, size: int) -> Optional[Jitter]:
         return draw_jitter(self.rng, self.augment, size) if self.augment is not None else None
-
-    def state(self) -> dict[str, Any]:
-        return self.rng.bit_generator.state
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        self.rng.bit_generator.state = state
 
     def _draw_item(self, pool: Optional[list[int]] = None) -> tuple[np.ndarray, int]:
         for _ in range(1000):
@@ -276,6 +296,7 @@ class Sampler:
 
     def identity_batch(self, batch_size: int, size: int) -> tuple[np.ndarray, np.ndarray]:
         """(N,3,size,size) arcface-aligned crops and (N,) int64 labels."""
+        self._drop_pending()
         jobs, labels = [], []
         for _ in range(batch_size):
             image, label = self._draw_item()
@@ -289,6 +310,18 @@ class Sampler:
 
         ``same`` marks pairs whose source is the target image itself: those get the reconstruction loss.
         """
+        key = (batch_size, size, alignment, same_fraction)
+        if self._pending is not None and self._pending[0] == key:
+            crops, same = [f.result() for f in self._pending[2]], self._pending[3]
+            self._pending = None
+        else:
+            self._drop_pending()
+            jobs, same = self._plan_swap(*key)
+            crops = self._crops(jobs)
+        return np.stack(crops[0::2]), np.stack(crops[1::2]), np.asarray(same)
+
+    def _plan_swap(self, batch_size: int, size: int, alignment: str, same_fraction: float
+                   ) -> tuple[list[tuple[np.ndarray, str, int, Optional[Jitter]]], list[bool]]:
         jobs, same = [], []   # target then source of each pair, random numbers in the order they were drawn
         for _ in range(batch_size):
             image, label = self._draw_item()
@@ -297,8 +330,7 @@ class Sampler:
             jobs.append((image, alignment, size, self._jitter(size)))
             jobs.append((source, alignment, size, self._jitter(size)))
             same.append(is_same)
-        crops = self._crops(jobs)
-        return np.stack(crops[0::2]), np.stack(crops[1::2]), np.asarray(same)
+        return jobs, same
 
 
 def verification_pairs(index: DatasetIndex, max_pairs: int, seed: int) -> list[tuple[int, int, bool]]:

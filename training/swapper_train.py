@@ -124,6 +124,10 @@ class SwapperJob:
         loss_g.backward()
         self.opt_g.step()
         self._last = (x.detach(), s.detach(), fake.detach())
+        if cfg.overfit_batches <= 0:
+            # The GPU still runs the queued kernels (nothing above waits for them): warp the next batch
+            # on the worker threads meanwhile; the float() conversions below wait for the GPU.
+            self.sampler.prefetch_swap_batch(cfg.batch_size, cfg.input_size, cfg.alignment, cfg.same_identity_fraction)
         return {"loss_g": float(loss_g.detach()), "loss_d": float(loss_d.detach()), "id": float(idl.detach()),
                 "rec": float(rec.detach()), "fm": float(fm.detach()), "adv": float(adv.detach()),
                 "gp": float(gp.detach()), "id_cos": float(1 - idl.detach())}

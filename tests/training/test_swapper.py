@@ -47,6 +47,15 @@ def test_resume_gives_the_same_next_step_losses(face_dataset, mobilefacenet, tmp
     assert resumed.first_step == 3
     for key in ("loss_g", "loss_d", "id", "rec"):
         assert [x[key] for x in resumed.history] == [x[key] for x in full.history[3:]], key
+    # With worker threads the next batch is drawn (prefetched) before a checkpoint is written: the
+    # checkpoint must hold the sampler state from before it, so the run and its resume stay the same.
+    over["data_workers"] = 2
+    threaded = train_swapper(_cfg(face_dataset, tmp_path / "c", mobilefacenet, **over), progress=False)
+    train_swapper(_cfg(face_dataset, tmp_path / "d", mobilefacenet, **over), progress=False, stop_after=3)
+    resumed = train_swapper(_cfg(face_dataset, tmp_path / "d", mobilefacenet, resume="auto", **over), progress=False)
+    for key in ("loss_g", "loss_d", "id", "rec"):
+        assert [x[key] for x in threaded.history] == [x[key] for x in full.history], key
+        assert [x[key] for x in resumed.history] == [x[key] for x in full.history[3:]], key
 
 
 def test_identity_checkpoint_as_recognizer_and_incompatible_resume(face_dataset, mobilefacenet, tmp_path):
