@@ -85,6 +85,8 @@ def pick_device(cfg: AnyConfig, dist_info: Distributed):
 def batch_workers(cfg: AnyConfig, device) -> int:
     """Threads that warp each batch: the config's, else 1 on the CPU (torch has the cores) and, beside a
     GPU, min(8, this process's share of the cores) (processes on one node split them)."""
+    if cfg.data_workers < 0:
+        raise FaceplateError(f"config data_workers: {cfg.data_workers}; use 0 (automatic) or a number of threads")
     if cfg.data_workers > 0:
         return cfg.data_workers
     if device.type != "cuda":

@@ -5,6 +5,9 @@ import json
 
 import cv2
 import numpy as np
+import pytest
+
+from faceplate.core.errors import FaceplateError
 
 from faceplate.training.data import scan_dataset
 from tests.training.facecrops import face_dataset  # noqa: F401  (fixture)
@@ -71,3 +74,6 @@ def test_batch_workers_follow_the_config_then_the_device(monkeypatch):
     assert batch_workers(cfg, gpu) == 4
     cfg.data_workers = 3
     assert batch_workers(cfg, cpu) == 3
+    cfg.data_workers = -1
+    with pytest.raises(FaceplateError, match="data_workers"):
+        batch_workers(cfg, gpu)
