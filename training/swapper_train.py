@@ -16,7 +16,7 @@ from faceplate.core.errors import FaceplateError
 
 from . import data as data_mod
 from .config import SwapperConfig
-from .trainer import batch_workers, Distributed, TrainResult, pick_device, run, seed_everything, setup_distributed
+from .trainer import Distributed, TrainResult, batch_workers, pick_device, run, seed_everything, setup_distributed
 
 log = logging.getLogger("faceplate.training")
 
