@@ -168,3 +168,65 @@ def bound_chroma(swap: np.ndarray, reference: np.ndarray, where: np.ndarray, sig
     # renormalised so the pixel's luminance is the swap's: colour only, shading is not touched here
     out_c /= np.maximum(out_c @ luma, 1e-6)[..., None]
     return (out_c * y[..., None]).astype(np.float32)
+
+
+def couple_chroma(swap: np.ndarray, reference: np.ndarray, where: np.ndarray, sigma: float,
+                  max_change: float = 0.6) -> np.ndarray:
+    """``swap`` whose fine colour follows its fine shading as the ``reference`` skin's does, luminance kept.
+
+    Skin is redder where it is darker and bluer where it catches light, detail by detail, not only
+    across the face (light scattered under the skin): on a plate's skin the deviation of a pixel's
+    log(R / Y) from its surroundings' (low-passed at ``sigma`` px inside ``where``) follows the
+    deviation of its log Y with a slope near -0.25 (log(B / Y): +0.5). A source warped onto a turned
+    head brings shading detail of its own with a weaker slope, and its darker patches then read as
+    grey. The slopes (R and B, least squares over ``where``) are measured on both, and the swap's
+    chroma deviation gets ``(slope_ref - slope_swap) · deviation of log Y``, the difference bounded to
+    ``max_change``. Linear light, (h, w, 3) float32; ``where`` (h, w).
+    """
+    sel = np.asarray(where) > 0.5
+    if sel.sum() < 64:
+        return swap
+    x = np.maximum(np.nan_to_num(np.asarray(swap, np.float32)), 0.0)
+    ref = np.maximum(np.nan_to_num(np.asarray(reference, np.float32), nan=0.0, posinf=0.0, neginf=0.0), 0.0)
+    luma = LUMA_709.astype(np.float32)
+    h, w = sel.shape
+    step = int(np.clip(sigma // 4, 1, max(1, min(h, w) // 8)))
+
+    def low_pass(a: np.ndarray) -> np.ndarray:
+        # a blur this wide is smooth: on a grid ``step`` times coarser it costs 1/step^3 as much
+        if step == 1:
+            return cv2.GaussianBlur(a, (0, 0), sigma)
+        small = cv2.resize(a, (max(w // step, 1), max(h // step, 1)), interpolation=cv2.INTER_AREA)
+        return cv2.resize(cv2.GaussianBlur(small, (0, 0), sigma / step), (w, h), interpolation=cv2.INTER_LINEAR)
+
+    sel_f = sel.astype(np.float32)
+    weight = low_pass(sel_f) + 1e-6
+
+    def fine(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """log Y and log(R / Y), log(B / Y) less their low-passed values."""
+        floor = max(float(np.median((img @ luma)[sel])) * 0.01, 1e-6)
+        lo = low_pass(img * sel_f[..., None]) / weight[..., None]
+        y, lo_y = np.maximum(img @ luma, floor), np.maximum(lo @ luma, floor)
+        shade = np.clip(np.log(y) - np.log(lo_y), -1.5, 1.5)
+        tint = np.stack([np.log(np.maximum(img[..., c], floor) / y) - np.log(np.maximum(lo[..., c], floor) / lo_y)
+                         for c in (0, 2)], axis=-1)
+        return shade, tint
+
+    def slopes(shade: np.ndarray, tint: np.ndarray) -> np.ndarray:
+        a = shade[sel].astype(np.float64)
+        a = a - a.mean()
+        b = tint[sel].astype(np.float64)
+        b = b - b.mean(axis=0)
+        return (a @ b) / max(float(a @ a), 1e-9)
+
+    shade_s, tint_s = fine(x)
+    shade_r, tint_r = fine(ref)
+    change = np.clip(slopes(shade_r, tint_r) - slopes(shade_s, tint_s), -max_change, max_change)
+    lum = x @ luma
+    r = x[..., 0] * np.exp(change[0] * shade_s)
+    b = x[..., 2] * np.exp(change[1] * shade_s)
+    g = np.maximum((lum - luma[0] * r - luma[2] * b) / luma[1], 0.0)   # luminance is the swap's: colour only
+    out = np.stack([r, g, b], axis=-1)
+    # where green could not give the luminance back (a deep red), scale the whole pixel to it
+    out *= (lum / np.maximum(out @ luma, 1e-12))[..., None]
+    return out.astype(np.float32)

@@ -2,6 +2,7 @@
 
 The engine hands back ``delta`` (swap − plate) and a matte on one ROI in square pixels. Here, in
 linear light: the plate's broad shading is fitted onto the swap (``blend.shading_from_plate``), its
+fine colour made to follow its fine shading as the plate skin's does (``colour_match.couple_chroma``), its
 colour variation bounded by the plate's (``colour_match.bound_chroma``: a grey plate stays grey), the
 swap is softened to the plate's sharpness (``grain.match_detail``), and the change is blended band
 by band (``blend.multiband_delta``) so a residual tone difference fades over a quarter face instead
@@ -17,7 +18,7 @@ import numpy as np
 
 from faceplate.core.face.regions import feature_mask
 from faceplate.core.render import blend
-from faceplate.core.render.colour_match import bound_chroma
+from faceplate.core.render.colour_match import bound_chroma, couple_chroma
 from faceplate.core.render.grain import GrainModel, match_detail, measure_grain, regrain, unpack_grain
 
 
@@ -45,8 +46,11 @@ def finish_delta(crop: np.ndarray, delta: np.ndarray, matte: np.ndarray, points5
         return (changed * (1.0 - keep[..., None]) + before * keep[..., None]).astype(np.float32)
 
     swap = outside_kept(swap, engine_swap)
-    # no more colour variation than the plate's skin has: a grey plate stays grey
-    swap = outside_kept(bound_chroma(swap, crop, skin & (keep < 0.05)), swap)
+    # the swap's fine colour follows its fine shading as the plate skin's does (darker is redder), at
+    # the engine's relight scale; then no more colour variation than the plate's skin has
+    bare = skin & (keep < 0.05)
+    swap = outside_kept(couple_chroma(swap, crop, bare, max(0.12 * face_size, 1.0)), swap)
+    swap = outside_kept(bound_chroma(swap, crop, bare), swap)
     # the blur reads pixels outside the matte: the plate there, so the swap's edge is not darkened
     swap = np.where(inside[..., None], swap, crop).astype(np.float32)
     # sharpness compared on the source's skin only: the kept eyes, brows' edges and mouth are the

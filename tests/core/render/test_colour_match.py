@@ -156,3 +156,44 @@ def test_relit_to_the_plates_tone_the_swap_takes_the_plates_colour_where_it_lies
     assert 0.1 < ratio(out, 0) < 0.25 and -0.25 < ratio(out, 2) < -0.1
     assert abs(ratio(older, 0)) < 0.02
     assert np.allclose(out @ LUMA, older @ LUMA, rtol=1e-3)   # the colour moved, not the luminance
+
+
+def _fine_slopes(x: np.ndarray, where: np.ndarray, sigma: float) -> np.ndarray:
+    """Least-squares slopes of each pixel's log(R / Y) and log(B / Y) less its surroundings' against
+    its log Y less its surroundings' (low-passed at ``sigma`` inside ``where``)."""
+    w = cv2.GaussianBlur(where.astype(np.float32), (0, 0), sigma) + 1e-6
+    lo = np.stack([cv2.GaussianBlur(x[..., c] * where, (0, 0), sigma) for c in range(3)], axis=-1) / w[..., None]
+    y, lo_y = np.maximum(x @ LUMA, 1e-5), np.maximum(lo @ LUMA, 1e-5)
+    a = (np.log(y) - np.log(lo_y))[where]
+    a = a - a.mean()
+    out = []
+    for c in (0, 2):
+        b = (np.log(np.maximum(x[..., c], 1e-5) / y) - np.log(np.maximum(lo[..., c], 1e-5) / lo_y))[where]
+        out.append(float(a @ (b - b.mean()) / (a @ a)))
+    return np.array(out)
+
+
+def test_coupled_the_swaps_fine_colour_follows_its_fine_shading_as_the_plates_skin_does():
+    """Real skin is redder where it is darker, detail by detail. A swap whose fine colour does not
+    follow its shading (its darker patches read grey on a warm plate) gets the plate's coupling,
+    luminance untouched; a swap that already has it is left as it is."""
+    from faceplate.core.render.colour_match import couple_chroma
+
+    plate, pp = face_crop("front")
+    skin = face_ellipse(pp, plate.shape[:2], 0.8)
+    sigma = 0.12 * 2.3 * float(np.linalg.norm(pp[1] - pp[0]))
+    want = _fine_slopes(plate, skin, sigma)
+    assert want[0] < -0.1 and want[1] > 0.1          # the real plate skin's coupling: darker is redder
+    swap = _warped("centre", pp, plate.shape[:2])
+    # the swap's colour made broad only: its fine shading stays, its fine colour does not follow it
+    broad = np.stack([cv2.GaussianBlur(swap[..., c], (0, 0), sigma) for c in range(3)], axis=-1)
+    grey_detail = broad / np.maximum(broad @ LUMA, 1e-6)[..., None] * (swap @ LUMA)[..., None]
+    before = _fine_slopes(grey_detail, skin, sigma)
+    assert np.all(np.abs(before) < 0.08)
+    out = couple_chroma(grey_detail, plate, skin, sigma)
+    # the plate's slopes, the change bounded to 0.6 (this plate's blue coupling is 1.08: a hard bluish key)
+    np.testing.assert_allclose(_fine_slopes(out, skin, sigma), before + np.clip(want - before, -0.6, 0.6), atol=0.08)
+    np.testing.assert_allclose(out @ LUMA, grey_detail @ LUMA, rtol=1e-4, atol=1e-6)
+    same = couple_chroma(plate, plate, skin, sigma)
+    np.testing.assert_allclose(same, plate, rtol=1e-4, atol=1e-6)
+    assert couple_chroma(swap, plate, np.zeros(skin.shape, bool), sigma) is swap   # nothing to measure on
