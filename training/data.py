@@ -20,7 +20,7 @@ import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import cv2
 import numpy as np
@@ -261,12 +261,30 @@ class Sampler:
     def prefetch_swap_batch(self, batch_size: int, size: int, alignment: str, same_fraction: float) -> None:
         """Draw the next swap_batch's random numbers now and warp it on the worker threads while the caller
         runs the GPU step; the next swap_batch with the same arguments takes it. No-op without workers."""
+        key = ("swap", batch_size, size, alignment, same_fraction)
+        self._prefetch(key, lambda: self._plan_swap(batch_size, size, alignment, same_fraction))
+
+    def prefetch_identity_batch(self, batch_size: int, size: int) -> None:
+        """``prefetch_swap_batch`` for the next identity_batch."""
+        self._prefetch(("identity", batch_size, size), lambda: self._plan_identity(batch_size, size))
+
+    def _prefetch(self, key: tuple, plan: Callable[[], tuple[list, Any]]) -> None:
         if self._pool is None:
             return
-        key = (batch_size, size, alignment, same_fraction)
+        self._drop_pending()
         state = self.rng.bit_generator.state
-        jobs, same = self._plan_swap(*key)
-        self._pending = (key, state, [self._pool.submit(apply_crop, *job) for job in jobs], same)
+        jobs, extra = plan()
+        self._pending = (key, state, [self._pool.submit(apply_crop, *job) for job in jobs], extra)
+
+    def _take(self, key: tuple, plan: Callable[[], tuple[list, Any]]) -> tuple[list[np.ndarray], Any]:
+        """The crops and labels of the batch ``key`` names: the prefetched one, else drawn now."""
+        if self._pending is not None and self._pending[0] == key:
+            crops, extra = [f.result() for f in self._pending[2]], self._pending[3]
+            self._pending = None
+            return crops, extra
+        self._drop_pending()
+        jobs, extra = plan()
+        return self._crops(jobs), extra
 
     def _drop_pending(self) -> None:
         """Forget a prefetched batch nobody takes: the generator goes back to where its draws started."""
@@ -296,13 +314,16 @@ class Sampler:
 
     def identity_batch(self, batch_size: int, size: int) -> tuple[np.ndarray, np.ndarray]:
         """(N,3,size,size) arcface-aligned crops and (N,) int64 labels."""
-        self._drop_pending()
+        crops, labels = self._take(("identity", batch_size, size), lambda: self._plan_identity(batch_size, size))
+        return np.stack(crops), np.asarray(labels, dtype=np.int64)
+
+    def _plan_identity(self, batch_size: int, size: int) -> tuple[list, list[int]]:
         jobs, labels = [], []
         for _ in range(batch_size):
             image, label = self._draw_item()
             jobs.append((image, "arcface112", size, self._jitter(size)))
             labels.append(label)
-        return np.stack(self._crops(jobs)), np.asarray(labels, dtype=np.int64)
+        return jobs, labels
 
     def swap_batch(self, batch_size: int, size: int, alignment: str, same_fraction: float
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -310,14 +331,8 @@ class Sampler:
 
         ``same`` marks pairs whose source is the target image itself: those get the reconstruction loss.
         """
-        key = (batch_size, size, alignment, same_fraction)
-        if self._pending is not None and self._pending[0] == key:
-            crops, same = [f.result() for f in self._pending[2]], self._pending[3]
-            self._pending = None
-        else:
-            self._drop_pending()
-            jobs, same = self._plan_swap(*key)
-            crops = self._crops(jobs)
+        crops, same = self._take(("swap", batch_size, size, alignment, same_fraction),
+                                 lambda: self._plan_swap(batch_size, size, alignment, same_fraction))
         return np.stack(crops[0::2]), np.stack(crops[1::2]), np.asarray(same)
 
     def _plan_swap(self, batch_size: int, size: int, alignment: str, same_fraction: float

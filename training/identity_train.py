@@ -96,6 +96,8 @@ class IdentityJob:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(list(self.encoder.parameters()) + list(self.head.parameters()), 5.0)
         self.opt.step()
+        if self.cfg.overfit_batches <= 0:   # warp the next batch while the GPU runs this one (swapper_train)
+            self.sampler.prefetch_identity_batch(self.cfg.batch_size, self.cfg.input_size)
         with torch.no_grad():
             acc = (self.head.logits(emb.float(), y).argmax(1) == y).float().mean()
         return {"loss": float(loss.detach()), "train_acc": float(acc), "lr": self.opt.param_groups[0]["lr"]}

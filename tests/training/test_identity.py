@@ -43,6 +43,15 @@ def test_resume_gives_the_same_next_step_loss_as_an_uninterrupted_run(face_datas
     expected = [h["loss"] for h in full.history[4:]]
     assert [h["loss"] for h in resumed.history] == expected   # bit-identical, not approximately
     assert [h["loss"] for h in first.history] == [h["loss"] for h in full.history[:4]]
+    # worker threads (the next batch prefetched before each checkpoint): the same run, and resumable
+    threaded = train_identity(_cfg(face_dataset, tmp_path / "c", steps=8, checkpoint_every=4, augment=True,
+                                   data_workers=2), progress=False)
+    assert [h["loss"] for h in threaded.history] == [h["loss"] for h in full.history]
+    train_identity(_cfg(face_dataset, tmp_path / "d", steps=8, checkpoint_every=4, augment=True, data_workers=2),
+                   progress=False, stop_after=4)
+    resumed = train_identity(_cfg(face_dataset, tmp_path / "d", steps=8, checkpoint_every=4, augment=True,
+                                  data_workers=2, resume="auto"), progress=False)
+    assert [h["loss"] for h in resumed.history] == expected
 
 
 def test_existing_run_is_not_overwritten_without_resume(face_dataset, tmp_path):
