@@ -37,10 +37,16 @@ def _gained(swap: np.ndarray, mu_s: np.ndarray, mu_r: np.ndarray, gamma: float) 
     return (mu_r * ratio ** gamma).astype(np.float32)
 
 
-def match_tone(swap: np.ndarray, source: Tone, plate: Tone, max_gain: float = 2.0) -> np.ndarray:
+def match_tone(swap: np.ndarray, source: Tone, plate: Tone, max_gain: float = 2.0,
+               max_contrast: float = 1.0) -> np.ndarray:
     """``colour_match`` with both sides' statistics given (``analyze/tone``: the source frame's skin,
-    the plate's smoothed over the shot) instead of measured on this frame's region."""
-    gamma = float(np.clip(plate.spread / max(source.spread, 1e-6), 1.0 / max_gain, max_gain))
+    the plate's smoothed over the shot) instead of measured on this frame's region.
+
+    The contrast exponent only ever lowers the source's detail (``max_contrast`` 1): the plate's spread
+    is its own face's detail (a turned head's nose and cheekbone shading, its grain), and raising the
+    source's detail to that amount turned its mild mid-scale variation into pale and dark blotches
+    (README sample: exponents 1.2-1.5)."""
+    gamma = float(np.clip(plate.spread / max(source.spread, 1e-6), 1.0 / max_gain, max_contrast))
     return _gained(swap, np.asarray(source.mean, np.float64), np.asarray(plate.mean, np.float64), gamma)
 
 

@@ -197,3 +197,24 @@ def test_coupled_the_swaps_fine_colour_follows_its_fine_shading_as_the_plates_sk
     same = couple_chroma(plate, plate, skin, sigma)
     np.testing.assert_allclose(same, plate, rtol=1e-4, atol=1e-6)
     assert couple_chroma(swap, plate, np.zeros(skin.shape, bool), sigma) is swap   # nothing to measure on
+
+
+def test_matched_to_the_plates_tone_the_sources_detail_is_lowered_never_raised():
+    """The plate's spread is its own face's detail; raising the source's mild detail to that amount
+    blotched it. A flatter plate still flattens the source; the mean colour is the plate's either way."""
+    from faceplate.core.analyze.tone import Tone
+    from faceplate.core.render.colour_match import match_tone
+
+    swap, pp = face_crop("centre")
+    skin = face_ellipse(pp, swap.shape[:2], 0.8)
+    field = np.zeros((8, 8))
+    source = Tone(swap[skin].mean(axis=0).astype(np.float64), 0.2, field)
+
+    def spread(x):   # of one channel: a gain per channel leaves it, the contrast exponent scales it
+        return float(np.log(x[skin][:, 1] + 1e-12).std())
+
+    for plate_spread, widest in ((0.4, 1.0), (0.1, 0.5)):
+        plate = Tone(np.array([0.30, 0.20, 0.13]), plate_spread, field)
+        out = match_tone(swap, source, plate)
+        assert spread(out) <= widest * spread(swap) * 1.001, plate_spread
+        np.testing.assert_allclose(out[skin].mean(axis=0), plate.mean, rtol=0.2)
