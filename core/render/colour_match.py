@@ -136,6 +136,12 @@ def relight(swap: np.ndarray, reference: np.ndarray, where: np.ndarray, size: fl
     return (swap * gain[..., None]).astype(np.float32)
 
 
+def _non_negative(swap: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both float32, negatives 0; the reference's non-finite pixels 0 (a plate's NaN is no colour)."""
+    x = np.maximum(np.nan_to_num(np.asarray(swap, np.float32)), 0.0)
+    return x, np.maximum(np.nan_to_num(np.asarray(reference, np.float32), nan=0.0, posinf=0.0, neginf=0.0), 0.0)
+
+
 def bound_chroma(swap: np.ndarray, reference: np.ndarray, where: np.ndarray, sigma: float = 1.5) -> np.ndarray:
     """``swap`` with no more colour variation than ``reference`` has inside ``where``, luminance kept.
 
@@ -150,8 +156,7 @@ def bound_chroma(swap: np.ndarray, reference: np.ndarray, where: np.ndarray, sig
     sel = np.asarray(where) > 0.5
     if sel.sum() < 64:
         return swap
-    x = np.maximum(np.nan_to_num(np.asarray(swap, np.float32)), 0.0)
-    ref = np.maximum(np.nan_to_num(np.asarray(reference, np.float32), nan=0.0, posinf=0.0, neginf=0.0), 0.0)
+    x, ref = _non_negative(swap, reference)
     luma = LUMA_709.astype(np.float32)
 
     def chroma(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -192,8 +197,7 @@ def couple_chroma(swap: np.ndarray, reference: np.ndarray, where: np.ndarray, si
     sel = np.asarray(where) > 0.5
     if sel.sum() < 64:
         return swap
-    x = np.maximum(np.nan_to_num(np.asarray(swap, np.float32)), 0.0)
-    ref = np.maximum(np.nan_to_num(np.asarray(reference, np.float32), nan=0.0, posinf=0.0, neginf=0.0), 0.0)
+    x, ref = _non_negative(swap, reference)
     luma = LUMA_709.astype(np.float32)
     h, w = sel.shape
     step = int(np.clip(sigma // 4, 1, max(1, min(h, w) // 8)))
