@@ -9,6 +9,10 @@ from faceplate.core.analyze.tone import Tone, grid_to_aligned
 from faceplate.core.colour import LUMA_709
 from faceplate.core.geometry import align
 
+# Face sizes: the low-pass that separates a face's broad shading and colour from its detail (relight,
+# relight_tone, and the fine colour coupling of v2's finish).
+RELIGHT_SCALE = 0.12
+
 
 def colour_match(swap: np.ndarray, reference: np.ndarray, where: np.ndarray,
                  max_gain: float = 2.0) -> np.ndarray:
@@ -57,13 +61,13 @@ def relight_tone(swap: np.ndarray, skin: np.ndarray, plate: Tone, to_aligned: np
     over ``skin`` ((h, w), the source's own skin as warped: fixed per library frame, not the plate's
     matte of the frame), so the source side is measured where it lies on the face whatever the pose;
     the plate's field lies in the aligned square, placed on ``swap`` by ``to_aligned`` ((2, 3) swap
-    pixels -> aligned). ``size``: face size in swap px (the low-pass is 0.12 of it, as ``relight``)."""
+    pixels -> aligned). ``size``: face size in swap px (the low-pass is ``RELIGHT_SCALE`` of it, as ``relight``)."""
     sel = (np.asarray(skin) > 0.5).astype(np.float32)
     if sel.sum() < 64:
         return swap
     h, w = swap.shape[:2]
     luma = LUMA_709.astype(np.float32)
-    sigma = max(0.12 * size, 1.0)
+    sigma = max(RELIGHT_SCALE * size, 1.0)
     weight = cv2.GaussianBlur(sel, (0, 0), sigma) + 1e-6
     lo_swap = cv2.GaussianBlur((np.maximum(swap, 0.0) @ luma) * sel, (0, 0), sigma) / weight
     grid_to_crop = align.compose(align.invert(to_aligned), grid_to_aligned())
@@ -113,7 +117,7 @@ def _shade_chroma(swap: np.ndarray, sel: np.ndarray, weight: np.ndarray, sigma: 
 
 
 def relight(swap: np.ndarray, reference: np.ndarray, where: np.ndarray, size: float,
-            scale: float = 0.12, max_gain: float = 2.0) -> np.ndarray:
+            scale: float = RELIGHT_SCALE, max_gain: float = 2.0) -> np.ndarray:
     """Give ``swap`` the reference's broad shading (key/fill direction) in linear light.
 
     Both are low-passed at ``scale`` face sizes inside ``where`` (normalised convolution, so the

@@ -18,7 +18,7 @@ import numpy as np
 
 from faceplate.core.face.regions import feature_mask
 from faceplate.core.render import blend
-from faceplate.core.render.colour_match import bound_chroma, couple_chroma
+from faceplate.core.render.colour_match import RELIGHT_SCALE, bound_chroma, couple_chroma
 from faceplate.core.render.grain import GrainModel, match_detail, measure_grain, regrain, unpack_grain
 
 
@@ -49,7 +49,7 @@ def finish_delta(crop: np.ndarray, delta: np.ndarray, matte: np.ndarray, points5
     # the swap's fine colour follows its fine shading as the plate skin's does (darker is redder), at
     # the engine's relight scale; then no more colour variation than the plate's skin has
     bare = skin & (keep < 0.05)
-    swap = outside_kept(couple_chroma(swap, crop, bare, max(0.12 * face_size, 1.0)), swap)
+    swap = outside_kept(couple_chroma(swap, crop, bare, max(RELIGHT_SCALE * face_size, 1.0)), swap)
     swap = outside_kept(bound_chroma(swap, crop, bare), swap)
     # the blur reads pixels outside the matte: the plate there, so the swap's edge is not darkened
     swap = np.where(inside[..., None], swap, crop).astype(np.float32)
