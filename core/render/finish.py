@@ -4,7 +4,8 @@ The engine hands back ``delta`` (swap − plate) and a matte on one ROI in squar
 linear light: the plate's broad shading is fitted onto the swap (``blend.shading_from_plate``), its
 fine colour made to follow its fine shading as the plate skin's does (``colour_match.couple_chroma``), its
 colour variation bounded by the plate's (``colour_match.bound_chroma``: a grey plate stays grey), the
-swap is softened to the plate's sharpness (``grain.match_detail``), and the change is blended band
+swap is softened to the plate's sharpness (``grain.match_detail``), its skin texture kept no stronger
+than the plate skin's (``texture.limit_texture``), and the change is blended band
 by band (``blend.multiband_delta``) so a residual tone difference fades over a quarter face instead
 of a feather's width. Grain comes last, in stored pixels (``plate_grain``): the plate's grain model,
 smoothed over the shot in analyze when the track entry carries one, else measured on this frame.
@@ -20,6 +21,7 @@ from faceplate.core.face.regions import feature_mask
 from faceplate.core.render import blend
 from faceplate.core.render.colour_match import RELIGHT_SCALE, bound_chroma, couple_chroma
 from faceplate.core.render.grain import GrainModel, match_detail, measure_grain, regrain, unpack_grain
+from faceplate.core.render.texture import limit_texture
 
 
 def finish_delta(crop: np.ndarray, delta: np.ndarray, matte: np.ndarray, points5: np.ndarray,
@@ -58,6 +60,8 @@ def finish_delta(crop: np.ndarray, delta: np.ndarray, matte: np.ndarray, points5
     soft, sigma = match_detail(swap, crop, skin & (keep < 0.05), plate_grain=grain)
     if sigma > 0:
         swap = outside_kept(soft, swap)
+    # and no more pores and blotches than the plate's skin shows (a pored still on a soft plate face)
+    swap, _ = limit_texture(swap, crop, skin & (keep < 0.05), face_size, plate_grain=grain)
     # coarsest band 1/16 face: broad tone fades over ~1/8 face, so it does not reach into the kept eyes
     return blend.multiband_delta(crop, swap, matte, face_size, coarsest=0.0625)
 

@@ -304,6 +304,12 @@ def _luma_grain(model: Optional[GrainModel]) -> tuple[float, float]:
     return var, size
 
 
+def luma_band_variance(model: Optional[GrainModel], lo: float, hi: float) -> float:
+    """Variance of ``model``'s grain luminance in the band ``blur(lo) - blur(hi)`` (px; lo 0: unblurred)."""
+    var, size = _luma_grain(model)
+    return var * _band_response(round(size, 2), lo, hi)[0] if var > 0 else 0.0
+
+
 def _band_energies(luma: np.ndarray, sel: np.ndarray) -> tuple[float, float]:
     a, b, c = (blur(luma, s) for s in _BANDS)
     return float(np.mean((a - b)[sel] ** 2)), float(np.mean((b - c)[sel] ** 2))

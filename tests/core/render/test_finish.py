@@ -134,3 +134,30 @@ def test_a_sharp_swap_on_a_soft_grainy_plate_is_softened_to_the_plates_detail_no
     print(f"plate detail without grain {want:.3f}: swap softened to it {got:.3f}, to detail + grain {before:.3f}")
     assert got < 0.8 * before
     assert abs(got / want - 1.0) < 0.35
+
+
+def test_a_pored_swap_on_a_smooth_plate_skin_gets_the_plate_skins_texture(package_faces):
+    """Sharpness is not texture: a swap with four times the plate skin's texture but the same ratio of
+    fine to coarse detail (a pored still on a smooth actor) must come out with the plate skin's
+    texture (the head-turn bench's still swap read as a crunchy mask on a soft face)."""
+    from faceplate.core.face import regions
+    from faceplate.core.render import texture
+    from faceplate.core.render.finish import finish_delta
+    from tests.core.render.test_texture import _with_texture
+
+    small, lm, det = _astronaut(package_faces)
+    # three times up: a 280 px face, whose texture reaches the 4-8 px band
+    face = np.clip(cv2.resize(small, None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC), 0.0, None)
+    lm, p5 = ((np.asarray(q, np.float64) + 0.5) * 3.0 - 0.5 for q in (lm, det.points5))
+    plate, swap = _with_texture(face, 0.4), _with_texture(face, 1.6)
+    matte = regions.visible_skin(face, lm, 0.3)
+    kept = regions.feature_mask(lm, matte.shape)
+    bare = cv2.erode(((matte >= 0.98) & (kept == 0)).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    delta = np.where((matte > 0)[..., None], (swap - plate) * (1.0 - kept[..., None]), 0.0).astype(np.float32)
+    size = regions.face_size(lm)
+    out = plate + finish_delta(plate, delta, matte, p5, lm, size)
+    bands = texture.texture_bands(size)
+    want, before, got = (texture.band_amplitudes(x, bare, bands) for x in (plate, plate + delta, out))
+    print("texture bands: plate", want.round(4), "engine's swap", before.round(4), "finished", got.round(4))
+    assert len(bands) == 4 and np.all(before[:3] > 2.5 * want[:3])
+    assert np.all(got < 1.3 * want)     # without the limit: 2.1-2.5x
