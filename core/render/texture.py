@@ -8,8 +8,8 @@ the plate skin's amplitude: a crunchy mask on a soft face. Here the swap's log-l
 into octave bands of a few pixels and each band's robust amplitude on the bare skin (no eyes, brows
 or mouth) is brought down to the plate's there, the plate's grain taken out (grain is put back
 afterwards). Bands only ever lose amplitude, never gain it: a soft swap on a crisp plate gets grain,
-not invented pores. Only bands up to ``MAX_BAND_FACE`` face sizes are touched: coarser than that is
-the source's facial structure (its likeness), not texture.
+not invented pores. Only bands up to ``MAX_BAND_FACE`` face sizes are touched (the coarsest faded in
+with the face's size): coarser than that is the source's facial structure (its likeness), not texture.
 
 Images are (h, w, 3) float32 scene-linear RGB of one crop, square pixels; masks (h, w) in the same
 pixels. Reads frame f's pixels only.
@@ -22,7 +22,8 @@ import numpy as np
 from faceplate.core.render.grain import LUMA, GrainModel, blur, luma_band_variance
 
 BAND_EDGES = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0)   # px: Gaussian sigmas bounding the octave bands
-MAX_BAND_FACE = 0.035      # a band is texture while its coarse edge is at most this many face sizes ...
+MAX_BAND_FACE = 0.03       # a band is texture while its coarse edge is at most this many face sizes (fading
+                           # out up to twice that) ...
 MIN_BAND_PX = 4.0          # ... or this many px (a small face still has its finest bands matched)
 MIN_GAIN = 0.25            # a plate skin with no texture at all does not turn the swap into plastic
 _MIN_PIXELS = 256
@@ -36,9 +37,19 @@ def _log_luma(rgb: np.ndarray) -> np.ndarray:
 
 
 def texture_bands(face_size: float) -> list[tuple[float, float]]:
-    """(fine, coarse) sigma pairs of the bands that count as skin texture for a face of this size (px)."""
-    top = max(MIN_BAND_PX, MAX_BAND_FACE * float(face_size))
-    return [(lo, hi) for lo, hi in zip(BAND_EDGES[:-1], BAND_EDGES[1:]) if hi <= top + 1e-9]
+    """(fine, coarse) sigma pairs of the bands that count as skin texture for a face of this size
+    (px), the last one possibly only in part (``band_weights``)."""
+    return [band for band, weight in zip(zip(BAND_EDGES[:-1], BAND_EDGES[1:]), band_weights(face_size)) if weight > 1e-3]
+
+
+def band_weights(face_size: float) -> np.ndarray:
+    """(len(BAND_EDGES) - 1,) how much of each band's limit applies, 0..1: all of it while the band's
+    coarse edge is within ``MAX_BAND_FACE`` face sizes, none past twice that, log-linear between,
+    so a face growing over a shot does not switch a band on between two frames."""
+    top = MAX_BAND_FACE * float(face_size)
+    hi = np.asarray(BAND_EDGES[1:], np.float64)
+    weights = np.clip(np.log2(max(top, 1e-9) / hi) + 1.0, 0.0, 1.0)
+    return np.where(hi <= MIN_BAND_PX + 1e-9, 1.0, weights)
 
 
 def _split(log_luma: np.ndarray, bands: list[tuple[float, float]]) -> list[np.ndarray]:
@@ -106,7 +117,9 @@ def limit_texture(swap: np.ndarray, plate: np.ndarray, where: np.ndarray, face_s
     log_luma = _log_luma(np.asarray(swap)[box])
     split = _split(log_luma, bands)
     before = _amplitudes(log_luma, split, sel, bands, None)
-    target = np.maximum(want, MIN_GAIN * before)
+    # a band coming in (weight < 1) is brought only that share of the way down, in log amplitude
+    share = band_weights(face_size)[:len(bands)]
+    target = np.maximum(before * (np.minimum(want, before) / np.maximum(before, 1e-12)) ** share, MIN_GAIN * before)
     weight = np.clip(blur(sel.astype(np.float32), bands[0][1]), 0.0, 1.0) * sel
     have, change = before, np.zeros_like(log_luma)
     for _ in range(_PASSES):

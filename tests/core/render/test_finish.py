@@ -156,8 +156,8 @@ def test_a_pored_swap_on_a_smooth_plate_skin_gets_the_plate_skins_texture(packag
     delta = np.where((matte > 0)[..., None], (swap - plate) * (1.0 - kept[..., None]), 0.0).astype(np.float32)
     size = regions.face_size(lm)
     out = plate + finish_delta(plate, delta, matte, p5, lm, size)
-    bands = texture.texture_bands(size)
+    bands = texture.texture_bands(size)[:4]      # up to 8 px, each fully limited at this size
     want, before, got = (texture.band_amplitudes(x, bare, bands) for x in (plate, plate + delta, out))
     print("texture bands: plate", want.round(4), "engine's swap", before.round(4), "finished", got.round(4))
-    assert len(bands) == 4 and np.all(before[:3] > 2.5 * want[:3])
+    assert np.all(texture.band_weights(size)[:4] == 1.0) and np.all(before[:3] > 2.5 * want[:3])
     assert np.all(got < 1.3 * want)     # without the limit: 2.1-2.5x

@@ -9,7 +9,7 @@ from faceplate.core.render import texture as tx
 from faceplate.core.render.grain import measure_grain
 from tests.core.t1_faces import face_crop, face_ellipse
 
-FACE_SIZE = 230.0   # px: face_crop's faces (eyes 110 px apart); bands up to 8 px count as texture
+FACE_SIZE = 266.0   # px: bands up to 8 px count fully as texture (face_crop's faces are about 230 px)
 
 
 def _with_texture(rgb: np.ndarray, amount: float, sigma: float = 8.0) -> np.ndarray:
@@ -26,9 +26,24 @@ def face():
 
 
 def test_bands_that_count_as_texture_grow_with_the_face():
-    assert tx.texture_bands(230.0) == [(0.0, 1.0), (1.0, 2.0), (2.0, 4.0), (4.0, 8.0)]
     assert tx.texture_bands(60.0) == [(0.0, 1.0), (1.0, 2.0), (2.0, 4.0)]   # the finest bands at least
-    assert tx.texture_bands(500.0)[-1] == (8.0, 16.0)
+    assert tx.texture_bands(230.0) == [(0.0, 1.0), (1.0, 2.0), (2.0, 4.0), (4.0, 8.0)]
+    assert tx.texture_bands(600.0)[-1] == (8.0, 16.0)
+    weights = np.array([tx.band_weights(s) for s in np.arange(60.0, 700.0, 1.0)])
+    assert np.all(np.diff(weights, axis=0) >= 0) and np.abs(np.diff(weights, axis=0)).max() < 0.02
+
+
+def test_a_face_growing_over_a_shot_brings_a_band_in_gradually(face):
+    """One px more of face must not switch a band's limit on: that is a pop between two frames."""
+    crop, where = face
+    plate, swap = _with_texture(crop, 0.3, sigma=16.0), _with_texture(crop, 1.2, sigma=16.0)
+    sizes = (132.0, 134.0, 200.0, 266.0)      # the 4-8 px band at weight 0, 0.03, 0.58, 1
+    outs = [tx.limit_texture(swap, plate, where, s)[0] for s in sizes]
+    step = np.abs(outs[1] - outs[0])[where].mean()
+    whole = np.abs(outs[3] - outs[0])[where].mean()
+    print(f"mean change: 2 px more face {step:.5f}, the band fully in {whole:.5f}")
+    assert whole > 0.002 and step < 0.1 * whole
+    assert np.abs(outs[2] - outs[0])[where].mean() < whole
 
 
 def test_a_textured_swap_is_brought_down_to_a_smooth_plate_skin(face):
