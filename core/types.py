@@ -109,6 +109,8 @@ class FaceEntry:
     #                                        stand in for the actor's, chosen in analyze and smoothed (face/selection)
     source_mix: Optional[tuple[int, float]] = None  # engine v2: (library frame, weight 0..1) dissolved over
     #                                        ``source_frame`` around a switch of library frame (face/selection)
+    texture: Optional[np.ndarray] = None  # (5,) the plate skin's texture amplitude per octave band, smoothed
+    #                                        (render/texture.plate_texture)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, FaceEntry):
@@ -117,7 +119,7 @@ class FaceEntry:
                 and self.source_frame == other.source_frame and self.occlusion == other.occlusion
                 and _same_optional(self.grain, other.grain) and _same_optional(self.tone, other.tone)
                 and _same_optional(self.gaze, other.gaze) and _same_optional(self.features, other.features)
-                and self.source_mix == other.source_mix
+                and self.source_mix == other.source_mix and _same_optional(self.texture, other.texture)
                 and all(np.array_equal(getattr(self, n), getattr(other, n)) for n in _ARRAY_FIELDS))
 
 

@@ -1,15 +1,16 @@
-"""Analyze's second pass: what each tracked face looks like over the shot (occlusion, grain, tone, gaze).
+"""Analyze's second pass: what each tracked face looks like over the shot (occlusion, grain, skin texture,
+tone, gaze).
 
 Runs after tracking and smoothing, so every entry (interpolated ones too) has its final landmarks.
 The plate is streamed once more; per entry only a small aligned crop (``occlusion.ALIGNED_SIZE``² plus
 a margin for re-registration, half float, about 150 KB, parked in a temporary file), a few grain
-numbers and the gaze are kept, and per track the previous frame's grain crop (the grain that changes
-between frames, ``analyze/temporal_grain``), so memory does not grow with the frame size, nor with
-the shot's length while it streams. Then, per track and per piece of it between cuts and gaps, the
+and skin-texture numbers and the gaze are kept, and per track the previous frame's grain crop (the
+grain that changes between frames, ``analyze/temporal_grain``), so memory does not grow with the
+frame size, nor with the shot's length while it streams. Then, per track and per piece of it between cuts and gaps, the
 piece's crops are read back (about 0.5 MB a frame while it is worked on: the bench's 400-frame plate
 peaks 210 MB above its 100-frame one) and occlusion is detected over the whole piece
 (``analyze/occlusion``; a partly covered face is re-registered from its visible pixels,
-``analyze/registration``), and the grain and skin-tone estimates are smoothed over it
+``analyze/registration``), and the grain, skin-texture and skin-tone estimates are smoothed over it
 (``analyze/temporal``, ``analyze/tone``), so render needs only frame f's entry: chunked renders stay
 byte-identical.
 """
@@ -30,10 +31,12 @@ from faceplate.core.analyze import tone as tn
 from faceplate.core.analyze.temporal import segment_starts, smooth_estimates
 from faceplate.core.analyze.temporal_grain import temporal_grain
 from faceplate.core.face.expression import gaze
+from faceplate.core.face.regions import feature_mask, visible_skin
 from faceplate.core.geometry import align
 from faceplate.core.geometry.align import points5_from_landmarks68
 from faceplate.core.io.track_file import decode_mask, encode_mask
 from faceplate.core.render.grain import GrainModel, measure_grain, pack_grain
+from faceplate.core.render.texture import plate_texture
 from faceplate.core.types import Track
 
 log = logging.getLogger("faceplate.analyze")
@@ -42,6 +45,7 @@ _MAX_GRAIN_PX = 160_000   # a huge face: grain is measured on a centred window o
 # aligned px kept around each crop: a covered frame's re-registered crop is re-cut from it (corrections
 # on the bench's plates reach 7 px of the 128 px square)
 _PAD = 16
+_MIN_TEXTURE_PX = 256     # bare skin pixels below which a frame's texture is not measured
 
 
 class _CropSpill:
@@ -92,6 +96,18 @@ def _grain_region(lin: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.n
     return crop, region, np.array([x0, y0], np.float64)
 
 
+def _texture_values(crop: np.ndarray, landmarks: np.ndarray, model: Optional[GrainModel]) -> Optional[np.ndarray]:
+    """The plate skin's texture (``render/texture.plate_texture``, its grain taken out) on the face's
+    visible bare skin in ``crop`` (no eyes, mouth, hair or backdrop: what render's finish compares
+    the swap's texture with); ``landmarks``: (68, 2) in the crop's pixels. None: too little skin."""
+    if landmarks.shape != (68, 2) or crop.size == 0:
+        return None
+    bare = (visible_skin(crop, landmarks, 0.3) > 0.5) & (feature_mask(landmarks, crop.shape[:2]) < 0.05)
+    if bare.sum() < _MIN_TEXTURE_PX:
+        return None
+    return plate_texture(crop, bare, model)
+
+
 def _moved(entry: Any, landmarks: np.ndarray, decimals: int) -> Any:
     """The entry with re-registered landmarks; its 5 points and box follow them."""
     old = np.asarray(entry.landmarks, np.float64)
@@ -127,6 +143,19 @@ def _moving_grain(moving: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]], 
             smooth_estimates(size, pos, cut_pos, 0, ok))
 
 
+def _smoothed_texture(values: list[Optional[np.ndarray]], frames: list[int], pos: list[int], cut_pos: list[int],
+                      covered: dict[int, float]) -> dict[int, np.ndarray]:
+    """{frame: the plate skin's texture amplitudes smoothed over the track's pieces (in log)}, each
+    frame's from its neighbours where it was not measured or something covers the face."""
+    valid = np.array([v is not None and covered[f] < 0.02 for v, f in zip(values, frames)])
+    if not valid.any():
+        return {}
+    filler = next(v for v, ok in zip(values, valid) if ok)
+    table = np.stack([v if v is not None else filler for v in values])
+    smooth = smooth_estimates(np.maximum(table, 1e-6), pos, cut_pos, 0, valid, log=True)
+    return {f: np.round(smooth[i], 5) for i, f in enumerate(frames)}
+
+
 def _cells(code: str, shape: tuple[int, ...]) -> np.ndarray:
     """(h, w) bool: a stored occlusion mask scaled (nearest) to an aligned crop of ``shape``."""
     return cv2.resize(decode_mask(code).astype(np.uint8), (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST) > 0
@@ -151,7 +180,8 @@ def appearance_pass(plate: Any, tracks: list[Track], cuts: Iterable[int], occlus
                     parsing: Optional[ps.Parsing] = None) -> list[Track]:
     """Tracks with ``occlusion`` (encoded aligned mask, only where something covers the face; with
     ``parsing``, the parser's glasses and hair too, ``analyze/parsed``),
-    ``grain`` (smoothed plate grain around the face) and ``tone`` (smoothed plate skin tone,
+    ``grain`` (smoothed plate grain around the face, and ``texture``, the plate skin's texture
+    amplitudes, ``render/texture``) and ``tone`` (smoothed plate skin tone,
     ``analyze/tone``) set on every entry; where something covers a face, its landmarks re-registered
     from the visible pixels (``analyze/registration``). ``plate``: the PlateSequence analysed (read
     once more). Deterministic."""
@@ -174,6 +204,7 @@ def _appearance(plate: Any, tracks: list[Track], cuts: Iterable[int], occlusion:
         for f in t.entries:
             at.setdefault(int(f), []).append((ti, f))
     grains: dict[tuple[int, int], Optional[np.ndarray]] = {}
+    textures: dict[tuple[int, int], Optional[np.ndarray]] = {}   # the plate skin's texture (render/texture)
     gazes: dict[tuple[int, int], np.ndarray] = {}    # iris offset per entry (face/expression.gaze)
     worn: dict[tuple[int, int], np.ndarray] = {}     # the parser's regions per entry (analyze/parsed)
     # grain that changes since the previous frame: ((3,) std, (3,) size) per entry
@@ -200,6 +231,7 @@ def _appearance(plate: Any, tracks: list[Track], cuts: Iterable[int], occlusion:
                 region_crop, region, corner = _grain_region(lin, points)
                 model = measure_grain(region_crop, region) if region.any() else None
                 grains[(ti, f)] = _grain_values(model) if model is not None else None
+                textures[(ti, f)] = _texture_values(region_crop, points - corner, model)
                 here = index[int(f)]
                 before = last.pop(ti, None)
                 if model is not None and model.samples:
@@ -268,6 +300,8 @@ def _appearance(plate: Any, tracks: list[Track], cuts: Iterable[int], occlusion:
                 rest = smooth_estimates(table[:, 3:], pos, cut_pos, 0, valid)   # size (3), channel correlations
                 std, rest[:, :3] = _moving_grain(moving, ti, frames, pos, cut_pos, covered, std, rest[:, :3])
                 smoothed = {f: np.round(np.concatenate([std[i], rest[i]]), 7) for i, f in enumerate(frames)}
+        textured = _smoothed_texture([textures.get((ti, f)) for f in frames], frames, pos, cut_pos, covered) \
+            if grain else {}
         tones: dict[int, np.ndarray] = {}
         if tone:
             values = tn.track_tones([tones_measured[f][0] for f in frames], pos, cut_pos,
@@ -275,7 +309,7 @@ def _appearance(plate: Any, tracks: list[Track], cuts: Iterable[int], occlusion:
             tones = {f: v for f, v in zip(frames, values) if v is not None}
         entries = {f: dataclasses.replace(_moved(e, moved[f], decimals) if f in moved else e,
                                           occlusion=codes.get(f), grain=smoothed.get(f), tone=tones.get(f),
-                                          gaze=gazes.get((ti, f)))
+                                          gaze=gazes.get((ti, f)), texture=textured.get(f))
                    for f, e in t.entries.items()}
         n_occluded = sum(c is not None for c in found.values())
         if parsing is not None:

@@ -54,7 +54,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="keep tracks detected in only one or two frames with a low score (default: dropped, "
                         "with a warning naming them: in a long shot they are hands or the backs of heads)")
     p.add_argument("--no-grain", action="store_true",
-                   help="do not measure the plate's grain around each face (engine v2 then measures it per frame)")
+                   help="do not measure the plate's grain and skin texture around each face (engine v2 then "
+                        "measures them per frame)")
     p.set_defaults(func=run)
 
 

@@ -26,6 +26,7 @@ MAX_SIZE = 1 << 17         # plate width/height (131072 px): far beyond any film
 POINT_REACH = 2.0
 
 GRAIN_VALUES = 9     # std (3), size (3), channel correlations rg, rb, gb
+TEXTURE_VALUES = 5   # the plate skin's texture amplitude per octave band (render/texture.TEXTURE_VALUES)
 TONE_GRID = 8        # cells a side of the plate's shading field (analyze/tone)
 # mean linear RGB (3), log-luma spread, shading field, chroma slopes (2), chroma fields (2 grids)
 TONE_VALUES = 4 + 3 * TONE_GRID * TONE_GRID + 2
@@ -90,6 +91,8 @@ def _entry_to_dict(e: FaceEntry) -> dict[str, Any]:
         out["features"] = [_num(v) for v in np.asarray(e.features).reshape(3)]
     if e.source_mix is not None:
         out["source_mix"] = [int(e.source_mix[0]), _num(e.source_mix[1])]
+    if e.texture is not None:
+        out["texture"] = [_num(v) for v in np.asarray(e.texture).reshape(-1)]
     return out
 
 
@@ -323,8 +326,15 @@ def _entry(v: Any, frame: int, where: str, reach: tuple[float, float, float, flo
         source_mix = (_as_int(values[0], f"{where}.source_mix[0]"), _as_number(values[1], f"{where}.source_mix[1]"))
         if source_mix[0] < 0 or not 0.0 <= source_mix[1] <= 1.0:
             raise _Bad(f"{where}.source_mix", "expected a library frame index >= 0 and a weight between 0 and 1")
+    texture = None
+    if v.get("texture") is not None:  # the plate skin's texture per octave band, smoothed (render/texture)
+        texture = _number_list(v["texture"], TEXTURE_VALUES, f"{where}.texture",
+                               " (log-luminance amplitude per octave band, 0-1, 1-2, 2-4, 4-8, 8-16 px)")
+        if not np.all((texture >= 0.0) & (texture < 10.0)):
+            raise _Bad(f"{where}.texture", "expected amplitudes between 0 and 10")
     return FaceEntry(frame=frame, source=source, score=score, source_frame=source_frame, occlusion=occlusion,
-                     grain=grain, tone=tone, gaze=gaze, features=features, source_mix=source_mix, **parsed)
+                     grain=grain, tone=tone, gaze=gaze, features=features, source_mix=source_mix, texture=texture,
+                     **parsed)
 
 
 def _validate(data: Any, name: str) -> TrackFile:

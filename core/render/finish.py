@@ -25,12 +25,15 @@ from faceplate.core.render.texture import limit_texture
 
 
 def finish_delta(crop: np.ndarray, delta: np.ndarray, matte: np.ndarray, points5: np.ndarray,
-                 landmarks: np.ndarray, face_size: float, grain: Optional[GrainModel] = None) -> np.ndarray:
+                 landmarks: np.ndarray, face_size: float, grain: Optional[GrainModel] = None,
+                 texture: Optional[np.ndarray] = None) -> np.ndarray:
     """(h, w, 3) float32 change for ``plate + matte · change``: shading, detail and multi-band blending
     applied to the engine's ``delta`` on ``crop`` (linear, square pixels; ``points5`` and the 68
     ``landmarks`` in its pixels). ``grain``: the plate's grain model, when grain is put back after
     this: the swap is softened to the plate's detail without its grain (the grain added afterwards
-    would otherwise come on top of detail already as fine as the plate's detail plus grain)."""
+    would otherwise come on top of detail already as fine as the plate's detail plus grain).
+    ``texture``: the plate skin's texture amplitudes smoothed over the shot (the track entry's), else
+    measured on ``crop``."""
     inside = matte > 0
     if not inside.any():
         return delta
@@ -61,7 +64,7 @@ def finish_delta(crop: np.ndarray, delta: np.ndarray, matte: np.ndarray, points5
     if sigma > 0:
         swap = outside_kept(soft, swap)
     # and no more pores and blotches than the plate's skin shows (a pored still on a soft plate face)
-    swap, _ = limit_texture(swap, crop, skin & (keep < 0.05), face_size, plate_grain=grain)
+    swap, _ = limit_texture(swap, crop, skin & (keep < 0.05), face_size, plate_grain=grain, plate_amplitudes=texture)
     # coarsest band 1/16 face: broad tone fades over ~1/8 face, so it does not reach into the kept eyes
     return blend.multiband_delta(crop, swap, matte, face_size, coarsest=0.0625)
 

@@ -136,7 +136,9 @@ class FrameRenderer:
             # only: the grain model is in stored pixels)
             if s.regrain and sx == 1.0:
                 model = plate_grain(getattr(entry, "grain", None), crop, matte > 0.5)
-            delta = finish_delta(work, delta, matte, p5_w, lm_w, size * sx, model)
+            # the stored texture is measured in stored pixels: a desqueezed crop's is measured on it
+            texture = getattr(entry, "texture", None) if sx == 1.0 else None
+            delta = finish_delta(work, delta, matte, p5_w, lm_w, size * sx, model, texture=texture)
         if sx != 1.0:
             delta = cv2.resize(delta, (w, h), interpolation=cv2.INTER_AREA)
             matte = cv2.resize(matte, (w, h), interpolation=cv2.INTER_AREA)

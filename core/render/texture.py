@@ -11,8 +11,10 @@ afterwards). Bands only ever lose amplitude, never gain it: a soft swap on a cri
 not invented pores. Only bands up to ``MAX_BAND_FACE`` face sizes are touched (the coarsest faded in
 with the face's size): coarser than that is the source's facial structure (its likeness), not texture.
 
-Images are (h, w, 3) float32 scene-linear RGB of one crop, square pixels; masks (h, w) in the same
-pixels. Reads frame f's pixels only.
+The plate skin's amplitudes are measured in analyze (``plate_texture`` on the plate's visible bare
+skin, less its grain) and smoothed over the shot, so a frame's limit does not breathe with its
+motion blur; an older track file without them has them measured on frame f. Images are (h, w, 3)
+float32 scene-linear RGB of one crop, square pixels; masks (h, w) in the same pixels.
 """
 from __future__ import annotations
 
@@ -22,6 +24,8 @@ import numpy as np
 from faceplate.core.render.grain import LUMA, GrainModel, blur, luma_band_variance
 
 BAND_EDGES = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0)   # px: Gaussian sigmas bounding the octave bands
+ALL_BANDS = list(zip(BAND_EDGES[:-1], BAND_EDGES[1:]))
+TEXTURE_VALUES = len(ALL_BANDS)               # numbers analyze stores per entry (plate_texture)
 MAX_BAND_FACE = 0.03       # a band is texture while its coarse edge is at most this many face sizes (fading
                            # out up to twice that) ...
 MIN_BAND_PX = 4.0          # ... or this many px (a small face still has its finest bands matched)
@@ -39,7 +43,7 @@ def _log_luma(rgb: np.ndarray) -> np.ndarray:
 def texture_bands(face_size: float) -> list[tuple[float, float]]:
     """(fine, coarse) sigma pairs of the bands that count as skin texture for a face of this size
     (px), the last one possibly only in part (``band_weights``)."""
-    return [band for band, weight in zip(zip(BAND_EDGES[:-1], BAND_EDGES[1:]), band_weights(face_size)) if weight > 1e-3]
+    return [band for band, weight in zip(ALL_BANDS, band_weights(face_size)) if weight > 1e-3]
 
 
 def band_weights(face_size: float) -> np.ndarray:
@@ -86,6 +90,12 @@ def band_amplitudes(rgb: np.ndarray, where: np.ndarray, bands: list[tuple[float,
     return _amplitudes(log_luma, _split(log_luma, bands), np.asarray(where, bool), bands, grain)
 
 
+def plate_texture(rgb: np.ndarray, where: np.ndarray, grain: Optional[GrainModel] = None) -> np.ndarray:
+    """(TEXTURE_VALUES,) the plate skin's texture: ``band_amplitudes`` in every band, grain taken out.
+    What analyze measures per entry and smooths over the shot (the track file's ``texture``)."""
+    return band_amplitudes(rgb, where, ALL_BANDS, grain)
+
+
 def _box(sel: np.ndarray, margin: int) -> tuple[slice, slice]:
     """Bounding box of ``sel`` grown by ``margin`` px, clipped to the image."""
     rows, cols = np.flatnonzero(sel.any(axis=1)), np.flatnonzero(sel.any(axis=0))
@@ -94,10 +104,13 @@ def _box(sel: np.ndarray, margin: int) -> tuple[slice, slice]:
 
 
 def limit_texture(swap: np.ndarray, plate: np.ndarray, where: np.ndarray, face_size: float,
-                  plate_grain: Optional[GrainModel] = None) -> tuple[np.ndarray, np.ndarray]:
+                  plate_grain: Optional[GrainModel] = None,
+                  plate_amplitudes: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
     """``swap`` with each texture band's amplitude on ``where`` (bool: the bare skin) at most the
     plate's there. Returns (swap, per-band gains applied, each in [MIN_GAIN, 1]; all 1: ``swap``
-    itself, untouched).
+    itself, untouched). ``plate_amplitudes``: the plate skin's (``plate_texture``, smoothed over the
+    shot in analyze) when the track entry has them; else measured on ``plate`` here, less
+    ``plate_grain``.
 
     The gains scale the luminance's bands (every channel alike, so the colour stays) on ``where``,
     feathered by the finest band's blur; pixels outside ``where`` are returned unchanged. Gaussian
@@ -112,8 +125,11 @@ def limit_texture(swap: np.ndarray, plate: np.ndarray, where: np.ndarray, face_s
     # only the region and what its widest blur reads (reflected borders stay the image's own)
     box = _box(sel_full, int(np.ceil(2.0 * bands[-1][1])))
     sel = sel_full[box]
-    plate_log = _log_luma(np.asarray(plate)[box])
-    want = _amplitudes(plate_log, _split(plate_log, bands), sel, bands, plate_grain)
+    if plate_amplitudes is not None:
+        want = np.asarray(plate_amplitudes, np.float64)[:len(bands)]
+    else:
+        plate_log = _log_luma(np.asarray(plate)[box])
+        want = _amplitudes(plate_log, _split(plate_log, bands), sel, bands, plate_grain)
     log_luma = _log_luma(np.asarray(swap)[box])
     split = _split(log_luma, bands)
     before = _amplitudes(log_luma, split, sel, bands, None)

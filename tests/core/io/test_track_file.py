@@ -321,6 +321,22 @@ def test_malformed_grain_is_refused_with_one_line(tmp_path):
     _expect(tmp_path, data, "tracks[0].frames.1002.grain: expected 9 numbers, got 8")
 
 
+def test_skin_texture_round_trips_takes_part_in_equality_and_bad_values_are_refused(tmp_path):
+    from faceplate.core.io.track_file import TEXTURE_VALUES as STORED
+    from faceplate.core.render.texture import TEXTURE_VALUES
+
+    texture = np.array([0.004, 0.008, 0.021, 0.054, 0.09])
+    assert len(texture) == TEXTURE_VALUES == STORED      # what analyze measures is what the file holds
+    tf = _with_fields(lambda f: {"texture": texture * (1 + f % 3 / 10)})
+    back, data = _round_trip(tf, tmp_path / "texture.track.json")
+    assert back == tf and back != _track_file()
+    assert all("texture" not in e for e in data["tracks"][1]["frames"].values())
+    data["tracks"][0]["frames"]["1002"]["texture"].pop()
+    _expect(tmp_path, data, "tracks[0].frames.1002.texture: expected 5 numbers (log-luminance amplitude per octave band")
+    data["tracks"][0]["frames"]["1002"]["texture"] = [0.004, -0.008, 0.021, 0.054, 0.09]
+    _expect(tmp_path, data, "tracks[0].frames.1002.texture: expected amplitudes between 0 and 10")
+
+
 def _with_tone() -> TrackFile:
     """The test track file with a plate skin tone (analyze/tone: 198 numbers) on track 0's entries."""
 

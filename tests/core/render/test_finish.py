@@ -161,3 +161,31 @@ def test_a_pored_swap_on_a_smooth_plate_skin_gets_the_plate_skins_texture(packag
     print("texture bands: plate", want.round(4), "engine's swap", before.round(4), "finished", got.round(4))
     assert np.all(texture.band_weights(size)[:4] == 1.0) and np.all(before[:3] > 2.5 * want[:3])
     assert np.all(got < 1.3 * want)     # without the limit: 2.1-2.5x
+
+
+def test_the_track_entrys_smoothed_texture_sets_the_limit(package_faces):
+    """With the entry's texture (analyze's, smoothed over the shot) the finish limits the swap to it,
+    not to frame f's own measure: the plate's figure given as it measures is the same result; a
+    smoother figure gives a smoother swap."""
+    from faceplate.core.face import regions
+    from faceplate.core.render import texture
+    from faceplate.core.render.finish import finish_delta
+    from tests.core.render.test_texture import _with_texture
+
+    small, lm, det = _astronaut(package_faces)
+    face = np.clip(cv2.resize(small, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC), 0.0, None)
+    lm, p5 = ((np.asarray(q, np.float64) + 0.5) * 2.0 - 0.5 for q in (lm, det.points5))
+    plate, swap = _with_texture(face, 0.6), _with_texture(face, 1.6)
+    matte = regions.visible_skin(face, lm, 0.3)
+    kept = regions.feature_mask(lm, matte.shape)
+    delta = np.where((matte > 0)[..., None], (swap - plate) * (1.0 - kept[..., None]), 0.0).astype(np.float32)
+    size = regions.face_size(lm)
+    bare = (matte > 0.5) & (kept < 0.05)      # what the finish reads: the engine's matte here is this skin
+    measured = texture.plate_texture(plate, bare)
+    runs = {name: plate + finish_delta(plate, delta, matte, p5, lm, size, texture=stored)
+            for name, stored in (("frame", None), ("as measured", measured), ("smoother", 0.5 * measured))}
+    bands = texture.texture_bands(size)[:3]      # the bands fully limited at this size (186 px)
+    amp = {name: texture.band_amplitudes(out, bare, bands) for name, out in runs.items()}
+    print({k: v.round(4) for k, v in amp.items()})
+    assert np.allclose(amp["as measured"], amp["frame"], rtol=0.05)   # the finish reads a box around the skin
+    assert np.all(amp["smoother"] < 0.8 * amp["frame"])

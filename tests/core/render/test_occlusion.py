@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -67,6 +68,8 @@ def test_analyze_flags_the_occluded_frames_only(track):
     flagged = {f - FIRST for f, e in entries.items() if e.occlusion}
     assert flagged and flagged <= set(OCCLUDED) and len(flagged) >= len(OCCLUDED) - 1, sorted(flagged)
     assert all(e.grain is not None and e.grain[:3].min() > 0 for e in entries.values())
+    # the plate skin's texture, on every entry (a covered frame's from its neighbours)
+    assert all(e.texture is not None and len(e.texture) == 5 and e.texture[1:].min() > 0 for e in entries.values())
 
 
 @pytest.mark.parametrize("engine", ["classical", "v2"])
@@ -97,3 +100,26 @@ def test_chunked_render_with_occlusion_is_byte_identical(plate, track, package_f
     names = sorted(p.name for p in full.glob("out.*.exr"))
     assert len(names) == FRAMES
     assert all((full / n).read_bytes() == (chunks / n).read_bytes() for n in names)
+
+
+def test_v2_limits_the_skin_texture_to_the_track_files(plate, track, package_faces, tmp_path):
+    """Render reads the plate skin's texture from the track entry (analyze's, smoothed over the shot):
+    the same frame with a smoother figure stored renders a smoother skin."""
+    import dataclasses
+
+    from faceplate.core.io.track_file import save_track_file
+
+    folder, _ = plate
+    tf = load_track_file(track)
+    t = tf.tracks[0]
+    t.entries = {f: dataclasses.replace(e, texture=e.texture * 0.3) for f, e in t.entries.items()}
+    smoother = str(tmp_path / "smoother.track.json")
+    save_track_file(tf, smoother)
+    frame = ("--engine", "v2", "--frames", f"{FIRST}-{FIRST}", "--no-regrain")
+    outs = [_render(folder, tr, tmp_path / name, package_faces.astronaut, *frame)
+            for name, tr in (("stored", track), ("smoother", smoother))]
+    got = [read_image(str(o / f"out.{FIRST:04d}.exr")) for o in outs]
+    matte = got[0].pixels[..., got[0].channels.index("faceplate.matte")] > 0.99
+    fine = [np.abs(g.pixels[..., 1] - cv2.GaussianBlur(g.pixels[..., 1], (0, 0), 2.0))[matte].mean() for g in got]
+    print(f"fine detail inside the matte: stored texture {fine[0]:.5f}, a third of it {fine[1]:.5f}")
+    assert fine[1] < 0.9 * fine[0]
