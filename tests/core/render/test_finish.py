@@ -136,25 +136,33 @@ def test_a_sharp_swap_on_a_soft_grainy_plate_is_softened_to_the_plates_detail_no
     assert abs(got / want - 1.0) < 0.35
 
 
+def _textured_swap(package_faces, scale: float, plate_texture: float, swap_texture: float):
+    """The astronaut ``scale`` times up as a plate whose texture finer than 8 px is ``plate_texture``
+    times its own, and the engine's change to a swap with ``swap_texture`` times it on the skin (the
+    eyes and mouth kept): (plate, delta, matte, kept, points5, landmarks, face size)."""
+    from faceplate.core.face import regions
+    from tests.core.render.test_texture import _with_texture
+
+    small, lm, det = _astronaut(package_faces)
+    face = np.clip(cv2.resize(small, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC), 0.0, None)
+    lm, p5 = ((np.asarray(q, np.float64) + 0.5) * scale - 0.5 for q in (lm, det.points5))
+    plate, swap = _with_texture(face, plate_texture), _with_texture(face, swap_texture)
+    matte = regions.visible_skin(face, lm, 0.3)
+    kept = regions.feature_mask(lm, matte.shape)
+    delta = np.where((matte > 0)[..., None], (swap - plate) * (1.0 - kept[..., None]), 0.0).astype(np.float32)
+    return plate, delta, matte, kept, p5, lm, regions.face_size(lm)
+
+
 def test_a_pored_swap_on_a_smooth_plate_skin_gets_the_plate_skins_texture(package_faces):
     """Sharpness is not texture: a swap with four times the plate skin's texture but the same ratio of
     fine to coarse detail (a pored still on a smooth actor) must come out with the plate skin's
     texture (the head-turn bench's still swap read as a crunchy mask on a soft face)."""
-    from faceplate.core.face import regions
     from faceplate.core.render import texture
     from faceplate.core.render.finish import finish_delta
-    from tests.core.render.test_texture import _with_texture
 
-    small, lm, det = _astronaut(package_faces)
     # three times up: a 280 px face, whose texture reaches the 4-8 px band
-    face = np.clip(cv2.resize(small, None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC), 0.0, None)
-    lm, p5 = ((np.asarray(q, np.float64) + 0.5) * 3.0 - 0.5 for q in (lm, det.points5))
-    plate, swap = _with_texture(face, 0.4), _with_texture(face, 1.6)
-    matte = regions.visible_skin(face, lm, 0.3)
-    kept = regions.feature_mask(lm, matte.shape)
+    plate, delta, matte, kept, p5, lm, size = _textured_swap(package_faces, 3.0, 0.4, 1.6)
     bare = cv2.erode(((matte >= 0.98) & (kept == 0)).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
-    delta = np.where((matte > 0)[..., None], (swap - plate) * (1.0 - kept[..., None]), 0.0).astype(np.float32)
-    size = regions.face_size(lm)
     out = plate + finish_delta(plate, delta, matte, p5, lm, size)
     bands = texture.texture_bands(size)[:4]      # up to 8 px, each fully limited at this size
     want, before, got = (texture.band_amplitudes(x, bare, bands) for x in (plate, plate + delta, out))
@@ -167,19 +175,10 @@ def test_the_track_entrys_smoothed_texture_sets_the_limit(package_faces):
     """With the entry's texture (analyze's, smoothed over the shot) the finish limits the swap to it,
     not to frame f's own measure: the plate's figure given as it measures is the same result; a
     smoother figure gives a smoother swap."""
-    from faceplate.core.face import regions
     from faceplate.core.render import texture
     from faceplate.core.render.finish import finish_delta
-    from tests.core.render.test_texture import _with_texture
 
-    small, lm, det = _astronaut(package_faces)
-    face = np.clip(cv2.resize(small, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC), 0.0, None)
-    lm, p5 = ((np.asarray(q, np.float64) + 0.5) * 2.0 - 0.5 for q in (lm, det.points5))
-    plate, swap = _with_texture(face, 0.6), _with_texture(face, 1.6)
-    matte = regions.visible_skin(face, lm, 0.3)
-    kept = regions.feature_mask(lm, matte.shape)
-    delta = np.where((matte > 0)[..., None], (swap - plate) * (1.0 - kept[..., None]), 0.0).astype(np.float32)
-    size = regions.face_size(lm)
+    plate, delta, matte, kept, p5, lm, size = _textured_swap(package_faces, 2.0, 0.6, 1.6)
     bare = (matte > 0.5) & (kept < 0.05)      # what the finish reads: the engine's matte here is this skin
     measured = texture.plate_texture(plate, bare)
     runs = {name: plate + finish_delta(plate, delta, matte, p5, lm, size, texture=stored)
