@@ -96,8 +96,8 @@ def _grain_region(lin: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.n
     return crop, region, np.array([x0, y0], np.float64)
 
 
-def _texture_values(crop: np.ndarray, landmarks: np.ndarray, model: Optional[GrainModel]) -> Optional[np.ndarray]:
-    """The plate skin's texture (``render/texture.plate_texture``, its grain taken out) on the face's
+def _texture_values(crop: np.ndarray, landmarks: np.ndarray) -> Optional[np.ndarray]:
+    """The plate skin's texture (``render/texture.plate_texture``, grain included) on the face's
     visible bare skin in ``crop`` (no eyes, mouth, hair or backdrop: what render's finish compares
     the swap's texture with); ``landmarks``: (68, 2) in the crop's pixels. None: too little skin."""
     if landmarks.shape != (68, 2) or crop.size == 0:
@@ -105,7 +105,7 @@ def _texture_values(crop: np.ndarray, landmarks: np.ndarray, model: Optional[Gra
     bare = (visible_skin(crop, landmarks, 0.3) > 0.5) & (feature_mask(landmarks, crop.shape[:2]) < 0.05)
     if bare.sum() < _MIN_TEXTURE_PX:
         return None
-    return plate_texture(crop, bare, model)
+    return plate_texture(crop, bare)
 
 
 def _moved(entry: Any, landmarks: np.ndarray, decimals: int) -> Any:
@@ -231,7 +231,7 @@ def _appearance(plate: Any, tracks: list[Track], cuts: Iterable[int], occlusion:
                 region_crop, region, corner = _grain_region(lin, points)
                 model = measure_grain(region_crop, region) if region.any() else None
                 grains[(ti, f)] = _grain_values(model) if model is not None else None
-                textures[(ti, f)] = _texture_values(region_crop, points - corner, model)
+                textures[(ti, f)] = _texture_values(region_crop, points - corner)
                 here = index[int(f)]
                 before = last.pop(ti, None)
                 if model is not None and model.samples:

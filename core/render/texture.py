@@ -12,7 +12,7 @@ not invented pores. Only bands up to ``MAX_BAND_FACE`` face sizes are touched (t
 with the face's size): coarser than that is the source's facial structure (its likeness), not texture.
 
 The plate skin's amplitudes are measured in analyze (``plate_texture`` on the plate's visible bare
-skin, less its grain) and smoothed over the shot, so a frame's limit does not breathe with its
+skin) and smoothed over the shot, so a frame's limit does not breathe with its
 motion blur; an older track file without them has them measured on frame f. Images are (h, w, 3)
 float32 scene-linear RGB of one crop, square pixels; masks (h, w) in the same pixels.
 """
@@ -66,20 +66,26 @@ def _robust_std(values: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(values - med)))
 
 
-def _amplitudes(log_luma: np.ndarray, split: list[np.ndarray], sel: np.ndarray, bands: list[tuple[float, float]],
-                grain: Optional[GrainModel]) -> np.ndarray:
-    # every other pixel each way: a quarter of the medians' work, the same figures to < 1 %
+def _pick(sel: np.ndarray) -> np.ndarray:
+    """Every other pixel of ``sel`` each way: a quarter of the medians' work, the same figures to < 1 %."""
     pick = np.zeros_like(sel)
     pick[::2, ::2] = sel[::2, ::2]
-    if pick.sum() < _MIN_PIXELS:
-        pick = sel
-    # grain is modelled in linear light: in log units it scales with 1 / luminance
+    return pick if pick.sum() >= _MIN_PIXELS else sel
+
+
+def _amplitudes(split: list[np.ndarray], pick: np.ndarray) -> np.ndarray:
+    return np.array([_robust_std(band[pick]) for band in split])
+
+
+def _less_grain(amplitudes: np.ndarray, bands: list[tuple[float, float]], grain: Optional[GrainModel],
+                log_luma: np.ndarray, pick: np.ndarray) -> np.ndarray:
+    """``amplitudes`` with ``grain``'s share of each band taken out (0 where grain explains it all).
+    Grain is modelled in linear light: in log units it scales with 1 / the skin's luminance."""
+    if grain is None:
+        return np.asarray(amplitudes, np.float64)
     level = max(float(np.exp(np.median(log_luma[pick]))), _EPS) if pick.any() else 1.0
-    out = []
-    for (lo, hi), band in zip(bands, split):
-        var = _robust_std(band[pick]) ** 2 - luma_band_variance(grain, lo, hi) / level ** 2
-        out.append(np.sqrt(max(var, 0.0)))
-    return np.array(out)
+    noise = np.array([luma_band_variance(grain, lo, hi) for lo, hi in bands]) / level ** 2
+    return np.sqrt(np.maximum(np.asarray(amplitudes, np.float64) ** 2 - noise, 0.0))
 
 
 def band_amplitudes(rgb: np.ndarray, where: np.ndarray, bands: list[tuple[float, float]],
@@ -87,13 +93,16 @@ def band_amplitudes(rgb: np.ndarray, where: np.ndarray, bands: list[tuple[float,
     """(len(bands),) robust standard deviation of ``rgb``'s log-luminance in each band inside
     ``where`` (bool), with ``grain``'s share taken out (log units; 0 where grain explains it all)."""
     log_luma = _log_luma(rgb)
-    return _amplitudes(log_luma, _split(log_luma, bands), np.asarray(where, bool), bands, grain)
+    pick = _pick(np.asarray(where, bool))
+    return _less_grain(_amplitudes(_split(log_luma, bands), pick), bands, grain, log_luma, pick)
 
 
-def plate_texture(rgb: np.ndarray, where: np.ndarray, grain: Optional[GrainModel] = None) -> np.ndarray:
-    """(TEXTURE_VALUES,) the plate skin's texture: ``band_amplitudes`` in every band, grain taken out.
-    What analyze measures per entry and smooths over the shot (the track file's ``texture``)."""
-    return band_amplitudes(rgb, where, ALL_BANDS, grain)
+def plate_texture(rgb: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """(TEXTURE_VALUES,) the plate skin's ``band_amplitudes`` in every band, grain included: what
+    analyze measures per entry and smooths over the shot (the track file's ``texture``). The grain
+    is taken out at render, with the entry's grain model (the grain that changes from frame to
+    frame: a one-frame grain estimate counts a pored face's fixed texture as grain too)."""
+    return band_amplitudes(rgb, where, ALL_BANDS)
 
 
 def _box(sel: np.ndarray, margin: int) -> tuple[slice, slice]:
@@ -109,8 +118,8 @@ def limit_texture(swap: np.ndarray, plate: np.ndarray, where: np.ndarray, face_s
     """``swap`` with each texture band's amplitude on ``where`` (bool: the bare skin) at most the
     plate's there. Returns (swap, per-band gains applied, each in [MIN_GAIN, 1]; all 1: ``swap``
     itself, untouched). ``plate_amplitudes``: the plate skin's (``plate_texture``, smoothed over the
-    shot in analyze) when the track entry has them; else measured on ``plate`` here, less
-    ``plate_grain``.
+    shot in analyze) when the track entry has them, else measured on ``plate`` here; either way
+    less ``plate_grain``, which is put back afterwards.
 
     The gains scale the luminance's bands (every channel alike, so the colour stays) on ``where``,
     feathered by the finest band's blur; pixels outside ``where`` are returned unchanged. Gaussian
@@ -125,14 +134,14 @@ def limit_texture(swap: np.ndarray, plate: np.ndarray, where: np.ndarray, face_s
     # only the region and what its widest blur reads (reflected borders stay the image's own)
     box = _box(sel_full, int(np.ceil(2.0 * bands[-1][1])))
     sel = sel_full[box]
-    if plate_amplitudes is not None:
-        want = np.asarray(plate_amplitudes, np.float64)[:len(bands)]
-    else:
-        plate_log = _log_luma(np.asarray(plate)[box])
-        want = _amplitudes(plate_log, _split(plate_log, bands), sel, bands, plate_grain)
+    pick = _pick(sel)
+    plate_log = _log_luma(np.asarray(plate)[box])
+    measured = np.asarray(plate_amplitudes, np.float64)[:len(bands)] if plate_amplitudes is not None \
+        else _amplitudes(_split(plate_log, bands), pick)
+    want = _less_grain(measured, bands, plate_grain, plate_log, pick)
     log_luma = _log_luma(np.asarray(swap)[box])
     split = _split(log_luma, bands)
-    before = _amplitudes(log_luma, split, sel, bands, None)
+    before = _amplitudes(split, pick)
     # a band coming in (weight < 1) is brought only that share of the way down, in log amplitude
     share = band_weights(face_size)[:len(bands)]
     target = np.maximum(before * (np.minimum(want, before) / np.maximum(before, 1e-12)) ** share, MIN_GAIN * before)
@@ -147,7 +156,7 @@ def limit_texture(swap: np.ndarray, plate: np.ndarray, where: np.ndarray, face_s
         now = weight * sum((g - 1.0) * band for g, band in zip(step, split) if g < 1.0)
         change, log_luma, gains = change + now, log_luma + now, gains * step
         split = _split(log_luma, bands)
-        have = _amplitudes(log_luma, split, sel, bands, None)
+        have = _amplitudes(split, pick)
     if np.all(gains >= 1.0):
         return swap, gains
     out = np.array(swap, np.float32, copy=True)

@@ -17,12 +17,12 @@ def test_the_stored_texture_is_read_on_the_bare_skin_not_the_grains_oval(package
     image, lm, _ = _astronaut(package_faces)
     crop, oval, corner = _grain_region(image, lm)
     local = lm - corner
-    stored = _texture_values(crop, local, None)
+    stored = _texture_values(crop, local)
     assert stored is not None and stored.shape == (texture.TEXTURE_VALUES,)
     bare = (regions.visible_skin(crop, local, 0.3) > 0.5) & (regions.feature_mask(local, oval.shape) < 0.05)
     assert np.allclose(stored, texture.plate_texture(crop, bare))
     assert not np.allclose(stored, texture.plate_texture(crop, oval), rtol=0.03)
-    assert _texture_values(crop[:10, :10], local, None) is None     # no skin in view: nothing measured
+    assert _texture_values(crop[:10, :10], local) is None     # no skin in view: nothing measured
 
 
 def test_the_texture_is_smoothed_over_the_shot_and_covered_frames_take_their_neighbours():

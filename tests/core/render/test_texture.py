@@ -111,3 +111,23 @@ def test_the_plates_grain_is_not_counted_as_skin_texture(face):
     print(f"finest band: plate {want[0]:.4f}, grain counted as texture {fine_blind:.4f}, taken out {fine_seen:.4f}")
     assert fine_blind > 1.5 * want[0]
     assert abs(fine_seen / want[0] - 1.0) < 0.35
+
+
+def test_stored_amplitudes_have_the_grain_taken_out_at_render(face):
+    """Analyze stores the plate skin's amplitudes grain included; render takes out the entry's grain
+    (the grain that changes from frame to frame). Given the same grain, stored or measured here is
+    the same limit."""
+    crop, where = face
+    plate = _with_texture(crop, 0.3)
+    rng = np.random.default_rng(4)
+    grain = cv2.GaussianBlur(rng.normal(0.0, 1.0, plate.shape[:2]).astype(np.float32), (0, 0), 0.7)
+    grainy = (plate * (1.0 + 0.01 * grain / grain.std())[..., None]).astype(np.float32)
+    model = measure_grain(grainy, where)
+    swap = _with_texture(crop, 1.2)
+    stored = tx.plate_texture(grainy, where)
+    assert np.all(stored >= tx.band_amplitudes(grainy, where, tx.ALL_BANDS, model))    # grain included
+    measured, _ = tx.limit_texture(swap, grainy, where, FACE_SIZE, plate_grain=model)
+    from_file, _ = tx.limit_texture(swap, grainy, where, FACE_SIZE, plate_grain=model, plate_amplitudes=stored)
+    bands = tx.texture_bands(FACE_SIZE)
+    assert np.allclose(tx.band_amplitudes(from_file, where, bands), tx.band_amplitudes(measured, where, bands),
+                       rtol=0.05)     # render measures on a box round the skin, the file on the whole crop
