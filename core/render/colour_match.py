@@ -12,6 +12,7 @@ from faceplate.core.geometry import align
 # Face sizes: the low-pass that separates a face's broad shading and colour from its detail (relight,
 # relight_tone, and the fine colour coupling of v2's finish).
 RELIGHT_SCALE = 0.12
+TAIL_SPREADS = 3.0    # bound_chroma: how far past the plate skin's colour spread a swap pixel's colour may go
 
 
 def colour_match(swap: np.ndarray, reference: np.ndarray, where: np.ndarray,
@@ -154,7 +155,8 @@ def bound_chroma(swap: np.ndarray, reference: np.ndarray, where: np.ndarray, sig
     exponent multiplies it: on a grey or desaturated plate that reads as colour blotches. Here the
     chroma ``rgb / luma`` of each pixel is pulled to the reference's median chroma, its deviation
     scaled per channel by ``min(1, spread_ref / spread_swap)`` (robust spreads, measured after a
-    ``sigma`` px blur so grain's chroma does not count as colour). Never adds colour: a swap already
+    ``sigma`` px blur so grain's chroma does not count as colour), and no pixel's deviation let far
+    past ``TAIL_SPREADS`` of the reference's spread (soft-clipped). Never adds colour: a swap already
     as even as the plate is only recentred. Linear light, (h, w, 3) float32; ``where`` (h, w).
     """
     sel = np.asarray(where) > 0.5
@@ -178,8 +180,13 @@ def bound_chroma(swap: np.ndarray, reference: np.ndarray, where: np.ndarray, sig
     mu_s, sd_s = stats(x)
     scale = np.minimum(1.0, sd_r / sd_s).astype(np.float32)
     c, y = chroma(x)
-    out_c = mu_r.astype(np.float32) + (c - mu_s.astype(np.float32)) * scale
-    out_c = np.maximum(out_c, 0.0)
+    deviation = (c - mu_s.astype(np.float32)) * scale
+    # the tails too: a small blemish of the source's (a red mark on the nose) is a few pixels, which
+    # a robust spread does not see, but on a grey plate it is the one coloured thing on the face.
+    # Deviations past TAIL_SPREADS of the plate's spread are compressed smoothly toward that bound
+    bound = (TAIL_SPREADS * sd_r).astype(np.float32)
+    deviation = bound * np.tanh(deviation / bound)
+    out_c = np.maximum(mu_r.astype(np.float32) + deviation, 0.0)
     # renormalised so the pixel's luminance is the swap's: colour only, shading is not touched here
     out_c /= np.maximum(out_c @ luma, 1e-6)[..., None]
     return (out_c * y[..., None]).astype(np.float32)
