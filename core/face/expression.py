@@ -5,6 +5,9 @@ Openness is a ratio of landmark distances (unitless, the same at any face size):
 mean lid gap / eye width (about 0.3 open, under 0.12 closed), mouth = inner-lip gap / mouth width.
 Smile = how far the mouth corners sit above the lips' centre, across the eye line, in mouth widths
 (about 0 neutral, 0.1-0.3 smiling): openness alone cannot tell a closed grin from a neutral mouth.
+Mouth width = corner to corner over the inner eye corners' distance (both across the face at about
+the same depth, so a turn foreshortens them alike): 1.3-1.9 between people at rest, a broad grin
+stretches it by a fifth or more, which neither openness nor the corners' lift shows.
 """
 from __future__ import annotations
 
@@ -31,17 +34,18 @@ class Expression:
     gaze_x: float = 0.0   # iris offset / eye width, -0.5..0.5 (0 when unknown)
     gaze_y: float = 0.0
     smile: float = math.nan  # mouth-corner lift / mouth width (NaN: not measured, an older source file)
+    mouth_width: float = math.nan  # mouth corners' distance / inner eye corners' distance (NaN: not measured)
 
     def to_dict(self) -> dict:
         return {k: round(float(v), 4) for k, v in asdict(self).items() if math.isfinite(v)}
 
     @classmethod
     def from_dict(cls, data: dict) -> "Expression":
-        defaults = {"smile": math.nan}
+        defaults = {"smile": math.nan, "mouth_width": math.nan}
         return cls(**{k: float(data.get(k, defaults.get(k, 0.0))) for k in cls.__dataclass_fields__})
 
     def vector(self) -> np.ndarray:
-        """Pose, openness and gaze (8 numbers; the smile, which may be unknown, is apart)."""
+        """Pose, openness and gaze (8 numbers; the smile and mouth width, which may be unknown, are apart)."""
         return np.array([self.yaw, self.pitch, self.roll, self.eye_left, self.eye_right, self.mouth,
                          self.gaze_x, self.gaze_y])
 
@@ -69,6 +73,12 @@ def smile(landmarks68: np.ndarray) -> float:
     centre = 0.5 * (p[51] + p[57])
     corners = 0.5 * (p[48] + p[54])
     return float((corners - centre) @ up / max(np.linalg.norm(p[54] - p[48]), 1e-9))
+
+
+def mouth_width(landmarks68: np.ndarray) -> float:
+    """Mouth corners' distance over the inner eye corners' distance."""
+    p = np.asarray(landmarks68, np.float64).reshape(68, 2)
+    return float(np.linalg.norm(p[54] - p[48]) / max(np.linalg.norm(p[42] - p[39]), 1e-9))
 
 
 def gaze(image_rgb: np.ndarray, landmarks68: np.ndarray) -> tuple[float, float]:
@@ -114,4 +124,4 @@ def measure(landmarks68: np.ndarray, image_rgb: Optional[np.ndarray] = None) -> 
     yaw, pitch, roll = warp3d.pose_angles(rotation)
     gx, gy = gaze(image_rgb, lm) if image_rgb is not None else (0.0, 0.0)
     return Expression(yaw, pitch, roll, eye_openness(lm, LEFT_EYE), eye_openness(lm, RIGHT_EYE),
-                      mouth_openness(lm), gx, gy, smile(lm))
+                      mouth_openness(lm), gx, gy, smile(lm), mouth_width(lm))

@@ -20,7 +20,10 @@ from faceplate.core.face import likeness
 from faceplate.core.face.expression import Expression, measure
 
 # Distance units: 15° of yaw, 10° of pitch/roll, 0.1 of eye openness, 0.15 of mouth openness,
-# 0.1 of gaze; 0.1 of smile (mouth-corner lift), where both sides have it.
+# 0.1 of gaze; 0.1 of smile (mouth-corner lift), where both sides have it. Not the mouth's width: it
+# differs between people as much as a grin changes it, and weighed in the path it pulled faces to the
+# clip's widest-mouthed frame, the one with a hand in front of the face (photos · clip face 3: identity
+# 0.32 -> 0.09); it only decides whether the source's mouth stands in (WIDTH_TOLERANCE).
 FEATURE_SCALES = np.array([15.0, 10.0, 10.0, 0.1, 0.1, 0.15, 0.1, 0.1])
 SMILE_SCALE = 0.1
 # The brows' raise above each person's own resting height (likeness.brow_raises), in face widths: a
@@ -37,6 +40,10 @@ BROW_SCALE = 0.06
 # squint or lips parting over the teeth change openness by a large fraction of itself. A closed grin
 # and a neutral mouth have the same openness: the smile tells them apart.
 EYE_TOLERANCE, MOUTH_TOLERANCE, SMILE_TOLERANCE, GAZE_TOLERANCE = 0.15, 0.3, 0.1, 0.1
+# Mouth width, relatively: people at rest differ by up to a third (1.3-1.9, expression.mouth_width), a
+# broad grin stretches a mouth by a fifth or more. A source mouth a quarter narrower than the actor's
+# grin warped across it is a smeared mouth (the photos bench's Cruise with the clip's talking frame).
+WIDTH_TOLERANCE = 0.15
 # A feature is the source's or the plate's, never a steady mix (two eyes half over each other are a
 # ghost): each frame's match is decided with hysteresis (on from SHARE_ON, off below SHARE_OFF), a
 # decision held for fewer than SHARE_MIN_RUN frames between two others follows its neighbours (at a
@@ -75,10 +82,15 @@ def unary_costs(targets: Sequence[Expression], library: Sequence[Expression], se
     return cost
 
 
+def _relative(a: Any, b: Any) -> Any:
+    """|a - b| / max(a, b) (NaN where either is unknown)."""
+    return np.abs(a - b) / np.maximum(np.maximum(a, b), 1e-9)
+
+
 def feature_matches(source: Any, actor: Any) -> np.ndarray:
     """(3,) how well the source frame's [image-left eye, image-right eye, mouth] stands in for the
     actor's: 1 where openness (and gaze, when both were measured) agree, 0 where they differ (closed
-    or downcast eyes, a mouth open on one side only). Where 1, that feature is the source's own."""
+    or downcast eyes, a mouth open on one side only, a grin much wider than the source's mouth). Where 1, that feature is the source's own."""
     def near(d: float) -> float:
         return float(np.clip(1.5 - d, 0.0, 1.0))
 
@@ -90,6 +102,9 @@ def feature_matches(source: Any, actor: Any) -> np.ndarray:
     mouth = abs(source.mouth - actor.mouth) / max(source.mouth, actor.mouth, 0.1) / MOUTH_TOLERANCE
     if np.isfinite(source.smile) and np.isfinite(actor.smile):  # NaN: an older source file has none
         mouth = max(mouth, abs(source.smile - actor.smile) / SMILE_TOLERANCE)
+    width = _relative(source.mouth_width, actor.mouth_width)
+    if np.isfinite(width):   # NaN: a source file from before the mouth width was measured
+        mouth = max(mouth, float(width) / WIDTH_TOLERANCE)
     return np.array([eyes, eyes, near(mouth)])
 
 

@@ -258,10 +258,13 @@ def load_or_build(specs: Sequence[str], detector_fn: Callable[[], Any], landmark
     if os.path.isfile(path):
         try:
             cached = load(path)
-            # a cache written before the smile was measured would silently switch the mouth rule off
-            if all(math.isfinite(f.expression.smile) for f in cached.frames):
+            # a cache written before the smile and mouth width were measured would silently switch
+            # the mouth rules off
+            if all(math.isfinite(f.expression.smile) and math.isfinite(f.expression.mouth_width)
+                   for f in cached.frames):
                 return cached, path
-            log.info("%s: cached before the smile was measured; analysing the source again", path)
+            log.info("%s: cached before the mouth's smile and width were measured; analysing the source again",
+                     path)
         except FaceplateError as exc:
             log.warning("%s; analysing the source again", exc)
     lib = build_library(paths, detector_fn(), landmarker_fn(), recognizer_fn() if recognizer_fn else None,

@@ -43,6 +43,25 @@ def test_smile_tells_a_grin_from_a_neutral_mouth_with_the_same_openness(package_
     assert np.isnan(expression.Expression.from_dict(old).smile)
 
 
+def test_mouth_width_reads_a_stretched_grin_whatever_the_faces_size_and_roll(package_faces):
+    (a_lm, _), group = _package_faces(package_faces)
+    width = expression.mouth_width(a_lm)
+    print(f"mouth width: astronaut {width:.2f}, group {np.round([expression.mouth_width(lm) for lm, _ in group], 2)}")
+    assert 1.2 < width < 2.2
+    centre = a_lm.mean(axis=0)
+    turn = np.deg2rad(20.0)
+    rot = np.array([[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]])
+    assert abs(expression.mouth_width((a_lm - centre) @ rot.T * 1.7 + centre) - width) < 1e-6
+    grin = a_lm.copy()                           # the corners drawn out a quarter of the mouth's width
+    mid = 0.5 * (grin[48] + grin[54])
+    grin[[48, 54]] = mid + 1.25 * (grin[[48, 54]] - mid)
+    assert abs(expression.mouth_width(grin) / width - 1.25) < 1e-6
+    assert expression.measure(a_lm).mouth_width == width
+    old = expression.measure(a_lm).to_dict()     # a source file from before it was measured
+    old.pop("mouth_width")
+    assert np.isnan(expression.Expression.from_dict(old).mouth_width)
+
+
 def _pts(path):
     rows = [r for r in path.read_text().splitlines() if r[:1].isdigit()]
     return np.array([[float(v) for v in r.split()] for r in rows]) - 1.0

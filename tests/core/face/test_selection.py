@@ -138,3 +138,21 @@ def test_brow_raises_are_matched_each_from_its_own_persons_rest(package_faces):
     chosen = selection.select_track(raising, lib)
     assert [chosen[f] for f in range(4, 8)] == [1, 1, 1, 1]
     assert all(chosen[f] != 1 for f in (0, 1, 2, 8, 9))
+
+
+def test_a_source_mouth_much_narrower_than_the_actors_grin_does_not_stand_in_for_it():
+    """Openness and the corners' lift alike, but the actor's grin a third wider than the source's
+    talking mouth (the photos bench's Cruise and the clip's frame 0: 1.95 against 1.47): warped across
+    it the source's mouth was a smear. The actor's mouth stays; a frame with a wide mouth is preferred."""
+    def face(width):
+        e = _e(0.0, mouth=0.18)
+        e.smile, e.mouth_width = 0.13, width
+        return e
+    grin = face(1.95)
+    assert selection.feature_matches(face(1.47), grin)[2] == 0.0
+    assert selection.feature_matches(face(1.90), grin)[2] == 1.0
+    unknown = face(float("nan"))                 # an older source file: the width is not judged
+    assert selection.feature_matches(unknown, grin)[2] == 1.0
+    # the path is chosen on pose, openness and lift only: the width decides the mouth, not the frame
+    cost = selection.unary_costs([grin], [face(1.47), face(1.88)], selection.SelectionSettings())
+    assert cost[0, 1] == cost[0, 0]

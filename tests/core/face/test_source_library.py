@@ -59,14 +59,17 @@ def test_library_is_analysed_once_and_reused(media, tmp_path, monkeypatch):
     assert [f.expression for f in again.frames] == [f.expression for f in lib.frames]
     img = again.image_rgb01(4)
     assert img.shape[2] == 3 and img.dtype == np.float32
-    # a cache from before the smile was measured is analysed again (the mouth rule needs it)
-    stale = json.loads(Path(path).read_text())
-    for frame in stale["frames"]:
-        frame["expression"].pop("smile", None)
-    Path(path).write_text(json.dumps(stale))
-    rebuilt, _ = source_library.load_or_build([clip, still], det, load_landmarker, folder=str(tmp_path),
-                                              video_step=1)
-    assert calls == ["detector", "detector"] and all(np.isfinite(f.expression.smile) for f in rebuilt.frames)
+    # a cache from before the smile or the mouth width was measured is analysed again (the mouth rules
+    # need them)
+    for field in ("smile", "mouth_width"):
+        stale = json.loads(Path(path).read_text())
+        for frame in stale["frames"]:
+            frame["expression"].pop(field, None)
+        Path(path).write_text(json.dumps(stale))
+        rebuilt, _ = source_library.load_or_build([clip, still], det, load_landmarker, folder=str(tmp_path),
+                                                  video_step=1)
+        assert calls[-1] == "detector" and all(np.isfinite(getattr(f.expression, field)) for f in rebuilt.frames)
+    assert calls == ["detector"] * 3
     Path(still).write_bytes(Path(still).read_bytes() + b"\0")   # the media changed since
     with pytest.raises(FaceplateError, match="changed"):
         source_library.load(path)
