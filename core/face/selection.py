@@ -90,7 +90,8 @@ def _relative(a: Any, b: Any) -> Any:
 def feature_matches(source: Any, actor: Any) -> np.ndarray:
     """(3,) how well the source frame's [image-left eye, image-right eye, mouth] stands in for the
     actor's: 1 where openness (and gaze, when both were measured) agree, 0 where they differ (closed
-    or downcast eyes, a mouth open on one side only, a grin much wider than the source's mouth). Where 1, that feature is the source's own."""
+    or downcast eyes, a mouth open on one side only, a grin much wider than the source's mouth).
+    Where 1, that feature is the source's own."""
     def near(d: float) -> float:
         return float(np.clip(1.5 - d, 0.0, 1.0))
 
