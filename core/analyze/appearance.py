@@ -7,9 +7,9 @@ a margin for re-registration, half float, about 150 KB, parked in a temporary fi
 and skin-texture numbers and the gaze are kept, and per track the previous frame's grain crop (the
 grain that changes between frames, ``analyze/temporal_grain``), so memory does not grow with the
 frame size, nor with the shot's length while it streams. Then, per track and per piece of it
-between cuts and gaps, the piece's crops are read back (about 0.5 MB a frame while it is worked on: the bench's 400-frame plate
-peaks 210 MB above its 100-frame one) and occlusion is detected over the whole piece
-(``analyze/occlusion``; a partly covered face is re-registered from its visible pixels,
+between cuts and gaps, the piece's crops are read back (about 0.5 MB a frame while it is worked on:
+the bench's 400-frame plate peaks 210 MB above its 100-frame one) and occlusion is detected over the
+whole piece (``analyze/occlusion``; a partly covered face is re-registered from its visible pixels,
 ``analyze/registration``), and the grain, skin-texture and skin-tone estimates are smoothed over it
 (``analyze/temporal``, ``analyze/tone``), so render needs only frame f's entry: chunked renders stay
 byte-identical.
