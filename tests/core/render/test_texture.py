@@ -93,15 +93,21 @@ def test_never_adds_texture(face):
     assert out is smooth and np.all(gains == 1.0)
 
 
-def test_the_plates_grain_is_not_counted_as_skin_texture(face):
-    """Grain is put back after the finish: a smooth plate skin under grain (its finest band six times the skin's) must not let the
-    swap keep its pores (they would come back with the grain on top)."""
-    crop, where = face
-    plate = _with_texture(crop, 0.3)
-    rng = np.random.default_rng(3)
+def _grainy(plate: np.ndarray, where: np.ndarray, seed: int):
+    """``plate`` under 1 % film grain of 0.7 px (its finest band about six times a smooth skin's), and
+    the grain model measured on it."""
+    rng = np.random.default_rng(seed)
     grain = cv2.GaussianBlur(rng.normal(0.0, 1.0, plate.shape[:2]).astype(np.float32), (0, 0), 0.7)
     grainy = (plate * (1.0 + 0.01 * grain / grain.std())[..., None]).astype(np.float32)
-    model = measure_grain(grainy, where)
+    return grainy, measure_grain(grainy, where)
+
+
+def test_the_plates_grain_is_not_counted_as_skin_texture(face):
+    """Grain is put back after the finish: a smooth plate skin under grain must not let the swap keep
+    its pores (they would come back with the grain on top)."""
+    crop, where = face
+    plate = _with_texture(crop, 0.3)
+    grainy, model = _grainy(plate, where, 3)
     swap = _with_texture(crop, 1.5)
     bands = tx.texture_bands(FACE_SIZE)
     want = tx.band_amplitudes(plate, where, bands)
@@ -118,11 +124,7 @@ def test_stored_amplitudes_have_the_grain_taken_out_at_render(face):
     (the grain that changes from frame to frame). Given the same grain, stored or measured here is
     the same limit."""
     crop, where = face
-    plate = _with_texture(crop, 0.3)
-    rng = np.random.default_rng(4)
-    grain = cv2.GaussianBlur(rng.normal(0.0, 1.0, plate.shape[:2]).astype(np.float32), (0, 0), 0.7)
-    grainy = (plate * (1.0 + 0.01 * grain / grain.std())[..., None]).astype(np.float32)
-    model = measure_grain(grainy, where)
+    grainy, model = _grainy(_with_texture(crop, 0.3), where, 4)
     swap = _with_texture(crop, 1.2)
     stored = tx.plate_texture(grainy, where)
     assert np.all(stored >= tx.band_amplitudes(grainy, where, tx.ALL_BANDS, model))    # grain included
