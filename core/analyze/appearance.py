@@ -143,15 +143,26 @@ def _moving_grain(moving: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]], 
             smooth_estimates(size, pos, cut_pos, 0, ok))
 
 
+def _trusted_table(values: list[Optional[np.ndarray]], frames: list[int],
+                   covered: dict[int, float]) -> Optional[tuple[np.ndarray, np.ndarray]]:
+    """((T, K) one track's per-entry estimates, (T,) which to trust) for ``smooth_estimates``: not
+    trusted where none was measured or something covers the face (filled with a trusted row, which
+    the smoothing replaces from the neighbours). None: nothing to trust."""
+    valid = np.array([v is not None and covered[f] < 0.02 for v, f in zip(values, frames)])
+    if not valid.any():
+        return None
+    filler = next(v for v, ok in zip(values, valid) if ok)
+    return np.stack([v if v is not None else filler for v in values]), valid
+
+
 def _smoothed_texture(values: list[Optional[np.ndarray]], frames: list[int], pos: list[int], cut_pos: list[int],
                       covered: dict[int, float]) -> dict[int, np.ndarray]:
     """{frame: the plate skin's texture amplitudes smoothed over the track's pieces (in log)}, each
     frame's from its neighbours where it was not measured or something covers the face."""
-    valid = np.array([v is not None and covered[f] < 0.02 for v, f in zip(values, frames)])
-    if not valid.any():
+    found = _trusted_table(values, frames, covered)
+    if found is None:
         return {}
-    filler = next(v for v, ok in zip(values, valid) if ok)
-    table = np.stack([v if v is not None else filler for v in values])
+    table, valid = found
     smooth = smooth_estimates(np.maximum(table, 1e-6), pos, cut_pos, 0, valid, log=True)
     return {f: np.round(smooth[i], 5) for i, f in enumerate(frames)}
 
@@ -291,11 +302,9 @@ def _appearance(plate: Any, tracks: list[Track], cuts: Iterable[int], occlusion:
             del final
         smoothed: dict[int, np.ndarray] = {}
         if grain:
-            values = [grains.get((ti, f)) for f in frames]
-            valid = np.array([v is not None and covered[f] < 0.02 for v, f in zip(values, frames)])
-            if valid.any():
-                filler = next(v for v, ok in zip(values, valid) if ok)
-                table = np.stack([v if v is not None else filler for v in values])
+            found_grain = _trusted_table([grains.get((ti, f)) for f in frames], frames, covered)
+            if found_grain is not None:
+                table, valid = found_grain
                 std = smooth_estimates(np.maximum(table[:, :3], 1e-8), pos, cut_pos, 0, valid, log=True)
                 rest = smooth_estimates(table[:, 3:], pos, cut_pos, 0, valid)   # size (3), channel correlations
                 std, rest[:, :3] = _moving_grain(moving, ti, frames, pos, cut_pos, covered, std, rest[:, :3])

@@ -60,11 +60,11 @@ def finish_delta(crop: np.ndarray, delta: np.ndarray, matte: np.ndarray, points5
     swap = np.where(inside[..., None], swap, crop).astype(np.float32)
     # sharpness compared on the source's skin only: the kept eyes, brows' edges and mouth are the
     # plate's own detail, and as the most detailed pixels they would make the swap read as soft as it
-    soft, sigma = match_detail(swap, crop, skin & (keep < 0.05), plate_grain=grain)
+    soft, sigma = match_detail(swap, crop, bare, plate_grain=grain)
     if sigma > 0:
         swap = outside_kept(soft, swap)
     # and no more pores and blotches than the plate's skin shows (a pored still on a soft plate face)
-    swap, _ = limit_texture(swap, crop, skin & (keep < 0.05), face_size, plate_grain=grain, plate_amplitudes=texture)
+    swap, _ = limit_texture(swap, crop, bare, face_size, plate_grain=grain, plate_amplitudes=texture)
     # coarsest band 1/16 face: broad tone fades over ~1/8 face, so it does not reach into the kept eyes
     return blend.multiband_delta(crop, swap, matte, face_size, coarsest=0.0625)
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Optional
 
 import numpy as np
-from faceplate.core.render.grain import LUMA, GrainModel, blur, luma_band_variance
+from faceplate.core.render.grain import LUMA, GrainModel, blur, luma_band_variance, robust_var
 
 BAND_EDGES = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0)   # px: Gaussian sigmas bounding the octave bands
 ALL_BANDS = list(zip(BAND_EDGES[:-1], BAND_EDGES[1:]))
@@ -61,11 +61,6 @@ def _split(log_luma: np.ndarray, bands: list[tuple[float, float]]) -> list[np.nd
     return [blurred[lo] - blurred[hi] for lo, hi in bands]
 
 
-def _robust_std(values: np.ndarray) -> float:
-    med = np.median(values)
-    return float(1.4826 * np.median(np.abs(values - med)))
-
-
 def _pick(sel: np.ndarray) -> np.ndarray:
     """Every other pixel of ``sel`` each way: a quarter of the medians' work, the same figures to < 1 %."""
     pick = np.zeros_like(sel)
@@ -74,7 +69,8 @@ def _pick(sel: np.ndarray) -> np.ndarray:
 
 
 def _amplitudes(split: list[np.ndarray], pick: np.ndarray) -> np.ndarray:
-    return np.array([_robust_std(band[pick]) for band in split])
+    """Each band's robust standard deviation over the ``pick`` pixels."""
+    return np.sqrt(robust_var(np.stack([band[pick] for band in split], axis=1))).astype(np.float64)
 
 
 def _less_grain(amplitudes: np.ndarray, bands: list[tuple[float, float]], grain: Optional[GrainModel],
